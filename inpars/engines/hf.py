@@ -1,0 +1,336 @@
+"""Engine ``hf``: a local Hugging Face causal LM (a folder, a hub id or a GGUF file).
+
+Why it is fast on a CPU: in InPars-style prompts most tokens are the few-shot prefix that
+every document shares, so reading the prompt (prefill), not writing the query, dominates.
+The engine computes the key/value cache of the longest token prefix shared by the prompts of
+a batch once, keeps it across batches, and runs only each document's own tokens through the
+model. The rows of a batch are padded between the shared prefix and their own tokens; the
+attention mask hides the padding and position ids follow the mask, so each row sees exactly
+its own prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inpars.engines.base import Generation, SamplingParams
+from inpars.errors import InparsError
+from inpars.models import DEFAULT_MODEL, ModelSource, converted_gguf_dir, resolve_model
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass
+class _PrefixCache:
+    ids: list[int]
+    cache: Any  # transformers DynamicCache for a batch of one
+
+
+class _TokenizerAdapter:
+    """Exposes a Hugging Face tokenizer as inpars' minimal :class:`Tokenizer`."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+
+    def encode(self, text: str) -> list[int]:
+        return self._tokenizer.encode(text, add_special_tokens=False)
+
+    def decode(self, ids: list[int]) -> str:
+        return self._tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def pick_device(device: str) -> str:
+    """``auto`` is CUDA when available, else Apple's MPS, else the CPU."""
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(dtype: str, device: str) -> Any:
+    """``auto`` is bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPUs."""
+    import torch
+
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return getattr(torch, dtype)
+
+
+def load_model_and_tokenizer(source: ModelSource, device: str, dtype: Any) -> tuple[Any, Any]:
+    """Loads a causal LM and its tokenizer; GGUF files are converted once and cached."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = source.path
+    if source.gguf_file is not None:
+        path = str(ensure_converted_gguf(source))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except OSError as exc:
+        raise InparsError(f"could not load model '{source.name}': {exc}") from None
+    return model.to(device).eval(), tokenizer
+
+
+def ensure_converted_gguf(source: ModelSource) -> Path:
+    """The cached Hugging Face folder of a GGUF model, converting it first if needed."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = converted_gguf_dir(source)
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(
+        source.path, gguf_file=source.gguf_file, dtype=torch.float32
+    )
+    # A model dequantized from GGUF keeps its quantizer and refuses to be saved; once
+    # dequantized it is a plain model, so both are dropped (log-probs stay identical).
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    # Written to a temporary folder and renamed, so an interrupted conversion never leaves
+    # a half-written model that a later run would trust.
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".converting-"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").is_file():
+            raise
+    return target
+
+
+class HFEngine:
+    """Generates with a local causal LM through ``transformers``' ``generate``."""
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        gguf_file: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        threads: int | None = None,
+        prefix_cache: bool = True,
+    ) -> None:
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        source = resolve_model(model, gguf_file)
+        self.model = source.name
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        self.prefix_cache = prefix_cache
+        self._model, self._tokenizer = load_model_and_tokenizer(source, self.device, self.dtype)
+        if self._tokenizer.pad_token_id is None:
+            self._tokenizer.pad_token = self._tokenizer.eos_token
+        self._prefix: _PrefixCache | None = None
+
+    @property
+    def tokenizer(self) -> _TokenizerAdapter:
+        return _TokenizerAdapter(self._tokenizer)
+
+    @property
+    def context_length(self) -> int | None:
+        return getattr(self._model.config, "max_position_embeddings", None)
+
+    def encode_prompt(self, prompt: str) -> list[int]:
+        """The token ids the model reads for ``prompt`` (special tokens included)."""
+        return self._tokenizer(prompt)["input_ids"]
+
+    def generate(
+        self, prompts: list[str], n: int, params: SamplingParams
+    ) -> list[list[Generation]]:
+        import torch
+        from transformers import GenerationConfig
+
+        if not prompts:
+            return []
+        prompt_ids = [self.encode_prompt(p) for p in prompts]
+        rows = [ids for ids in prompt_ids for _ in range(n)]
+        prefix = self._shared_prefix(prompt_ids) if self.prefix_cache else None
+        start = len(prefix.ids) if prefix else 0
+        width = max(len(ids) - start for ids in rows)
+        pad = self._tokenizer.pad_token_id
+        input_ids = torch.full((len(rows), start + width), pad, dtype=torch.long)
+        mask = torch.zeros_like(input_ids)
+        for i, ids in enumerate(rows):
+            own = ids[start:]
+            input_ids[i, :start] = torch.tensor(ids[:start])
+            input_ids[i, start + width - len(own) :] = torch.tensor(own)
+            mask[i, :start] = 1
+            mask[i, start + width - len(own) :] = 1
+        kwargs: dict[str, Any] = {}
+        if prefix is not None:
+            cache = copy.deepcopy(prefix.cache)
+            cache.batch_repeat_interleave(len(rows))
+            kwargs["past_key_values"] = cache
+        config = GenerationConfig(
+            max_new_tokens=params.max_new_tokens,
+            do_sample=not params.greedy,
+            temperature=params.temperature if not params.greedy else None,
+            top_p=params.top_p if not params.greedy else None,
+            top_k=None,
+            stop_strings=list(params.stop) or None,
+            pad_token_id=pad,
+            eos_token_id=self._tokenizer.eos_token_id,
+            return_dict_in_generate=True,
+            output_logits=True,
+        )
+        if params.seed is not None:
+            torch.manual_seed(_batch_seed(params.seed, prompts))
+        with torch.inference_mode():
+            out = self._model.generate(
+                input_ids=input_ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                generation_config=config,
+                tokenizer=self._tokenizer,
+                **kwargs,
+            )
+            # Log-probs of the chosen tokens under the model's own distribution: the raw
+            # logits (before temperature and top-p), normalised, at the generated token.
+            # Each step is normalised on its own, contiguous tensor: letting
+            # compute_transition_scores normalise the stacked logits costs ~1e-4 per token
+            # in float32 (a strided log-softmax over the vocabulary).
+            log_probs = tuple(torch.log_softmax(step.float(), dim=-1) for step in out.logits)
+            scores = self._model.compute_transition_scores(
+                out.sequences, log_probs, normalize_logits=False
+            )
+        new_tokens = out.sequences[:, input_ids.shape[1] :].tolist()
+        scores = scores.float().cpu().tolist()
+        results: list[list[Generation]] = []
+        for p, ids in enumerate(prompt_ids):
+            gens = []
+            for j in range(n):
+                row = p * n + j
+                gens.append(self._finish(new_tokens[row], scores[row], len(ids), params))
+            results.append(gens)
+        return results
+
+    def _finish(
+        self, ids: list[int], log_probs: list[float], prompt_tokens: int, params: SamplingParams
+    ) -> Generation:
+        """Cuts a row's new tokens at the first stop string or end-of-text token."""
+        stop_ids = {self._tokenizer.eos_token_id, self._tokenizer.pad_token_id} - {None}
+        cut, reason = len(ids), "length"
+        for i, token in enumerate(ids):
+            if token in stop_ids:
+                cut, reason = i, "stop"
+                break
+            if params.stop and any(s in self._tokenizer.decode(ids[: i + 1]) for s in params.stop):
+                cut, reason = i, "stop"
+                break
+        kept = ids[:cut]
+        return Generation(
+            text=self._tokenizer.decode(kept, skip_special_tokens=True).strip(),
+            tokens=[self._tokenizer.decode([t]) for t in kept],
+            log_probs=log_probs[:cut],
+            finish_reason=reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=min(len(ids), cut + 1),
+            token_ids=kept,
+        )
+
+    def _shared_prefix(self, prompt_ids: list[list[int]]) -> _PrefixCache | None:
+        """The key/value cache of the longest token prefix all prompts share (reused)."""
+        import torch
+
+        # Every row must keep at least one token of its own for generate() to read.
+        limit = min(len(ids) for ids in prompt_ids) - 1
+        if self._prefix is not None:
+            cached = self._prefix.ids
+            if len(cached) <= limit and all(ids[: len(cached)] == cached for ids in prompt_ids):
+                return self._prefix
+        length = _common_prefix_length(prompt_ids, limit)
+        if length < 16:  # too short to be worth a cache
+            return None
+        ids = prompt_ids[0][:length]
+        with torch.inference_mode():
+            out = self._model(
+                input_ids=torch.tensor([ids], device=self.device), use_cache=True
+            )
+        self._prefix = _PrefixCache(ids, out.past_key_values)
+        return self._prefix
+
+    def close(self) -> None:
+        self._prefix = None
+
+
+def _common_prefix_length(sequences: list[list[int]], limit: int) -> int:
+    first = sequences[0]
+    length = 0
+    while length < limit and all(s[length] == first[length] for s in sequences):
+        length += 1
+    return length
+
+
+def _batch_seed(seed: int, prompts: list[str]) -> int:
+    """A seed for one batch that depends only on the run's seed and the batch's prompts.
+
+    Sampling is then reproducible batch by batch: a resumed run samples the batches it
+    redoes exactly as an uninterrupted run would have.
+    """
+    digest = hashlib.sha256(str(seed).encode())
+    for prompt in prompts:
+        digest.update(prompt.encode())
+        digest.update(b"\0")
+    return int.from_bytes(digest.digest()[:8], "little")
+
+
+def add_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--gguf-file", default=None,
+        help="with --model a folder or hub id: the GGUF file inside it to load (converted to a "
+        "regular model once and cached). A path ending in .gguf can also be given as --model.",
+    )
+    group.add_argument(
+        "--device", default="auto",
+        help="torch device: cpu, cuda, cuda:1, mps, or auto (CUDA, then MPS, then CPU). "
+        "Default: auto.",
+    )
+    group.add_argument(
+        "--dtype", default="auto", choices=DTYPES,
+        help="weights and activations: auto = bfloat16 on GPUs that have it, float16 on other "
+        "GPUs, float32 on CPUs. Default: auto.",
+    )
+    group.add_argument(
+        "--threads", type=int, default=None,
+        help="CPU threads for torch (default: torch's own choice, usually one per core).",
+    )
+    group.add_argument(
+        "--no-prefix-cache", dest="prefix_cache", action="store_false",
+        help="recompute the shared few-shot prefix for every batch instead of caching its "
+        "keys and values (slower; the output is the same up to float rounding).",
+    )
+
+
+def from_args(args: argparse.Namespace) -> HFEngine:
+    return HFEngine(
+        args.model or DEFAULT_MODEL,
+        gguf_file=args.gguf_file,
+        device=args.device,
+        dtype=args.dtype,
+        threads=args.threads,
+        prefix_cache=args.prefix_cache,
+    )

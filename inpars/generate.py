@@ -1,0 +1,531 @@
+"""Stage 1, generate: few-shot prompts drive an LLM to write queries for each document.
+
+Library use::
+
+    from inpars.engines.hf import HFEngine
+    from inpars.generate import GenerateConfig, generate
+
+    summary = generate(HFEngine(), GenerateConfig(corpus="sample", output="queries.jsonl"))
+
+Command line: ``python -m inpars.generate --help``.
+
+The output is JSON Lines, one :class:`~inpars.records.GeneratedQuery` per line, written and
+fsynced batch by batch. Beside it, ``<output>.manifest.json`` records the configuration.
+Running the same command again resumes: documents whose queries are all on disk are
+skipped, a line cut short by a crash is dropped, and a document whose queries were only
+partly written is generated again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from inpars import __version__
+from inpars.corpus import CORPUS_FORMATS, read_corpus, read_doc_ids, select_documents
+from inpars.engines.base import (
+    Engine,
+    SamplingParams,
+    add_engine_arguments,
+    available_engines,
+    engine_from_args,
+    engine_options,
+)
+from inpars.errors import InparsError
+from inpars.io import JsonlWriter, atomic_write_json, read_jsonl, repair_jsonl_tail
+from inpars.models import DEFAULT_MODEL
+from inpars.prompts import (
+    PromptBuilder,
+    PromptTemplate,
+    builtin_templates,
+    draw_examples,
+    load_examples,
+    load_template,
+)
+from inpars.records import Document, GeneratedQuery, to_dict
+
+
+@dataclass
+class GenerateConfig:
+    """Everything that decides what a generation run writes."""
+
+    corpus: str
+    output: str
+    template: str = "inpars"
+    examples: str | None = None  # (query, document) pairs file for dynamic few-shot
+    num_examples: int | None = None  # default: the template's own
+    corpus_format: str | None = None
+    id_field: str | None = None
+    text_field: str | None = None
+    title_field: str | None = None
+    max_docs: int | None = None
+    doc_ids: str | None = None
+    num_queries_per_doc: int = 1
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    max_doc_tokens: int = 256
+    batch_size: int = 8
+    save_prompts: bool = False
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+        )
+
+
+# Settings that change neither which documents are done nor what is written for them.
+_RESUMABLE_CHANGES = {"batch_size", "save_prompts"}
+
+
+@dataclass
+class GenerateSummary:
+    """What a run did (this invocation only; ``skipped_done`` counts resumed documents)."""
+
+    documents: int = 0
+    queries: int = 0
+    skipped_done: int = 0
+    truncated: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    finish_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def queries_per_second(self) -> float:
+        return self.queries / self.seconds if self.seconds else 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.completion_tokens / self.seconds if self.seconds else 0.0
+
+
+def manifest_path(output: str | Path) -> Path:
+    """Where the run manifest of ``output`` lives: ``<output>.manifest.json``."""
+    return Path(f"{output}.manifest.json")
+
+
+def prepare_template(config: GenerateConfig) -> PromptTemplate:
+    """The template with its few-shot examples (drawn from ``config.examples`` if given)."""
+    template = load_template(config.template)
+    if config.examples is not None:
+        k = config.num_examples or template.num_examples or 3
+        pool = load_examples(config.examples)
+        template = template.with_examples(draw_examples(pool, k, config.seed))
+    elif template.needs_examples:
+        raise InparsError(
+            f"template '{template.name}' draws its few-shot examples from a file of "
+            "(query, document) pairs: pass --examples FILE (see the README)"
+        )
+    return template
+
+
+def _documents(config: GenerateConfig) -> Iterator[Document]:
+    reader = read_corpus(
+        config.corpus,
+        format=config.corpus_format,
+        id_field=config.id_field,
+        text_field=config.text_field,
+        title_field=config.title_field,
+    )
+    doc_ids = read_doc_ids(config.doc_ids) if config.doc_ids else None
+    return select_documents(reader, max_docs=config.max_docs, doc_ids=doc_ids, seed=config.seed)
+
+
+def _count_documents(config: GenerateConfig) -> int:
+    """How many documents the run covers (one cheap pass; for the progress bar's ETA)."""
+    if config.doc_ids:
+        return len(read_doc_ids(config.doc_ids))
+    return sum(1 for _ in _documents(config))
+
+
+def completed_documents(output: Path, num_queries: int) -> set[str]:
+    """Ids of documents whose queries are all in ``output``, after repairing its tail.
+
+    Lines of documents with only some of their queries (a batch cut short by a crash) are
+    removed, so the document is generated again whole and never appears twice.
+    """
+    if not output.exists():
+        return set()
+    repair_jsonl_tail(output)
+    seen: dict[str, set[int]] = {}
+    for _, obj in read_jsonl(output):
+        seen.setdefault(str(obj["doc_id"]), set()).add(int(obj["query_index"]))
+    done = {doc for doc, indices in seen.items() if len(indices) >= num_queries}
+    if len(done) < len(seen):
+        _drop_incomplete(output, done)
+    return done
+
+
+def _drop_incomplete(output: Path, done: set[str]) -> None:
+    tmp = output.with_name(output.name + ".tmp")
+    with JsonlWriter(tmp, append=False) as writer:
+        writer.write_many(obj for _, obj in read_jsonl(output) if str(obj["doc_id"]) in done)
+    tmp.replace(output)
+
+
+def _check_resumable(config: GenerateConfig, engine: Engine, output: Path) -> None:
+    """Refuses to append to an output made with other settings."""
+    path = manifest_path(output)
+    if not output.exists() or not path.exists():
+        return
+    import json
+
+    before = json.loads(path.read_text(encoding="utf-8"))
+    previous = before.get("config", {})
+    now = dataclasses.asdict(config)
+    changed = [
+        f"{key}: {previous.get(key)!r} -> {now[key]!r}"
+        for key in now
+        if key not in _RESUMABLE_CHANGES and previous.get(key) != now[key]
+    ]
+    if before.get("engine") != engine.name or before.get("model") != engine.model:
+        changed.append(
+            f"engine/model: {before.get('engine')}/{before.get('model')} -> "
+            f"{engine.name}/{engine.model}"
+        )
+    if changed:
+        raise InparsError(
+            f"{output} was started with other settings ({'; '.join(changed)}); "
+            "pass --overwrite to start again, or choose another --output"
+        )
+
+
+def _write_manifest(
+    config: GenerateConfig,
+    engine: Engine,
+    template: PromptTemplate,
+    summary: GenerateSummary,
+    status: str,
+    engine_options: dict[str, Any],
+) -> None:
+    import torch
+    import transformers
+
+    atomic_write_json(
+        manifest_path(config.output),
+        {
+            "stage": "generate",
+            "status": status,
+            "inpars_version": __version__,
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "engine": engine.name,
+            "model": engine.model,
+            "engine_options": engine_options,
+            "template": {
+                "name": template.name,
+                "source": template.source,
+                "fewshot_ids": template.fewshot_ids,
+            },
+            "config": dataclasses.asdict(config),
+            "last_invocation": {
+                "documents": summary.documents,
+                "queries": summary.queries,
+                "resumed_documents": summary.skipped_done,
+                "truncated_documents": summary.truncated,
+                "prompt_tokens": summary.prompt_tokens,
+                "completion_tokens": summary.completion_tokens,
+                "seconds": round(summary.seconds, 3),
+            },
+            "versions": {
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+            },
+        },
+    )
+
+
+def generate(
+    engine: Engine,
+    config: GenerateConfig,
+    *,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    engine_options: dict[str, Any] | None = None,
+) -> GenerateSummary:
+    """Generates queries for the documents of ``config.corpus`` into ``config.output``."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    if config.num_queries_per_doc < 1:
+        raise InparsError("--num-queries-per-doc must be at least 1")
+    if config.batch_size < 1:
+        raise InparsError("--batch-size must be at least 1")
+    output = Path(config.output)
+    template = prepare_template(config)
+    if overwrite:
+        output.unlink(missing_ok=True)
+        manifest_path(output).unlink(missing_ok=True)
+    _check_resumable(config, engine, output)
+    done = completed_documents(output, config.num_queries_per_doc)
+    context = engine.context_length
+    builder = PromptBuilder(
+        template,
+        engine.tokenizer,
+        max_doc_tokens=config.max_doc_tokens,
+        max_prompt_tokens=context - config.max_new_tokens if context else None,
+    )
+    summary = GenerateSummary(skipped_done=0)
+    options = engine_options or {}
+    _write_manifest(config, engine, template, summary, "running", options)
+    total = _count_documents(config)
+    params = config.sampling()
+    start = time.perf_counter()
+    progress = Progress(
+        TextColumn("[bold]generate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("docs"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        disable=not show_progress,
+        transient=False,
+    )
+    with progress, JsonlWriter(output, append=True) as writer:
+        task = progress.add_task("generate", total=total, rate="")
+        for batch in _batches(_documents(config), config.batch_size, done, summary):
+            progress.advance(task, 0)
+            prompts = [builder.render(doc.contents) for doc in batch]
+            generations = engine.generate(prompts, config.num_queries_per_doc, params)
+            records = []
+            for doc, prompt, gens in zip(batch, prompts, generations, strict=True):
+                for index, gen in enumerate(gens):
+                    records.append(
+                        to_dict(
+                            GeneratedQuery(
+                                doc_id=doc.id,
+                                query=gen.text,
+                                log_probs=gen.log_probs,
+                                tokens=gen.tokens,
+                                query_index=index,
+                                finish_reason=gen.finish_reason,
+                                template=template.name,
+                                fewshot_ids=template.fewshot_ids,
+                                model=engine.model,
+                                engine=engine.name,
+                                temperature=config.temperature,
+                                top_p=config.top_p,
+                                max_new_tokens=config.max_new_tokens,
+                                seed=config.seed,
+                                prompt_tokens=gen.prompt_tokens,
+                                prompt=prompt if config.save_prompts else None,
+                            )
+                        )
+                    )
+                    summary.prompt_tokens += gen.prompt_tokens
+                    summary.completion_tokens += gen.completion_tokens
+                    summary.finish_reasons[gen.finish_reason] += 1
+            writer.write_many(records)
+            summary.documents += len(batch)
+            summary.queries += len(records)
+            summary.seconds = time.perf_counter() - start
+            progress.update(
+                task,
+                completed=summary.documents + summary.skipped_done,
+                rate=f"{summary.queries_per_second:.2f} queries/s",
+            )
+    summary.truncated = builder.truncated
+    summary.seconds = time.perf_counter() - start
+    engine.close()
+    _write_manifest(config, engine, template, summary, "complete", options)
+    return summary
+
+
+def _batches(
+    docs: Iterator[Document], size: int, done: set[str], summary: GenerateSummary
+) -> Iterator[list[Document]]:
+    """Batches of documents not yet done, each of similar lengths.
+
+    Rows of a batch are padded to its longest prompt, so documents are read ahead a few
+    batches at a time and grouped by length: much less padding for the model to read.
+    """
+    window: list[Document] = []
+
+    def flush() -> Iterator[list[Document]]:
+        window.sort(key=lambda d: len(d.contents))
+        for i in range(0, len(window), size):
+            yield window[i : i + size]
+        window.clear()
+
+    for doc in docs:
+        if doc.id in done:
+            summary.skipped_done += 1
+            continue
+        window.append(doc)
+        if len(window) == size * _LOOKAHEAD_BATCHES:
+            yield from flush()
+    yield from flush()
+
+
+_LOOKAHEAD_BATCHES = 16
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m inpars.generate",
+        description=(
+            "Generate synthetic queries for the documents of a corpus with a few-shot prompted "
+            "LLM, keeping the log-probability of every generated token. Writes one JSON line "
+            "per query and a run manifest (<output>.manifest.json). Rerunning the same "
+            "command resumes an interrupted run."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    io = parser.add_argument_group("input and output")
+    io.add_argument(
+        "--corpus", required=True,
+        help="the documents: a BEIR folder (corpus.jsonl), a .jsonl, .tsv (id<TAB>text) or "
+        ".csv file (optionally .gz), or 'sample' for the bundled sample corpus",
+    )
+    io.add_argument("--output", required=True, help="the JSONL file to write (or resume)")
+    io.add_argument("--corpus-format", choices=CORPUS_FORMATS, default=None,
+                    help="the corpus format when it can't be told from the path")
+    io.add_argument("--id-field", default=None,
+                    help="JSONL/CSV field holding the document id (default: _id, id, docid, "
+                    "doc_id, whichever is present)")
+    io.add_argument("--text-field", default=None,
+                    help="JSONL/CSV field holding the text (default: text, contents, body)")
+    io.add_argument("--title-field", default=None,
+                    help="JSONL/CSV field holding the title (default: title, if present)")
+    io.add_argument("--max-docs", type=int, default=None,
+                    help="generate for a random sample of this many documents (seeded by "
+                    "--seed); default: all")
+    io.add_argument("--doc-ids", default=None,
+                    help="file with one document id per line: generate for these only")
+    io.add_argument("--overwrite", action="store_true",
+                    help="start again instead of resuming an existing output")
+    io.add_argument("--save-prompts", action="store_true",
+                    help="also store each prompt's full text in its records")
+    io.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    prompt = parser.add_argument_group("prompt")
+    prompt.add_argument(
+        "--prompt", dest="template", default="inpars",
+        help="a built-in template (" + ", ".join(builtin_templates()) + ") or the path of "
+        "a template file (.toml or .txt with a {document} placeholder; see the README)",
+    )
+    prompt.add_argument(
+        "--examples", default=None,
+        help="file of (query, document) pairs (JSONL with query/document fields, or TSV "
+        "query<TAB>document) to draw few-shot examples from; required by 'promptagator'",
+    )
+    prompt.add_argument("--num-examples", type=int, default=None,
+                        help="how many examples to draw from --examples (default: the "
+                        "template's num_examples, else 3)")
+    prompt.add_argument("--max-doc-tokens", type=int, default=256,
+                        help="truncate each document to this many tokens (only the document "
+                        "is ever truncated, never the instruction, examples or cue)")
+
+    sampling = parser.add_argument_group("model and sampling")
+    sampling.add_argument("--engine", choices=available_engines(), default="hf",
+                          help="hf: a local Hugging Face model; openai: any OpenAI-compatible "
+                          "server (OpenAI, vLLM, llama.cpp, TGI)")
+    sampling.add_argument(
+        "--model", default=None,
+        help=f"model name, folder, hub id or .gguf file (hf default: '{DEFAULT_MODEL}', the "
+        "bundled SmolLM2-135M-Instruct)",
+    )
+    sampling.add_argument("--num-queries-per-doc", type=int, default=1,
+                          help="queries to generate for each document")
+    sampling.add_argument("--max-new-tokens", type=int, default=64,
+                          help="the longest query, in tokens (generation stops at the first "
+                          "newline before that)")
+    sampling.add_argument("--temperature", type=float, default=0.0,
+                          help="0 = greedy decoding; above 0, sampling at this temperature")
+    sampling.add_argument("--top-p", type=float, default=1.0,
+                          help="nucleus sampling: sample from the smallest set of tokens whose "
+                          "probability reaches this (with --temperature > 0)")
+    sampling.add_argument("--seed", type=int, default=0,
+                          help="seed for sampling, document sampling and example drawing: the "
+                          "same seed gives the same output")
+    sampling.add_argument("--batch-size", type=int, default=8,
+                          help="documents per batch (hf: one generate() call; openai: "
+                          "requests issued together); results are saved after each batch")
+    add_engine_arguments(parser)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> GenerateConfig:
+    names = {f.name for f in dataclasses.fields(GenerateConfig)}
+    return GenerateConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def print_summary(summary: GenerateSummary, output: str, console: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"inpars.generate → {output}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [
+        ("documents (this run)", f"{summary.documents:,}"),
+        ("documents already done", f"{summary.skipped_done:,}"),
+        ("queries", f"{summary.queries:,}"),
+        ("documents truncated", f"{summary.truncated:,}"),
+        ("finish reasons", ", ".join(f"{k} {v:,}" for k, v in summary.finish_reasons.items())),
+        ("prompt tokens", f"{summary.prompt_tokens:,}"),
+        ("generated tokens", f"{summary.completion_tokens:,}"),
+        ("seconds", f"{summary.seconds:,.1f}"),
+        ("queries/s", f"{summary.queries_per_second:.2f}"),
+        ("generated tokens/s", f"{summary.tokens_per_second:.1f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+        prepare_template(config)  # fail on a bad template before loading a model
+        engine = engine_from_args(args)
+        summary = generate(
+            engine,
+            config,
+            overwrite=args.overwrite,
+            show_progress=not args.quiet,
+            engine_options=engine_options(args),
+        )
+    except InparsError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: rerun the same command to resume[/]")
+        return 130
+    print_summary(summary, config.output, console)
+    usage = getattr(engine, "usage", None)
+    if usage is not None:
+        console.print(f"API usage: {usage}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

