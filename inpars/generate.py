@@ -145,8 +145,12 @@ def _documents(config: GenerateConfig) -> Iterator[Document]:
     return select_documents(reader, max_docs=config.max_docs, doc_ids=doc_ids, seed=config.seed)
 
 
-def _count_documents(config: GenerateConfig) -> int:
-    """How many documents the run covers (one cheap pass; for the progress bar's ETA)."""
+def count_documents(config: GenerateConfig) -> int:
+    """How many documents the run covers.
+
+    One pass over the corpus that reads every line: bad input is reported before any model
+    is loaded, and the progress bar knows its total.
+    """
     if config.doc_ids:
         return len(read_doc_ids(config.doc_ids))
     return sum(1 for _ in _documents(config))
@@ -256,6 +260,7 @@ def generate(
     overwrite: bool = False,
     show_progress: bool = True,
     engine_options: dict[str, Any] | None = None,
+    total: int | None = None,
 ) -> GenerateSummary:
     """Generates queries for the documents of ``config.corpus`` into ``config.output``."""
     from rich.progress import (
@@ -288,7 +293,8 @@ def generate(
     summary = GenerateSummary(skipped_done=0)
     options = engine_options or {}
     _write_manifest(config, engine, template, summary, "running", options)
-    total = _count_documents(config)
+    if total is None:
+        total = count_documents(config)
     params = config.sampling()
     start = time.perf_counter()
     progress = Progress(
@@ -505,7 +511,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
-        prepare_template(config)  # fail on a bad template before loading a model
+        prepare_template(config)  # bad templates and bad input fail before a model loads
+        total = count_documents(config)
         engine = engine_from_args(args)
         summary = generate(
             engine,
@@ -513,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
             show_progress=not args.quiet,
             engine_options=engine_options(args),
+            total=total,
         )
     except InparsError as exc:
         console.print(f"[bold red]error:[/] {exc}")

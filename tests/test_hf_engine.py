@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import build_tiny_causal_lm
 from inpars.engines.base import SamplingParams
 from inpars.engines.hf import HFEngine
 from inpars.prompts import PromptBuilder, load_template
+
+from conftest import build_tiny_causal_lm
 
 DOCS = [
     "The boundary layer on a flat plate in supersonic flow was measured with pitot probes; "

@@ -1,0 +1,158 @@
+"""The generate stage: records, manifest, resume (also after SIGKILL), errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from inpars.engines.hf import HFEngine
+from inpars.errors import InparsError
+from inpars.generate import GenerateConfig, completed_documents, generate, main, manifest_path
+
+from conftest import REPO, write_beir_corpus
+
+WORDS = ["flow", "wing", "shell", "heat", "boundary", "layer", "pressure", "shock", "nozzle"]
+
+
+def make_corpus(directory: Path, n: int) -> Path:
+    docs = [
+        (f"d{i}", f"title {i}", " ".join(WORDS[(i + k) % len(WORDS)] for k in range(5 + i % 40)))
+        for i in range(n)
+    ]
+    return write_beir_corpus(directory, docs)
+
+
+def read_records(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def tiny_engine(tiny_lm: Path) -> HFEngine:
+    return HFEngine(str(tiny_lm))
+
+
+def test_generate_writes_one_record_per_query_and_a_manifest(tmp_path, tiny_engine):
+    corpus = make_corpus(tmp_path / "c", 7)
+    out = tmp_path / "q.jsonl"
+    config = GenerateConfig(corpus=str(corpus), output=str(out), num_queries_per_doc=2,
+                            max_new_tokens=6, temperature=0.7, top_p=0.9, seed=5,
+                            batch_size=3, save_prompts=True)
+    summary = generate(tiny_engine, config, show_progress=False)
+    records = read_records(out)
+    assert summary.documents == 7 and summary.queries == 14 == len(records)
+    assert {(r["doc_id"], r["query_index"]) for r in records} == {
+        (f"d{i}", j) for i in range(7) for j in range(2)
+    }
+    first = records[0]
+    for key in ["doc_id", "query", "log_probs", "tokens", "template", "fewshot_ids", "model",
+                "engine", "temperature", "top_p", "seed", "max_new_tokens", "finish_reason"]:
+        assert key in first
+    assert len(first["log_probs"]) == len(first["tokens"])
+    assert first["fewshot_ids"] == ["inpars-vanilla-1", "inpars-vanilla-2", "inpars-vanilla-3"]
+    assert first["engine"] == "hf" and first["temperature"] == 0.7 and first["seed"] == 5
+    assert first["prompt"].endswith("Relevant Query:")
+    manifest = json.loads(manifest_path(out).read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["config"]["num_queries_per_doc"] == 2
+    assert manifest["inpars_version"]
+    assert manifest["template"]["fewshot_ids"] == first["fewshot_ids"]
+
+    # Same command again: nothing left to do, nothing duplicated.
+    again = generate(tiny_engine, config, show_progress=False)
+    assert again.documents == 0 and again.skipped_done == 7
+    assert len(read_records(out)) == 14
+
+
+def test_prompts_are_not_stored_by_default(tmp_path, tiny_engine):
+    corpus = make_corpus(tmp_path / "c", 2)
+    out = tmp_path / "q.jsonl"
+    generate(tiny_engine, GenerateConfig(corpus=str(corpus), output=str(out), max_new_tokens=3),
+             show_progress=False)
+    assert all("prompt" not in r for r in read_records(out))
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path, tiny_engine):
+    corpus = make_corpus(tmp_path / "c", 3)
+    out = tmp_path / "q.jsonl"
+    config = GenerateConfig(corpus=str(corpus), output=str(out), max_new_tokens=3)
+    generate(tiny_engine, config, show_progress=False)
+    config.temperature = 0.9
+    with pytest.raises(InparsError, match=r"temperature: 0.0 -> 0.9.*--overwrite"):
+        generate(tiny_engine, config, show_progress=False)
+    summary = generate(tiny_engine, config, overwrite=True, show_progress=False)
+    assert summary.documents == 3
+
+
+def test_completed_documents_repairs_a_cut_line_and_redoes_partial_documents(tmp_path):
+    out = tmp_path / "q.jsonl"
+    lines = [
+        {"doc_id": "a", "query_index": 0}, {"doc_id": "a", "query_index": 1},
+        {"doc_id": "b", "query_index": 0},  # b's second query never made it
+    ]
+    out.write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"doc_id": "b", "que')
+    assert completed_documents(out, 2) == {"a"}
+    assert [json.loads(x)["doc_id"] for x in out.read_text().splitlines()] == ["a", "a"]
+
+
+def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys, tiny_lm):
+    bad = tmp_path / "corpus.jsonl"
+    bad.write_text('{"_id": "1", "text": "ok"}\n{"_id": "2", "text": \n')
+    code = main(["--corpus", str(bad), "--output", str(tmp_path / "o.jsonl"),
+                 "--model", str(tiny_lm), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "corpus.jsonl:2" in err and "Traceback" not in err
+    assert not (tmp_path / "o.jsonl").exists()
+    code = main(["--corpus", str(make_corpus(tmp_path / "c", 2)), "--output",
+                 str(tmp_path / "o.jsonl"), "--model", str(tmp_path / "no-model"), "--quiet"])
+    assert code == 2 and "could not load model" in capsys.readouterr().err
+    code = main(["--corpus", str(tmp_path / "c"), "--output", str(tmp_path / "o.jsonl"),
+                 "--prompt", "promptagator", "--quiet"])
+    assert code == 2 and "--examples" in capsys.readouterr().err
+
+
+def run_cli(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "inpars.generate", *args], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_resume_after_sigkill_gives_exactly_the_uninterrupted_set(tmp_path, tiny_lm):
+    corpus = make_corpus(tmp_path / "c", 60)
+    common = ["--corpus", str(corpus), "--model", str(tiny_lm), "--batch-size", "4",
+              "--max-new-tokens", "8", "--num-queries-per-doc", "2", "--temperature", "0.8",
+              "--quiet"]
+    reference = tmp_path / "reference.jsonl"
+    assert run_cli([*common, "--output", str(reference)]).wait(timeout=300) == 0
+
+    out = tmp_path / "killed.jsonl"
+    kills = 0
+    for wait_lines in (10, 40, 70):  # kill three times, at different points of the run
+        proc = run_cli([*common, "--output", str(out)])
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if out.exists() and out.read_bytes().count(b"\n") >= wait_lines:
+                break
+            time.sleep(0.02)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=30)
+    assert kills >= 2
+    assert run_cli([*common, "--output", str(out)]).wait(timeout=300) == 0
+
+    raw = out.read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in raw]  # no corrupt line
+    keys = [(r["doc_id"], r["query_index"]) for r in records]
+    assert len(keys) == len(set(keys)), "duplicated queries after resume"
+    expected = {(r["doc_id"], r["query_index"]) for r in read_records(reference)}
+    assert set(keys) == expected
+    assert {r["doc_id"] for r in records} == {f"d{i}" for i in range(60)}
