@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import platform
 import sys
 import time
@@ -186,8 +187,6 @@ def _check_resumable(config: GenerateConfig, engine: Engine, output: Path) -> No
     path = manifest_path(output)
     if not output.exists() or not path.exists():
         return
-    import json
-
     before = json.loads(path.read_text(encoding="utf-8"))
     previous = before.get("config", {})
     now = dataclasses.asdict(config)
