@@ -10,7 +10,8 @@ injects faults from a script consumed one per request::
 Faults: ``ok``; ``429`` (with ``Retry-After: <retry_after>``), ``429:0.2`` (that Retry-After);
 ``500``, ``503``; ``slow`` (answers after ``slow_s``, past the client's timeout); ``badjson``
 (200 with a broken JSON body); ``nochoices`` (200 with valid JSON but no choices); ``400``,
-``401`` (OpenAI-style error bodies); ``drop`` (closes the connection without answering).
+``401`` (OpenAI-style error bodies; the 401 echoes the API key); ``drop`` (closes the
+connection without answering).
 When the script runs out every request is ``ok``.
 
 The answer to a prompt is ``query about <last line of the prompt>``, split into one token per
@@ -168,6 +169,10 @@ class _Handler(BaseHTTPRequestHandler):
             retry_after = argument or self.fake.retry_after
             self._send_error(429, ERROR_MESSAGES[429], {"Retry-After": retry_after})
             return
+        elif kind == "401":  # echoes the key, as some servers do, to test that it is hidden
+            key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            self._send_error(401, f"{ERROR_MESSAGES[401]}: {key}")
+            return
         elif kind.isdigit():
             status = int(kind)
             self._send_error(status, ERROR_MESSAGES.get(status, f"fake error {status}"))
@@ -182,10 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(404, f"no route {self.path}")
 
     def _completion(self, body: dict[str, Any], chat: bool) -> dict[str, Any]:
-        if chat:
-            prompt = str(body["messages"][-1]["content"])
-        else:
-            prompt = str(body["prompt"])
+        prompt = str(body["messages"][-1]["content"] if chat else body["prompt"])
         n = int(body.get("n") or 1)
         if self.fake.max_choices is not None:
             n = min(n, self.fake.max_choices)

@@ -287,7 +287,7 @@ class OpenAIEngine:
                 raw = await client.chat.completions.with_raw_response.create(
                     messages=[{"role": "user", "content": prompt}],
                     logprobs=True,
-                    top_logprobs=1,  # llama.cpp returns no log-probs when this is 0 or unset
+                    top_logprobs=1,  # llama.cpp returns no log-probs when this is unset
                     **sampling,
                 )
             else:
@@ -532,7 +532,7 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
         "--tokenizer",
         default=None,
         help="Hugging Face tokenizer (folder or hub id) of the served model, used to truncate "
-        "documents by tokens; without it they are truncated by characters",
+        "documents by tokens; without it they are truncated by words",
     )
     _add_flag(
         group,
