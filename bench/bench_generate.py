@@ -91,10 +91,10 @@ def bench_local(n_docs: int, batch_size: int, max_new_tokens: int) -> dict:
 
 
 def bench_api(n_prompts: int = 500, concurrency: int = 16, latency_s: float = 0.2) -> dict:
-    from fake_openai_server import FakeOpenAIServer
-
     from inpars.engines.base import SamplingParams
     from inpars.engines.openai import OpenAIEngine
+
+    from fake_openai_server import FakeOpenAIServer
 
     prompts = [f"Document: document number {i}\nRelevant Query:" for i in range(n_prompts)]
     with FakeOpenAIServer(latency_s=latency_s) as server:

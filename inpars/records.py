@@ -64,6 +64,23 @@ class GeneratedQuery:
     prompt: str | None = None  # only with --save-prompts
 
 
+@dataclass
+class Triple:
+    """One training triple: a query, its positive document and a BM25-mined negative.
+
+    A line of ``inpars.triples``' JSON Lines output; the TSV output holds the same triple as
+    ``query<TAB>positive text<TAB>negative text``.
+    """
+
+    query: str
+    pos_id: str  # the document the query was generated from
+    neg_id: str  # a document sampled from the query's BM25 top --depth
+    neg_rank: int  # 1-based rank of the negative in that BM25 ranking
+    bm25_score: float  # Lucene's BM25 score of the negative for the query
+    pos_rank: int | None = None  # rank of the positive in the same ranking (None: not in it)
+    query_score: float | None = None  # the filter's score of the query, when it had one
+
+
 def to_dict(record: Any) -> dict[str, Any]:
     """A record as a JSON-ready dict (fields that are None and optional are left out)."""
     data = dataclasses.asdict(record)
@@ -78,4 +95,4 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
-__all__ = ["Document", "GeneratedQuery", "Query", "from_dict", "to_dict"]
+__all__ = ["Document", "GeneratedQuery", "Query", "Triple", "from_dict", "to_dict"]

@@ -1,0 +1,789 @@
+"""Filtering synthetic queries: clean, score by the generator's log-probabilities, keep the top k.
+
+Input: the JSON Lines records of ``inpars.generate`` (any records with ``doc_id``, ``query``,
+``log_probs`` and optionally ``tokens``). Output: the kept records, unchanged but for an added
+``score``, best first. Each record meets the rules in this order and is counted under the
+first that drops it:
+
+1. invalid: no ``log_probs``, a value that is not a finite log-probability, or ``tokens`` of
+   another length (an error naming the line, or a count with ``skip_invalid``);
+2. empty: the query is empty or whitespace;
+3. too short / too long: fewer than ``min_words`` or more than ``max_words`` words (split on
+   whitespace);
+4. copied: the query repeats its document verbatim (see :func:`is_copied`; needs the corpus);
+5. duplicate: the same query after normalisation (:func:`normalize_words`) as a better-scored
+   record (on equal scores the earlier line wins), across all documents;
+6. over the per-document cap: ``max_per_doc`` better records of the same document are kept;
+7. below the top k: ``keep_top_k`` better records are kept.
+
+Rules 6-7 select exactly what a greedy pass over all surviving records in score order would
+(best first, skipping a record whose document already has ``max_per_doc``, stopping at k).
+
+Memory: the top k are kept in a heap, O(k). Exact de-duplication needs to know each
+normalised query's best score, which is as large as the input; that table lives in a
+temporary SQLite file on disk instead of in memory, and a second streaming pass over the input
+picks up the records that won. With the copy rule, the texts of the documents the input refers
+to are held in memory (O(those documents), independent of the number of queries per document).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import heapq
+import json
+import math
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inpars.errors import InparsError, InputError
+from inpars.io import atomic_write_json, atomic_write_text, open_lines
+
+# A log-probability can exceed 0 only by rounding; beyond this it is not a log-probability.
+_LOG_PROB_TOLERANCE = 1e-4
+# Rows per SQLite write while de-duplicating.
+_DEDUP_BATCH = 5_000
+# Invalid lines quoted in the summary under --skip-invalid.
+_MAX_EXAMPLES = 5
+_WORD = re.compile(r"\w+")
+
+
+def sum_log_probs(log_probs: Sequence[float]) -> float:
+    """The sum of the token log-probabilities: log P(query | prompt). Favours short queries."""
+    return math.fsum(log_probs)
+
+
+def mean_log_probs(log_probs: Sequence[float]) -> float:
+    """The mean token log-probability (InPars' filter): log of the per-token geometric mean."""
+    return math.fsum(log_probs) / len(log_probs)
+
+
+def mean_probs(log_probs: Sequence[float]) -> float:
+    """The mean of the token probabilities, ``exp`` of each log-probability, in [0, 1].
+
+    Less hurt than the mean log-probability by one unlikely token.
+    """
+    return math.fsum(math.exp(value) for value in log_probs) / len(log_probs)
+
+
+SCORE_FUNCTIONS: dict[str, Callable[[Sequence[float]], float]] = {
+    "mean_log_probs": mean_log_probs,
+    "sum_log_probs": sum_log_probs,
+    "mean_probs": mean_probs,
+}
+"""The scores a record can be ranked by, by name (the ``--score`` choices)."""
+
+
+def normalize_words(text: str) -> list[str]:
+    """The words of a text for comparisons: Unicode NFKC, case-folded, punctuation dropped.
+
+    ``"What is  BM25?"`` and ``"what is bm25"`` both give ``["what", "is", "bm25"]``.
+    """
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def normalized_document(text: str) -> str:
+    """A document's normalised words joined and padded by spaces, for :func:`is_copied`."""
+    return " " + " ".join(normalize_words(text)) + " "
+
+
+def is_copied(query_words: Sequence[str], document: str, threshold: float, min_words: int) -> bool:
+    """Whether a query copies a long verbatim run of its document.
+
+    Copied means: some run of consecutive query words, at least ``min_words`` long and at
+    least ``threshold`` of the query's words, occurs verbatim in the document. Both sides are
+    compared as :func:`normalize_words` (``document`` comes from :func:`normalized_document`).
+    Queries shorter than ``min_words`` are never copies (a 3-word keyword query found in its
+    document is a fine query). ``threshold`` 0 turns the rule off.
+    """
+    count = len(query_words)
+    if threshold <= 0 or count == 0:
+        return False
+    run = max(min_words, math.ceil(threshold * count - 1e-9))
+    if run > count:
+        return False
+    return any(
+        f" {' '.join(query_words[start : start + run])} " in document
+        for start in range(count - run + 1)
+    )
+
+
+def dedup_key(query_words: Sequence[str]) -> bytes:
+    """A fixed-size digest of a normalised query: equal for exact duplicates."""
+    return hashlib.blake2b(" ".join(query_words).encode("utf-8"), digest_size=16).digest()
+
+
+@dataclass(frozen=True)
+class CheckedRecord:
+    """The fields of a generation record that filtering uses, validated."""
+
+    doc_id: str
+    query: str
+    log_probs: list[float]
+
+
+def check_record(record: dict[str, Any], path: str | Path, line: int) -> CheckedRecord:
+    """Validates a record's ``doc_id``, ``query``, ``log_probs`` and ``tokens``.
+
+    Raises:
+        InputError: naming the file, line and field of the first problem.
+    """
+    doc_id = record.get("doc_id")
+    if doc_id is None:
+        raise InputError("missing doc_id", path, line, "doc_id")
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+        raise InputError(
+            f"must be a string or an integer, got {type(doc_id).__name__}", path, line, "doc_id"
+        )
+    query = record.get("query")
+    if not isinstance(query, str):
+        what = "missing" if query is None else f"must be a string, got {type(query).__name__}"
+        raise InputError(what, path, line, "query")
+    if "log_probs" not in record:
+        raise InputError(
+            "missing; filtering needs the per-token log-probabilities that inpars.generate records",
+            path,
+            line,
+            "log_probs",
+        )
+    log_probs = record["log_probs"]
+    if not isinstance(log_probs, list):
+        raise InputError(
+            f"must be a list of numbers, got {type(log_probs).__name__}", path, line, "log_probs"
+        )
+    for index, value in enumerate(log_probs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(
+                f"value {index} is not a number: {value!r:.40}", path, line, "log_probs"
+            )
+        if math.isnan(value) or value > _LOG_PROB_TOLERANCE:
+            raise InputError(
+                f"value {index} is {value!r}, not a log-probability (<= 0)",
+                path,
+                line,
+                "log_probs",
+            )
+    tokens = record.get("tokens")
+    if tokens is not None:
+        if not isinstance(tokens, list):
+            raise InputError(f"must be a list, got {type(tokens).__name__}", path, line, "tokens")
+        if len(tokens) != len(log_probs):
+            raise InputError(
+                f"{len(tokens)} tokens but {len(log_probs)} log_probs; the lengths must match",
+                path,
+                line,
+                "log_probs",
+            )
+    return CheckedRecord(doc_id=str(doc_id), query=query, log_probs=log_probs)
+
+
+class TopK:
+    """The ``k`` best items offered, with at most ``max_per_group`` from any one group.
+
+    Items are ranked by score, higher first, then by ``order`` (lower first: the earlier
+    line wins ties). The result equals a greedy pass over all offered items in rank order that
+    skips an item whose group is full and stops at ``k``, with memory O(k): an item dropped
+    here could never come back, since the items that pushed it out stay better than it.
+
+    ``dropped_by_cap`` and ``dropped_by_k`` count the items pushed out (or refused) because
+    their group was full, or because ``k`` better items were held.
+    """
+
+    def __init__(self, k: int, max_per_group: int | None = None) -> None:
+        if k < 1:
+            raise InparsError(f"top-k needs k >= 1 (got {k})")
+        if max_per_group is not None and max_per_group < 1:
+            raise InparsError(f"the per-document cap must be at least 1 (got {max_per_group})")
+        self.k = k
+        self.max_per_group = max_per_group
+        self.dropped_by_cap = 0
+        self.dropped_by_k = 0
+        self._next_id = 0
+        # Live entries: id -> (score, -order, group, item). Heaps hold (score, -order, id)
+        # and may hold ids no longer live (removed lazily on peek, or by _compact).
+        self._live: dict[int, tuple[float, int, str, Any]] = {}
+        self._heap: list[tuple[float, int, int]] = []
+        self._group_heaps: dict[str, list[tuple[float, int, int]]] = {}
+        self._group_counts: dict[str, int] = {}
+        self._group_entries = 0  # tuples in all group heaps, live or dead
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def offer(self, score: float, order: int, group: str, item: Any) -> None:
+        """Considers one item."""
+        key = (score, -order)
+        cap = self.max_per_group
+        if cap is not None and self._group_counts.get(group, 0) >= cap:
+            worst = self._peek(self._group_heaps[group])
+            self.dropped_by_cap += 1
+            if key <= worst[:2]:
+                return
+            self._remove(worst[2])  # the group keeps its size and the set too
+            self._add(key, group, item)
+            return
+        if len(self._live) < self.k:
+            self._add(key, group, item)
+            return
+        worst = self._peek(self._heap)
+        self.dropped_by_k += 1
+        if key <= worst[:2]:
+            return
+        self._remove(worst[2])
+        self._add(key, group, item)
+
+    def _add(self, key: tuple[float, int], group: str, item: Any) -> None:
+        entry_id = self._next_id
+        self._next_id += 1
+        self._live[entry_id] = (key[0], key[1], group, item)
+        heapq.heappush(self._heap, (key[0], key[1], entry_id))
+        if self.max_per_group is not None:
+            heapq.heappush(self._group_heaps.setdefault(group, []), (key[0], key[1], entry_id))
+            self._group_counts[group] = self._group_counts.get(group, 0) + 1
+            self._group_entries += 1
+        limit = 2 * self.k + 64
+        if len(self._heap) > limit or self._group_entries > limit:
+            self._compact()
+
+    def _remove(self, entry_id: int) -> None:
+        _, _, group, _ = self._live.pop(entry_id)
+        if self.max_per_group is not None:
+            count = self._group_counts[group] - 1
+            if count:
+                self._group_counts[group] = count
+            else:  # forget the group and its heap of dead entries
+                del self._group_counts[group]
+                self._group_entries -= len(self._group_heaps.pop(group))
+
+    def _peek(self, heap: list[tuple[float, int, int]]) -> tuple[float, int, int]:
+        """The worst live entry of a heap, dropping dead ones from its top."""
+        while heap[0][2] not in self._live:
+            heapq.heappop(heap)
+            if heap is not self._heap:
+                self._group_entries -= 1
+        return heap[0]
+
+    def _compact(self) -> None:
+        """Rebuilds the heaps from the live entries, so dead entries cannot pile up."""
+        self._heap = [(s, o, i) for i, (s, o, _, _) in self._live.items()]
+        heapq.heapify(self._heap)
+        if self.max_per_group is not None:
+            groups: dict[str, list[tuple[float, int, int]]] = {}
+            for i, (s, o, group, _) in self._live.items():
+                groups.setdefault(group, []).append((s, o, i))
+            for heap in groups.values():
+                heapq.heapify(heap)
+            self._group_heaps = groups
+            self._group_entries = len(self._live)
+
+    def ranked(self) -> list[tuple[float, Any]]:
+        """The kept (score, item) pairs, best first."""
+        entries = sorted(self._live.values(), key=lambda e: (e[0], e[1]), reverse=True)
+        return [(score, item) for score, _, _, item in entries]
+
+
+class _BestByKey:
+    """The best (score, line) per de-duplication key, in a temporary SQLite file.
+
+    Keeps memory flat however many distinct queries the input has.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self._connection = sqlite3.connect(directory / "dedup.sqlite")
+        # Scratch data: no journal, no fsync.
+        self._connection.execute("PRAGMA journal_mode=OFF")
+        self._connection.execute("PRAGMA synchronous=OFF")
+        self._connection.execute(
+            "CREATE TABLE best (key BLOB PRIMARY KEY, score REAL, line INTEGER) WITHOUT ROWID"
+        )
+        self._pending: list[tuple[bytes, float, int]] = []
+        self.offered = 0
+
+    def offer(self, key: bytes, score: float, line: int) -> None:
+        self._pending.append((key, score, line))
+        self.offered += 1
+        if len(self._pending) >= _DEDUP_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        # Lines arrive in increasing order, so "strictly better" keeps the earliest on ties.
+        self._connection.executemany(
+            "INSERT INTO best (key, score, line) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET score = excluded.score, line = excluded.line "
+            "WHERE excluded.score > best.score",
+            self._pending,
+        )
+        self._pending = []
+
+    def winners(self) -> Iterator[tuple[int, float]]:
+        """(line, score) of each key's best record, in line order."""
+        self._flush()
+        cursor = self._connection.execute("SELECT line, score FROM best ORDER BY line")
+        yield from cursor
+
+    def count(self) -> int:
+        self._flush()
+        return int(self._connection.execute("SELECT COUNT(*) FROM best").fetchone()[0])
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Everything :func:`filter_queries` needs; the CLI flags map one to one."""
+
+    input: str
+    output: str
+    score: str = "mean_log_probs"
+    keep_top_k: int = 10_000
+    max_per_doc: int | None = None
+    min_words: int = 2
+    max_words: int | None = 40
+    corpus: str | None = None
+    corpus_format: str | None = None
+    id_field: str | None = None
+    text_field: str | None = None
+    title_field: str | None = None
+    copy_threshold: float = 0.75
+    copy_min_words: int = 4
+    dedup: bool = True
+    skip_invalid: bool = False
+    summary: str | None = None
+
+    def check(self) -> None:
+        """Raises InparsError for settings that cannot work."""
+        if self.score not in SCORE_FUNCTIONS:
+            raise InparsError(
+                f"unknown score {self.score!r}; expected one of {', '.join(SCORE_FUNCTIONS)}"
+            )
+        if self.keep_top_k < 1:
+            raise InparsError(f"--keep-top-k must be at least 1 (got {self.keep_top_k})")
+        if self.max_per_doc is not None and self.max_per_doc < 1:
+            raise InparsError(f"--max-per-doc must be at least 1 (got {self.max_per_doc})")
+        if self.min_words < 0:
+            raise InparsError(f"--min-words must be 0 or more (got {self.min_words})")
+        if self.max_words is not None and self.max_words < max(1, self.min_words):
+            raise InparsError(
+                f"--max-words ({self.max_words}) must be at least --min-words "
+                f"({self.min_words}) and 1; 0 turns it off"
+            )
+        if not 0 <= self.copy_threshold <= 1:
+            raise InparsError(f"--copy-threshold must be in [0, 1] (got {self.copy_threshold})")
+        if self.copy_min_words < 1:
+            raise InparsError(f"--copy-min-words must be at least 1 (got {self.copy_min_words})")
+        if Path(self.input).resolve() == Path(self.output).resolve():
+            raise InparsError("--output must differ from --input (the input is read twice)")
+
+    @property
+    def checks_copies(self) -> bool:
+        return self.corpus is not None and self.copy_threshold > 0
+
+
+@dataclass
+class FilterSummary:
+    """How many records each rule dropped, and what was kept."""
+
+    score: str
+    read: int = 0
+    invalid: int = 0
+    empty: int = 0
+    too_short: int = 0
+    too_long: int = 0
+    copied: int = 0
+    duplicate: int = 0
+    over_doc_cap: int = 0
+    below_top_k: int = 0
+    kept: int = 0
+    copies_checked: bool = False
+    best_score: float | None = None
+    worst_kept_score: float | None = None
+    seconds: float = 0.0
+    invalid_examples: list[str] = field(default_factory=list)
+
+    @property
+    def records_per_second(self) -> float:
+        return self.read / self.seconds if self.seconds > 0 else 0.0
+
+    def drops(self) -> list[tuple[str, int]]:
+        """(rule, count) rows in rule order, for display."""
+        return [
+            ("invalid", self.invalid),
+            ("empty query", self.empty),
+            ("too short", self.too_short),
+            ("too long", self.too_long),
+            ("copied from document", self.copied),
+            ("duplicate", self.duplicate),
+            ("over --max-per-doc", self.over_doc_cap),
+            ("below --keep-top-k", self.below_top_k),
+        ]
+
+
+def load_documents_for(config: FilterConfig, doc_ids: set[str]) -> dict[str, str]:
+    """The normalised texts (:func:`normalized_document`) of the corpus documents in ``doc_ids``."""
+    from inpars.corpus import read_corpus
+
+    assert config.corpus is not None
+    reader = read_corpus(
+        config.corpus,
+        format=config.corpus_format,
+        id_field=config.id_field,
+        text_field=config.text_field,
+        title_field=config.title_field,
+    )
+    return {doc.id: normalized_document(doc.contents) for doc in reader if doc.id in doc_ids}
+
+
+def _referenced_doc_ids(path: str) -> set[str]:
+    """The doc ids the input's records name (a first pass; bad lines are left for later)."""
+    ids: set[str] = set()
+    for _, record in _records(path, None, skip_invalid=True):
+        doc_id = record.get("doc_id")
+        if isinstance(doc_id, (str, int)) and not isinstance(doc_id, bool):
+            ids.add(str(doc_id))
+    return ids
+
+
+def _progress(show: bool) -> Any:
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.completed:,} records"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not show,
+        transient=False,
+    )
+
+
+def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> FilterSummary:
+    """Filters ``config.input`` into ``config.output``; returns what each rule dropped.
+
+    Raises:
+        InputError: for a bad record (unless ``skip_invalid``) or a ``doc_id`` missing from
+            the corpus, naming the file and line.
+        InparsError: for bad settings.
+    """
+    config.check()
+    if not Path(config.input).is_file():
+        raise InputError("no such file", config.input)
+    start = time.perf_counter()
+    scorer = SCORE_FUNCTIONS[config.score]
+    summary = FilterSummary(score=config.score, copies_checked=config.checks_copies)
+    documents: dict[str, str] = {}
+    if config.checks_copies:
+        documents = load_documents_for(config, _referenced_doc_ids(config.input))
+    top = TopK(config.keep_top_k, config.max_per_doc)
+    out_dir = Path(config.output).resolve().parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        _progress(show_progress) as progress,
+        tempfile.TemporaryDirectory(dir=out_dir, prefix=".inpars-filter-") as scratch,
+    ):
+        best = _BestByKey(Path(scratch)) if config.dedup else None
+        task = progress.add_task("filter: clean and score", total=None)
+        for line, record in _records(config.input, summary, skip_invalid=config.skip_invalid):
+            summary.read += 1
+            if summary.read % 2048 == 0:
+                progress.update(task, completed=summary.read)
+            outcome = _clean_and_score(record, line, config, scorer, documents, summary)
+            if outcome is None:
+                continue
+            words, doc_id, score = outcome
+            if best is not None:
+                best.offer(dedup_key(words), score, line)
+            else:
+                top.offer(score, line, doc_id, record)
+        progress.update(task, completed=summary.read)
+        if best is not None:
+            survivors = best.offered
+            summary.duplicate = survivors - best.count()
+            task = progress.add_task("filter: top k", total=None)
+            _offer_winners(config.input, best.winners(), top, progress, task)
+            best.close()
+    ranked = top.ranked()
+    summary.over_doc_cap = top.dropped_by_cap
+    summary.below_top_k = top.dropped_by_k
+    summary.kept = len(ranked)
+    if ranked:
+        summary.best_score = ranked[0][0]
+        summary.worst_kept_score = ranked[-1][0]
+    lines = []
+    for score, record in ranked:
+        record["score"] = score
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    atomic_write_text(config.output, "".join(lines))
+    summary.seconds = time.perf_counter() - start
+    if config.summary is not None:
+        atomic_write_json(config.summary, {"config": asdict(config), **asdict(summary)})
+    return summary
+
+
+def _records(
+    path: str, summary: FilterSummary | None, *, skip_invalid: bool
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, record) of each non-blank line, as :func:`inpars.io.read_jsonl` gives them.
+
+    A line that is not a JSON object raises an InputError naming it, unless ``skip_invalid``:
+    then it is counted in ``summary`` as read and invalid (or just passed over when
+    ``summary`` is None, as in the first pass that only collects doc ids).
+    """
+    for line, text in open_lines(path):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problem = f"malformed JSON: {exc.msg} (column {exc.colno})"
+            record = None
+        else:
+            problem = "expected a JSON object"
+        if isinstance(record, dict):
+            yield line, record
+            continue
+        error = InputError(problem, path, line)
+        if not skip_invalid:
+            raise error
+        if summary is not None:
+            summary.read += 1
+            summary.invalid += 1
+            if len(summary.invalid_examples) < _MAX_EXAMPLES:
+                summary.invalid_examples.append(str(error))
+
+
+def _clean_and_score(
+    record: dict[str, Any],
+    line: int,
+    config: FilterConfig,
+    scorer: Callable[[Sequence[float]], float],
+    documents: dict[str, str],
+    summary: FilterSummary,
+) -> tuple[list[str], str, float] | None:
+    """(normalised words, doc id, score) of a record that passes rules 1-4, else None."""
+    try:
+        checked = check_record(record, config.input, line)
+        if checked.query.strip() and not checked.log_probs:
+            raise InputError("empty for a non-empty query", config.input, line, "log_probs")
+        if config.checks_copies and checked.doc_id not in documents:
+            raise InputError(
+                f"doc_id {checked.doc_id!r} is not in the corpus {config.corpus}",
+                config.input,
+                line,
+                "doc_id",
+            )
+    except InputError as exc:
+        if not config.skip_invalid:
+            raise
+        summary.invalid += 1
+        if len(summary.invalid_examples) < _MAX_EXAMPLES:
+            summary.invalid_examples.append(str(exc))
+        return None
+    query = checked.query
+    if not query.strip():
+        summary.empty += 1
+        return None
+    count = len(query.split())
+    if count < config.min_words:
+        summary.too_short += 1
+        return None
+    if config.max_words is not None and count > config.max_words:
+        summary.too_long += 1
+        return None
+    words = normalize_words(query)
+    if config.checks_copies and is_copied(
+        words, documents[checked.doc_id], config.copy_threshold, config.copy_min_words
+    ):
+        summary.copied += 1
+        return None
+    return words, checked.doc_id, scorer(checked.log_probs)
+
+
+def _offer_winners(
+    path: str,
+    winners: Iterable[tuple[int, float]],
+    top: TopK,
+    progress: Any,
+    task: Any,
+) -> None:
+    """Second pass: offers each de-duplication winner (by line number) to the top k."""
+    pending = iter(winners)
+    wanted = next(pending, None)
+    seen = 0
+    for line, text in open_lines(path):
+        if wanted is None:
+            break
+        if line != wanted[0]:
+            continue
+        record = json.loads(text)
+        top.offer(wanted[1], line, str(record["doc_id"]), record)
+        seen += 1
+        if seen % 2048 == 0:
+            progress.update(task, completed=seen)
+        wanted = next(pending, None)
+    progress.update(task, completed=seen)
+    if wanted is not None:
+        raise InparsError(f"{path}: changed while being filtered (line {wanted[0]} is gone)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m inpars.filter",
+        description="Clean synthetic queries, score them by the generator's token "
+        "log-probabilities and keep the best. Writes the kept records (plus a 'score' field) "
+        "best first, and prints how many records each rule dropped.",
+    )
+    parser.add_argument("--input", required=True, help="JSON Lines of inpars.generate records")
+    parser.add_argument("--output", required=True, help="JSON Lines of the kept records")
+    parser.add_argument(
+        "--score",
+        choices=list(SCORE_FUNCTIONS),
+        default="mean_log_probs",
+        help="ranking score: mean_log_probs = mean token log-prob (InPars), sum_log_probs = "
+        "their sum (log P(query)), mean_probs = mean of exp(log-prob) (default: "
+        "%(default)s)",
+    )
+    parser.add_argument(
+        "--keep-top-k",
+        type=int,
+        default=10_000,
+        help="keep the K best-scored records over the whole file (InPars kept 10k of 100k; "
+        "memory grows with K, not the input) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-per-doc",
+        type=int,
+        default=None,
+        help="keep at most N records per document (default: no cap)",
+    )
+    parser.add_argument(
+        "--min-words",
+        type=int,
+        default=2,
+        help="drop queries with fewer whitespace-separated words; 0 turns it off "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-words",
+        type=int,
+        default=40,
+        help="drop queries with more words (run-ons that hit the token limit); 0 turns it "
+        "off (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--corpus",
+        help="the corpus the queries were generated from (BEIR folder, .jsonl, .tsv, .csv); "
+        "needed for the copy rule, which is skipped without it",
+    )
+    parser.add_argument("--corpus-format", choices=["beir", "jsonl", "tsv", "csv"])
+    parser.add_argument("--id-field", help="corpus id field (JSONL/CSV)")
+    parser.add_argument("--text-field", help="corpus text field (JSONL/CSV)")
+    parser.add_argument("--title-field", help="corpus title field (JSONL/CSV)")
+    parser.add_argument(
+        "--copy-threshold",
+        type=float,
+        default=0.75,
+        help="drop a query when a verbatim run of its words, at least this fraction of "
+        "them (and at least --copy-min-words), occurs in its document (case and punctuation "
+        "ignored); 0 turns the rule off (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--copy-min-words",
+        type=int,
+        default=4,
+        help="shortest verbatim run that counts as copying; shorter queries are never "
+        "copies (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep-duplicates",
+        action="store_true",
+        help="keep queries that are the same after normalisation (case, punctuation, "
+        "Unicode form); by default only the best-scored of each is kept",
+    )
+    parser.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="count and skip records without log_probs, with bad values or with tokens "
+        "and log_probs of different lengths, instead of stopping at the first",
+    )
+    parser.add_argument("--summary", help="also write the summary as JSON to this file")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> FilterConfig:
+    return FilterConfig(
+        input=args.input,
+        output=args.output,
+        score=args.score,
+        keep_top_k=args.keep_top_k,
+        max_per_doc=args.max_per_doc,
+        min_words=args.min_words,
+        max_words=args.max_words or None,
+        corpus=args.corpus,
+        corpus_format=args.corpus_format,
+        id_field=args.id_field,
+        text_field=args.text_field,
+        title_field=args.title_field,
+        copy_threshold=args.copy_threshold,
+        copy_min_words=args.copy_min_words,
+        dedup=not args.keep_duplicates,
+        skip_invalid=args.skip_invalid,
+        summary=args.summary,
+    )
+
+
+def print_summary(summary: FilterSummary, output: str, console: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"inpars.filter → {output}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("records read", f"{summary.read:,}")
+    for rule, count in summary.drops():
+        if rule == "copied from document" and not summary.copies_checked:
+            table.add_row(f"dropped: {rule}", "not checked (no --corpus)")
+        else:
+            table.add_row(f"dropped: {rule}", f"{count:,}")
+    table.add_row("kept", f"{summary.kept:,}")
+    if summary.best_score is not None:
+        table.add_row(
+            f"{summary.score} kept",
+            f"{summary.worst_kept_score:.4f} .. {summary.best_score:.4f}",
+        )
+    table.add_row("seconds", f"{summary.seconds:,.1f}")
+    table.add_row("records/s", f"{summary.records_per_second:,.0f}")
+    console.print(table)
+    for example in summary.invalid_examples:
+        console.print(f"[yellow]skipped:[/] {example}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    args = build_parser().parse_args(argv)
+    try:
+        summary = filter_queries(config_from_args(args), show_progress=not args.quiet)
+    except InparsError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: nothing was written[/]")
+        return 130
+    print_summary(summary, args.output, console)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,762 @@
+"""Training triples with BM25 negatives: ``query<TAB>positive<TAB>negative``, the InPars way.
+
+For each query record (``inpars.filter`` output, or raw ``inpars.generate`` output: JSON Lines
+with ``doc_id`` and ``query``), BM25 retrieves the top ``depth`` documents and
+``negatives_per_query`` of them are drawn at random as negatives. Never drawn: the query's own
+document, nor any other document that the same query (after the filter's normalisation) was
+generated from, since those are positives too.
+
+Sampling is seeded per query, from (seed, query, doc id): the triples of a query do not depend
+on batch size, thread count, the order of the input or on a run being resumed.
+
+A query with fewer usable hits than ``negatives_per_query`` gets the ones there are (counted as
+"short"); one with none gets no triple (counted as "without negatives"); for example a query
+of stop words only, which BM25 cannot match.
+
+Outputs, written batch by batch so that a rerun resumes: a TSV of texts, what monoT5 training
+scripts read (whitespace runs in a text become one space, so a cell holds no tab or line
+break), and JSON Lines of :class:`~inpars.records.Triple` with ids, ranks and scores, one
+line per TSV line in the same order. A query whose (query, doc id) already has triples in the
+JSON Lines is skipped on a rerun. ``<jsonl>.meta.json`` records the settings and the JSON Lines
+size after the last complete batch: a restart cuts both files back to that batch (a batch is
+all there or redone, never half), and a rerun with other settings is refused rather than mixed
+into the same files. Queries that got no triple are searched again on a rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from inpars.bm25 import (
+    DEFAULT_B,
+    DEFAULT_K1,
+    STEMMERS,
+    Bm25Searcher,
+    IndexInfo,
+    IndexSettings,
+    Ranking,
+    ensure_index,
+)
+from inpars.errors import InparsError, InputError
+from inpars.filter import dedup_key, normalize_words
+from inpars.io import JsonlWriter, atomic_write_json, open_lines, read_jsonl, repair_jsonl_tail
+from inpars.records import Triple, to_dict
+
+
+@dataclass(frozen=True)
+class TriplesConfig:
+    """Everything :func:`make_triples` needs; the CLI flags map one to one."""
+
+    queries: str
+    corpus: str
+    output: str  # the TSV
+    jsonl: str | None = None  # default: the TSV path with a .jsonl suffix
+    index: str | None = None  # default: the TSV path with a .bm25-index suffix
+    corpus_format: str | None = None
+    id_field: str | None = None
+    text_field: str | None = None
+    title_field: str | None = None
+    depth: int = 1000
+    negatives_per_query: int = 1
+    seed: int = 0
+    k1: float = DEFAULT_K1
+    b: float = DEFAULT_B
+    stemmer: str = "porter"
+    keep_stopwords: bool = False
+    threads: int = max(1, os.cpu_count() or 1)
+    batch_size: int = 1000
+    rebuild_index: bool = False
+    overwrite: bool = False
+
+    @property
+    def jsonl_path(self) -> Path:
+        return Path(self.jsonl) if self.jsonl else Path(self.output).with_suffix(".jsonl")
+
+    @property
+    def index_path(self) -> Path:
+        return Path(self.index) if self.index else Path(self.output).with_suffix(".bm25-index")
+
+    @property
+    def meta_path(self) -> Path:
+        return self.jsonl_path.with_name(self.jsonl_path.name + ".meta.json")
+
+    @property
+    def index_settings(self) -> IndexSettings:
+        return IndexSettings(stemmer=self.stemmer, keep_stopwords=self.keep_stopwords)
+
+    def check(self) -> None:
+        """Raises InparsError for settings that cannot work."""
+        for name, value in (
+            ("--depth", self.depth),
+            ("--negatives-per-query", self.negatives_per_query),
+            ("--threads", self.threads),
+            ("--batch-size", self.batch_size),
+        ):
+            if value < 1:
+                raise InparsError(f"{name} must be at least 1 (got {value})")
+        if self.negatives_per_query > self.depth:
+            raise InparsError(
+                f"--negatives-per-query ({self.negatives_per_query}) cannot exceed --depth "
+                f"({self.depth})"
+            )
+        if self.k1 < 0 or not 0 <= self.b <= 1:
+            raise InparsError(f"BM25 needs k1 >= 0 and 0 <= b <= 1 (got {self.k1}, {self.b})")
+        self.index_settings  # noqa: B018 (validates the stemmer)
+        if Path(self.output).resolve() == self.jsonl_path.resolve():
+            raise InparsError("the TSV and JSON Lines outputs must be different files")
+
+    def resume_settings(self, index_fingerprint: str) -> dict[str, Any]:
+        """What must not change between a run and its resumption."""
+        return {
+            "index_fingerprint": index_fingerprint,
+            "depth": self.depth,
+            "negatives_per_query": self.negatives_per_query,
+            "seed": self.seed,
+            "k1": self.k1,
+            "b": self.b,
+        }
+
+
+@dataclass
+class TriplesSummary:
+    """What a run did."""
+
+    queries_read: int = 0
+    already_done: int = 0  # skipped: triples for this (query, doc id) were already written
+    repeated: int = 0  # skipped: the same (query, doc id) earlier in the input
+    queries_searched: int = 0
+    triples: int = 0
+    short: int = 0  # fewer usable hits than --negatives-per-query: got what there was
+    without_negatives: int = 0  # no usable hit at all: no triple
+    positive_in_top: int = 0  # queries whose own document was in the BM25 top --depth
+    index_documents: int = 0
+    index_reused: bool = False
+    index_reason: str = ""
+    index_seconds: float = 0.0
+    search_seconds: float = 0.0
+    seconds: float = 0.0
+    repaired_bytes: int = 0
+
+    @property
+    def queries_per_second(self) -> float:
+        """Queries searched and sampled per second, index time excluded."""
+        work = self.seconds - self.index_seconds
+        return self.queries_searched / work if work > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _QueryRow:
+    line: int
+    query: str
+    doc_id: str
+    score: float | None
+
+
+def _check_row(record: dict[str, Any], path: str, line: int) -> _QueryRow:
+    doc_id = record.get("doc_id")
+    if doc_id is None:
+        raise InputError("missing doc_id", path, line, "doc_id")
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+        raise InputError(
+            f"must be a string or an integer, got {type(doc_id).__name__}", path, line, "doc_id"
+        )
+    query = record.get("query")
+    if not isinstance(query, str):
+        what = "missing" if query is None else f"must be a string, got {type(query).__name__}"
+        raise InputError(what, path, line, "query")
+    if not query.strip():
+        raise InputError("empty query (run inpars.filter first)", path, line, "query")
+    score = record.get("score")
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        score = None
+    return _QueryRow(line=line, query=query, doc_id=str(doc_id), score=score)
+
+
+def read_query_rows(path: str) -> Iterator[_QueryRow]:
+    """The checked (query, doc id) rows of a queries file, streaming."""
+    for line, record in read_jsonl(path):
+        yield _check_row(record, path, line)
+
+
+@dataclass
+class _QueryIndex:
+    """What the first pass over the queries learns: positives per query, first line per doc."""
+
+    positives: dict[bytes, str | tuple[str, ...]]  # normalised query -> its document(s)
+    first_line: dict[str, int]  # doc id -> first line naming it, for error messages
+
+    def positives_of(self, query: str) -> tuple[str, ...]:
+        found = self.positives.get(dedup_key(normalize_words(query)), ())
+        return (found,) if isinstance(found, str) else found
+
+
+def scan_queries(path: str) -> _QueryIndex:
+    """Validates every query record and maps each normalised query to its documents."""
+    positives: dict[bytes, str | tuple[str, ...]] = {}
+    first_line: dict[str, int] = {}
+    for row in read_query_rows(path):
+        first_line.setdefault(row.doc_id, row.line)
+        key = dedup_key(normalize_words(row.query))
+        known = positives.get(key)
+        # One document per query is the rule; a bare string keeps that case small.
+        if known is None:
+            positives[key] = row.doc_id
+        elif isinstance(known, str):
+            if known != row.doc_id:
+                positives[key] = (known, row.doc_id)
+        elif row.doc_id not in known:
+            positives[key] = (*known, row.doc_id)
+    return _QueryIndex(positives=positives, first_line=first_line)
+
+
+def sample_negatives(
+    ranking: Ranking,
+    excluded_positions: set[int],
+    count: int,
+    rng: random.Random,
+) -> list[int]:
+    """``count`` distinct positions of ``ranking`` drawn uniformly, never an excluded one.
+
+    Fewer when fewer are available. Returned in rank order.
+    """
+    candidates = [i for i in range(len(ranking)) if i not in excluded_positions]
+    if len(candidates) <= count:
+        return candidates
+    return sorted(rng.sample(candidates, count))
+
+
+def query_rng(seed: int, query: str, doc_id: str) -> random.Random:
+    """The random source of one query: the same for the same (seed, query, doc id)."""
+    digest = hashlib.blake2b(f"{seed}\x00{doc_id}\x00{query}".encode(), digest_size=8)
+    return random.Random(int.from_bytes(digest.digest(), "big"))
+
+
+def _tsv_field(text: str) -> str:
+    """A text made safe for one TSV cell: no tabs or line breaks."""
+    return " ".join(text.split())
+
+
+def _tsv_line(query: str, positive: str, negative: str) -> str:
+    return f"{_tsv_field(query)}\t{_tsv_field(positive)}\t{_tsv_field(negative)}\n"
+
+
+@dataclass
+class _Meta:
+    """``<jsonl>.meta.json``: the settings of the outputs and how much of them is committed.
+
+    ``committed_bytes`` is the JSON Lines size after the last batch that was completely
+    written; a restart cuts the file back to it, so a batch is either all there or redone.
+    """
+
+    path: Path
+    settings: dict[str, Any]
+    queries: str
+    corpus: str
+    committed_bytes: int | None = None
+
+    @classmethod
+    def read(cls, path: Path) -> dict[str, Any] | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def save(self) -> None:
+        atomic_write_json(
+            self.path,
+            {
+                "settings": self.settings,
+                "queries": self.queries,
+                "corpus": self.corpus,
+                "committed_bytes": self.committed_bytes,
+            },
+        )
+
+
+class _TriplesOutput:
+    """The TSV and JSON Lines outputs, appended batch by batch.
+
+    Each batch is one write + fsync of the TSV, then of the JSON Lines, then the new JSON
+    Lines size is committed to the meta file. After a crash, :func:`resume_outputs` cuts the
+    JSON Lines back to the last commit and the TSV back to the JSON Lines.
+    """
+
+    def __init__(self, tsv: Path, jsonl: Path, meta: _Meta) -> None:
+        tsv.parent.mkdir(parents=True, exist_ok=True)
+        self._jsonl_path = jsonl
+        self._meta = meta
+        self._tsv: IO[bytes] = tsv.open("ab")
+        self._jsonl = JsonlWriter(jsonl, append=True)
+
+    def write(self, lines: list[str], records: list[dict[str, Any]]) -> None:
+        if not lines:
+            return
+        self._tsv.write("".join(lines).encode("utf-8"))
+        self._tsv.flush()
+        os.fsync(self._tsv.fileno())
+        self._jsonl.write_many(records)
+        self._meta.committed_bytes = self._jsonl_path.stat().st_size
+        self._meta.save()
+
+    def close(self) -> None:
+        self._tsv.close()
+        self._jsonl.close()
+
+
+def _done_triples(jsonl: Path) -> tuple[set[tuple[str, str]], int]:
+    """The (query, pos_id) keys with triples in the JSON Lines output, and its triple count."""
+    done: set[tuple[str, str]] = set()
+    count = 0
+    if not jsonl.exists():
+        return done, 0
+    for line, record in read_jsonl(jsonl):
+        query, pos_id = record.get("query"), record.get("pos_id")
+        if not isinstance(query, str) or not isinstance(pos_id, str):
+            raise InputError("not a triple record (query, pos_id)", jsonl, line)
+        done.add((query, pos_id))
+        count += 1
+    return done, count
+
+
+def _drop_last_query(jsonl: Path) -> int:
+    """Cuts the triples of the file's last (query, pos_id): they may be incomplete.
+
+    Used when no commit point can be trusted; the query is then redone, with the same
+    negatives since sampling is seeded per query. Returns the bytes removed.
+    """
+    if not jsonl.exists():
+        return 0
+    offset = 0
+    group_start = 0
+    last_key: tuple[Any, Any] | None = None
+    with jsonl.open("rb") as handle:
+        for raw in handle:
+            if raw.strip():
+                record = json.loads(raw)
+                key = (record.get("query"), record.get("pos_id"))
+                if key != last_key:
+                    group_start, last_key = offset, key
+            offset += len(raw)
+    if offset > group_start:
+        with jsonl.open("r+b") as handle:
+            handle.truncate(group_start)
+    return offset - group_start
+
+
+def resume_outputs(
+    config: TriplesConfig, settings: dict[str, Any], searcher: Bm25Searcher
+) -> tuple[_Meta, set[tuple[str, str]], int]:
+    """Checks and repairs existing outputs; returns the meta, the done keys, bytes cut.
+
+    Raises:
+        InparsError: when the outputs were made with other settings.
+    """
+    tsv, jsonl = Path(config.output), config.jsonl_path
+    old = _Meta.read(config.meta_path)
+    resuming = tsv.exists() or jsonl.exists()
+    if resuming and old is not None and old.get("settings") != settings:
+        found = old.get("settings") if isinstance(old.get("settings"), dict) else {}
+        changed = sorted(key for key in settings if found.get(key) != settings[key])
+        raise InparsError(
+            f"{jsonl}: was written with other settings (changed: {', '.join(changed)}; "
+            "index_fingerprint means the corpus or the index settings); rerun with the same "
+            "settings to resume, or pass --overwrite to start again"
+        )
+    committed = old.get("committed_bytes") if old is not None else None
+    size = jsonl.stat().st_size if jsonl.exists() else 0
+    if isinstance(committed, int) and size >= committed:
+        cut = size - committed
+        if cut:
+            with jsonl.open("r+b") as handle:
+                handle.truncate(committed)
+    else:  # no usable commit point (an older file, or one cut short by hand)
+        cut = repair_jsonl_tail(jsonl) + _drop_last_query(jsonl)
+    done, written = _done_triples(jsonl)
+    reconcile_outputs(tsv, jsonl, written, searcher)
+    meta = _Meta(
+        path=config.meta_path,
+        settings=settings,
+        queries=config.queries,
+        corpus=config.corpus,
+        committed_bytes=jsonl.stat().st_size if jsonl.exists() else 0,
+    )
+    meta.save()
+    return meta, done, cut
+
+
+def reconcile_outputs(tsv: Path, jsonl: Path, expected: int, searcher: Bm25Searcher | None) -> None:
+    """Makes the TSV hold exactly one line per JSON Lines triple (``expected``), in order.
+
+    Extra TSV lines (a crash between the two writes) and a partial last line are cut;
+    missing ones (a TSV deleted or cut short) are rebuilt from the JSON Lines ids and the
+    index, which needs ``searcher``.
+    """
+    complete, cut_at = _count_lines(tsv, expected)
+    if tsv.exists() and cut_at < tsv.stat().st_size:
+        with tsv.open("r+b") as handle:
+            handle.truncate(cut_at)
+    if complete >= expected:
+        return
+    if searcher is None:
+        raise InparsError(f"{tsv}: has fewer lines than {jsonl} has triples")
+    with tsv.open("ab") as handle:
+        for index, (line, record) in enumerate(read_jsonl(jsonl)):
+            if index < complete:
+                continue
+            positive = _contents(searcher, record["pos_id"], jsonl, line)
+            negative = _contents(searcher, record["neg_id"], jsonl, line)
+            handle.write(_tsv_line(record["query"], positive, negative).encode("utf-8"))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _count_lines(path: Path, limit: int) -> tuple[int, int]:
+    """(complete lines up to ``limit``, byte offset just after the last of them)."""
+    if not path.exists():
+        return 0, 0
+    count = 0
+    offset = 0
+    with path.open("rb") as handle:
+        for raw in handle:
+            if count >= limit or not raw.endswith(b"\n"):
+                break
+            count += 1
+            offset += len(raw)
+    return count, offset
+
+
+def _contents(searcher: Bm25Searcher, doc_id: str, path: str | Path, line: int) -> str:
+    text = searcher.doc_contents(doc_id)
+    if text is None:
+        raise InputError(f"doc_id {doc_id!r} is not in the index", path, line, "doc_id")
+    return text
+
+
+def _progress(show: bool) -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not show,
+    )
+
+
+def make_triples(config: TriplesConfig, *, show_progress: bool = False) -> TriplesSummary:
+    """Writes the triples of ``config.queries`` to the TSV and JSON Lines outputs.
+
+    Raises:
+        InputError: for a bad query record, or a doc id the corpus lacks (naming it, with
+            the file and line).
+        InparsError: for bad settings, or outputs made with other settings.
+    """
+    from inpars.corpus import read_corpus
+
+    config.check()
+    start = time.perf_counter()
+    summary = TriplesSummary()
+    # Check every query record before spending time on the index.
+    query_index = scan_queries(config.queries)
+    corpus = read_corpus(
+        config.corpus,
+        format=config.corpus_format,
+        id_field=config.id_field,
+        text_field=config.text_field,
+        title_field=config.title_field,
+    )
+    with _progress(show_progress) as progress:
+        info: IndexInfo = ensure_index(
+            corpus,
+            config.index_path,
+            config.index_settings,
+            threads=config.threads,
+            corpus_label=str(corpus.path),
+            rebuild=config.rebuild_index,
+            progress=progress,
+        )
+    summary.index_documents = info.documents
+    summary.index_reused = info.reused
+    summary.index_reason = info.reason
+    summary.index_seconds = info.seconds
+    searcher = Bm25Searcher(info.path, config.k1, config.b)
+    try:
+        for doc_id, line in query_index.first_line.items():
+            if not searcher.has_doc(doc_id):
+                raise InputError(
+                    f"doc_id {doc_id!r} is not in the corpus {config.corpus} (no such id, or "
+                    "a document with empty title and text)",
+                    config.queries,
+                    line,
+                    "doc_id",
+                )
+        if config.overwrite:
+            for path in (Path(config.output), config.jsonl_path, config.meta_path):
+                path.unlink(missing_ok=True)
+        settings = config.resume_settings(info.fingerprint)
+        meta, done, summary.repaired_bytes = resume_outputs(config, settings, searcher)
+        _run(config, query_index, searcher, meta, done, summary, show_progress)
+    finally:
+        searcher.close()
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _count_rows(path: str) -> int:
+    return sum(1 for _, text in open_lines(path) if text.strip())
+
+
+def _run(
+    config: TriplesConfig,
+    query_index: _QueryIndex,
+    searcher: Bm25Searcher,
+    meta: _Meta,
+    done: set[tuple[str, str]],
+    summary: TriplesSummary,
+    show_progress: bool,
+) -> None:
+    output = _TriplesOutput(Path(config.output), config.jsonl_path, meta)
+    seen: set[tuple[str, str]] = set()
+    total = _count_rows(config.queries)
+    try:
+        with _progress(show_progress) as progress:
+            task = progress.add_task("triples", total=total)
+            batch: list[_QueryRow] = []
+            for row in read_query_rows(config.queries):
+                summary.queries_read += 1
+                key = (row.query, row.doc_id)
+                if key in done:
+                    summary.already_done += 1
+                    progress.advance(task)
+                    continue
+                if key in seen:
+                    summary.repeated += 1
+                    progress.advance(task)
+                    continue
+                seen.add(key)
+                batch.append(row)
+                if len(batch) >= config.batch_size:
+                    _process_batch(batch, config, query_index, searcher, output, summary)
+                    progress.advance(task, len(batch))
+                    batch = []
+            if batch:
+                _process_batch(batch, config, query_index, searcher, output, summary)
+                progress.advance(task, len(batch))
+    finally:
+        output.close()
+
+
+def _process_batch(
+    batch: Sequence[_QueryRow],
+    config: TriplesConfig,
+    query_index: _QueryIndex,
+    searcher: Bm25Searcher,
+    output: _TriplesOutput,
+    summary: TriplesSummary,
+) -> None:
+    started = time.perf_counter()
+    rankings = searcher.batch_search([row.query for row in batch], config.depth, config.threads)
+    summary.search_seconds += time.perf_counter() - started
+    lines: list[str] = []
+    records: list[dict[str, Any]] = []
+    for row, ranking in zip(batch, rankings, strict=True):
+        summary.queries_searched += 1
+        positives = set(query_index.positives_of(row.query)) | {row.doc_id}
+        excluded: set[int] = set()
+        pos_rank = None
+        for doc_id in positives:
+            lucene_id = searcher.lucene_id(doc_id)
+            position = None if lucene_id is None else ranking.position_of(lucene_id)
+            if position is not None:
+                excluded.add(position)
+                if doc_id == row.doc_id:
+                    pos_rank = position + 1
+        if pos_rank is not None:
+            summary.positive_in_top += 1
+        rng = query_rng(config.seed, row.query, row.doc_id)
+        chosen = sample_negatives(ranking, excluded, config.negatives_per_query, rng)
+        if not chosen:
+            summary.without_negatives += 1
+            continue
+        if len(chosen) < config.negatives_per_query:
+            summary.short += 1
+        positive = _contents(searcher, row.doc_id, config.queries, row.line)
+        for position in chosen:
+            hit = ranking[position]
+            negative = _contents(searcher, hit.doc_id, config.queries, row.line)
+            lines.append(_tsv_line(row.query, positive, negative))
+            records.append(
+                to_dict(
+                    Triple(
+                        query=row.query,
+                        pos_id=row.doc_id,
+                        neg_id=hit.doc_id,
+                        neg_rank=hit.rank,
+                        bm25_score=hit.score,
+                        pos_rank=pos_rank,
+                        query_score=row.score,
+                    )
+                )
+            )
+    output.write(lines, records)
+    summary.triples += len(records)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m inpars.triples",
+        description="Mine BM25 negatives for synthetic queries and write training triples: "
+        "a TSV 'query<TAB>positive text<TAB>negative text' (what monoT5 training reads) and "
+        "JSON Lines with ids, ranks and scores. Builds (or reuses) a Lucene index of the "
+        "corpus with Pyserini. Rerun the same command to resume.",
+    )
+    parser.add_argument(
+        "--queries",
+        required=True,
+        help="JSON Lines with 'query' and 'doc_id' (inpars.filter or inpars.generate output)",
+    )
+    parser.add_argument(
+        "--corpus",
+        required=True,
+        help="the corpus the queries came from: BEIR folder, .jsonl, .tsv or .csv (or 'sample')",
+    )
+    parser.add_argument("--output", required=True, help="the triples TSV to write")
+    parser.add_argument(
+        "--jsonl", help="the triples JSON Lines to write (default: --output with .jsonl)"
+    )
+    parser.add_argument(
+        "--index",
+        help="Lucene index folder, reused while the corpus and index settings are unchanged "
+        "(default: --output with .bm25-index)",
+    )
+    parser.add_argument("--corpus-format", choices=["beir", "jsonl", "tsv", "csv"])
+    parser.add_argument("--id-field", help="corpus id field (JSONL/CSV)")
+    parser.add_argument("--text-field", help="corpus text field (JSONL/CSV)")
+    parser.add_argument("--title-field", help="corpus title field (JSONL/CSV)")
+    parser.add_argument(
+        "--depth",
+        type=int,
+        default=1000,
+        help="BM25 hits to sample negatives from (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--negatives-per-query",
+        type=int,
+        default=1,
+        help="negatives per query, each giving one triple (InPars: 1) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed for sampling (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--k1", type=float, default=DEFAULT_K1, help="BM25 k1 (default: %(default)s)"
+    )
+    parser.add_argument("--b", type=float, default=DEFAULT_B, help="BM25 b (default: %(default)s)")
+    parser.add_argument(
+        "--stemmer",
+        choices=list(STEMMERS),
+        default="porter",
+        help="stemmer for the index and queries (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep-stopwords", action="store_true", help="index and search stop words too"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=max(1, os.cpu_count() or 1),
+        help="search and indexing threads (default: the CPU count, %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=1000,
+        help="queries searched and written per batch; a crash loses at most one batch "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rebuild-index", action="store_true", help="rebuild the index even if up to date"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete existing outputs and start again instead of resuming",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TriplesConfig:
+    names = set(TriplesConfig.__dataclass_fields__)
+    return TriplesConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def print_summary(summary: TriplesSummary, config: TriplesConfig, console: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"inpars.triples → {config.output}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    index = "reused" if summary.index_reused else f"built ({summary.index_reason})"
+    rows = [
+        ("index", f"{index}, {summary.index_documents:,} docs, {summary.index_seconds:.1f} s"),
+        ("query records read", f"{summary.queries_read:,}"),
+        ("skipped: already done", f"{summary.already_done:,}"),
+        ("skipped: repeated in input", f"{summary.repeated:,}"),
+        ("queries searched", f"{summary.queries_searched:,}"),
+        ("triples written", f"{summary.triples:,}"),
+        ("queries short of negatives", f"{summary.short:,}"),
+        ("queries without negatives", f"{summary.without_negatives:,}"),
+        (f"positive in BM25 top {config.depth}", f"{summary.positive_in_top:,}"),
+        ("search seconds", f"{summary.search_seconds:,.1f}"),
+        ("seconds", f"{summary.seconds:,.1f}"),
+        ("queries/s (index excluded)", f"{summary.queries_per_second:,.1f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    console.print(f"TSV: {config.output}\nJSON Lines: {config.jsonl_path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    try:
+        summary = make_triples(config, show_progress=not args.quiet)
+    except InparsError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: rerun the same command to resume[/]")
+        return 130
+    print_summary(summary, config, console)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

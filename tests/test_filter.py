@@ -1,0 +1,347 @@
+"""Filtering synthetic queries: scores, cleaning rules, top-k with a per-document cap, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inpars.errors import InputError
+from inpars.filter import (
+    FilterConfig,
+    TopK,
+    check_record,
+    filter_queries,
+    is_copied,
+    main,
+    mean_log_probs,
+    mean_probs,
+    normalize_words,
+    normalized_document,
+    sum_log_probs,
+)
+
+from conftest import write_beir_corpus
+
+
+def record(doc_id: str, query: str, log_probs: list[float], **extra: Any) -> dict[str, Any]:
+    tokens = [f"t{i}" for i in range(len(log_probs))]
+    return {"doc_id": doc_id, "query": query, "log_probs": log_probs, "tokens": tokens, **extra}
+
+
+def write_jsonl(path: Path, records: list[Any]) -> Path:
+    with path.open("w", encoding="utf-8") as handle:
+        for item in records:
+            handle.write((item if isinstance(item, str) else json.dumps(item)) + "\n")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def run(tmp_path: Path, records: list[Any], **options: Any):
+    source = write_jsonl(tmp_path / "in.jsonl", records)
+    output = tmp_path / "out.jsonl"
+    options.setdefault("min_words", 1)
+    summary = filter_queries(FilterConfig(input=str(source), output=str(output), **options))
+    return summary, read_jsonl(output)
+
+
+# --- scores, by hand ----------------------------------------------------------------------
+
+
+def test_scores_by_hand() -> None:
+    log_probs = [-1.0, -2.0]
+    assert sum_log_probs(log_probs) == -3.0
+    assert mean_log_probs(log_probs) == -1.5
+    # (e^-1 + e^-2) / 2 = (0.36787944 + 0.13533528) / 2
+    assert mean_probs(log_probs) == pytest.approx(0.25160736, abs=1e-8)
+
+
+def test_scores_of_certain_tokens() -> None:
+    assert sum_log_probs([0.0, 0.0, 0.0]) == 0.0
+    assert mean_log_probs([0.0, 0.0, 0.0]) == 0.0
+    assert mean_probs([0.0, 0.0, 0.0]) == 1.0
+
+
+def test_scores_rank_differently() -> None:
+    # A short unlikely query against a long, mostly likely one with one bad token.
+    short = [-2.0]
+    long = [-0.1, -0.1, -0.1, -0.1, -5.0]
+    assert sum_log_probs(short) > sum_log_probs(long)  # -2 > -5.4
+    assert mean_log_probs(short) < mean_log_probs(long)  # -2 < -1.08
+    assert mean_probs(long) == pytest.approx((4 * math.exp(-0.1) + math.exp(-5)) / 5)
+
+
+# --- normalisation and the copy rule -------------------------------------------------------
+
+
+def test_normalize_words() -> None:
+    assert normalize_words("What is  BM25?") == ["what", "is", "bm25"]
+    assert normalize_words("ＭＡＣＨ number, Straße") == ["mach", "number", "strasse"]
+    assert normalize_words("  ?! ") == []
+
+
+def test_is_copied() -> None:
+    document = normalized_document(
+        "The boundary layer on a flat plate. Transition to turbulence occurs at high Reynolds."
+    )
+    copied = normalize_words("Transition to turbulence occurs at high Reynolds")
+    assert is_copied(copied, document, threshold=0.75, min_words=4)
+    # 4 of 8 words verbatim: below 0.75 of the query.
+    partly = normalize_words("why does transition to turbulence occur in pipes")
+    assert not is_copied(partly, document, threshold=0.75, min_words=4)
+    assert is_copied(partly, normalized_document("does transition to turbulence"), 0.4, 3)
+    # Short keyword queries are never copies, and threshold 0 turns the rule off.
+    assert not is_copied(normalize_words("boundary layer"), document, 0.75, 4)
+    assert not is_copied(copied, document, threshold=0.0, min_words=4)
+    # Word boundaries: "at high" must not match inside "that higher".
+    assert not is_copied(["at", "high", "re"], normalized_document("that higher rey"), 0.5, 1)
+
+
+# --- record checks -------------------------------------------------------------------------
+
+
+def test_check_record_accepts_a_generation_record() -> None:
+    checked = check_record(record("7", "a query", [-0.5, -0.25]), "f.jsonl", 3)
+    assert (checked.doc_id, checked.query, checked.log_probs) == ("7", "a query", [-0.5, -0.25])
+    assert check_record({"doc_id": 7, "query": "q", "log_probs": [-1]}, "f", 1).doc_id == "7"
+
+
+@pytest.mark.parametrize(
+    ("bad", "field", "words"),
+    [
+        ({"doc_id": "1", "query": "q"}, "log_probs", "missing"),
+        ({"doc_id": "1", "query": "q", "log_probs": "-1"}, "log_probs", "list"),
+        ({"doc_id": "1", "query": "q", "log_probs": [-1, "x"]}, "log_probs", "value 1"),
+        ({"doc_id": "1", "query": "q", "log_probs": [float("nan")]}, "log_probs", "nan"),
+        ({"doc_id": "1", "query": "q", "log_probs": [0.5]}, "log_probs", "<= 0"),
+        (
+            {"doc_id": "1", "query": "q", "log_probs": [-1.0], "tokens": ["a", "b"]},
+            "log_probs",
+            "2 tokens but 1 log_probs",
+        ),
+        ({"query": "q", "log_probs": [-1]}, "doc_id", "missing"),
+        ({"doc_id": "1", "log_probs": [-1]}, "query", "missing"),
+        ({"doc_id": "1", "query": 3, "log_probs": [-1]}, "query", "string"),
+    ],
+)
+def test_check_record_names_file_line_and_field(bad: dict, field: str, words: str) -> None:
+    with pytest.raises(InputError) as caught:
+        check_record(bad, "gen.jsonl", 12)
+    assert caught.value.line == 12
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"gen.jsonl:12, field '{field}'")
+    assert words in str(caught.value)
+
+
+# --- the whole filter ----------------------------------------------------------------------
+
+
+def test_each_cleaning_rule_is_counted(tmp_path: Path) -> None:
+    corpus = write_beir_corpus(
+        tmp_path / "corpus",
+        [
+            ("d1", "Heat", "heat transfer in laminar boundary layers over flat plates"),
+            ("d2", "", "supersonic flow past a cone"),
+        ],
+    )
+    records = [
+        record("d1", "   ", [-0.1]),  # empty
+        record("d1", "heat", [-0.1]),  # too short (1 word < 2)
+        record("d1", "w " * 12, [-0.1] * 12),  # too long (12 words > 10)
+        record("d1", "heat transfer in laminar boundary layers", [-0.1] * 6),  # copied
+        record("d2", "what limits supersonic cone flow", [-0.5] * 5),  # kept
+        record("d2", "What limits supersonic cone flow?", [-0.2] * 5),  # better duplicate
+        record("d1", "how is heat moved near walls", [-0.3] * 6),  # kept
+    ]
+    summary, kept = run(
+        tmp_path, records, min_words=2, max_words=10, corpus=str(corpus), keep_top_k=10
+    )
+    assert (summary.read, summary.empty, summary.too_short, summary.too_long) == (7, 1, 1, 1)
+    assert (summary.copied, summary.duplicate, summary.kept) == (1, 1, 2)
+    assert [r["query"] for r in kept] == [
+        "What limits supersonic cone flow?",
+        "how is heat moved near walls",
+    ]
+    assert kept[0]["score"] == pytest.approx(-0.2)
+    assert summary.copies_checked
+
+
+def test_output_is_the_input_records_plus_score_best_first(tmp_path: Path) -> None:
+    records = [
+        record("a", "first query here", [-1.0, -1.0], model="m", custom={"x": 1}),
+        record("b", "second query here", [-0.5, -0.5], model="m"),
+        record("c", "third query here", [-2.0], model="m"),
+    ]
+    summary, kept = run(tmp_path, records, score="mean_log_probs")
+    assert [r["doc_id"] for r in kept] == ["b", "a", "c"]
+    assert kept[1] == {**records[0], "score": -1.0}  # unknown keys kept, nothing lost
+    assert summary.kept == 3 and summary.best_score == -0.5 and summary.worst_kept_score == -2.0
+
+
+def test_score_choice_changes_the_order(tmp_path: Path) -> None:
+    records = [record("a", "short one", [-2.0]), record("b", "longer one", [-0.1] * 4 + [-5.0])]
+    _, by_sum = run(tmp_path, records, score="sum_log_probs")
+    _, by_mean = run(tmp_path, records, score="mean_log_probs")
+    assert [r["doc_id"] for r in by_sum] == ["a", "b"]
+    assert [r["doc_id"] for r in by_mean] == ["b", "a"]
+
+
+def test_top_k_and_per_doc_cap(tmp_path: Path) -> None:
+    records = [
+        record("a", "q one", [-0.1]),
+        record("a", "q two", [-0.2]),
+        record("a", "q three", [-0.3]),
+        record("b", "q four", [-0.4]),
+        record("c", "q five", [-0.5]),
+        record("c", "q six", [-0.6]),
+    ]
+    summary, kept = run(tmp_path, records, keep_top_k=3, max_per_doc=1)
+    assert [r["query"] for r in kept] == ["q one", "q four", "q five"]
+    assert (summary.over_doc_cap, summary.below_top_k) == (3, 0)
+    summary, kept = run(tmp_path, records, keep_top_k=2)
+    assert [r["query"] for r in kept] == ["q one", "q two"]
+    assert summary.below_top_k == 4
+
+
+def test_duplicates_keep_the_best_and_earliest_on_ties(tmp_path: Path) -> None:
+    records = [
+        record("a", "the same query", [-0.9]),
+        record("b", "The same query!", [-0.1]),
+        record("c", "the SAME query", [-0.1]),
+        record("d", "another query", [-0.5]),
+    ]
+    summary, kept = run(tmp_path, records)
+    assert [(r["doc_id"], r["query"]) for r in kept] == [
+        ("b", "The same query!"),
+        ("d", "another query"),
+    ]
+    assert summary.duplicate == 2
+    summary, kept = run(tmp_path, records, dedup=False)
+    assert len(kept) == 4 and summary.duplicate == 0
+
+
+def test_dedup_happens_before_the_cap(tmp_path: Path) -> None:
+    # The best "x y" is in doc a, which the cap fills with a better query: the duplicate
+    # in doc b does not come back (de-duplication is a cleaning step, before selection).
+    records = [
+        record("a", "best of a", [-0.01]),
+        record("a", "x y", [-0.1]),
+        record("b", "x y", [-0.2]),
+    ]
+    summary, kept = run(tmp_path, records, max_per_doc=1)
+    assert [r["query"] for r in kept] == ["best of a"]
+    assert (summary.duplicate, summary.over_doc_cap) == (1, 1)
+
+
+def test_bad_line_is_an_error_naming_it(tmp_path: Path) -> None:
+    records = [record("a", "ok query", [-0.1]), {"doc_id": "a", "query": "no log probs"}]
+    with pytest.raises(InputError, match=r"in\.jsonl:2, field 'log_probs': missing"):
+        run(tmp_path, records)
+    with pytest.raises(InputError, match=r"in\.jsonl:2: malformed JSON"):
+        run(tmp_path, [record("a", "ok query", [-0.1]), '{"doc_id": "a", "qu'])
+
+
+def test_skip_invalid_counts_bad_lines(tmp_path: Path) -> None:
+    records = [
+        record("a", "ok query", [-0.1]),
+        {"doc_id": "a", "query": "no log probs"},
+        {"doc_id": "a", "query": "bad lengths", "log_probs": [-1.0], "tokens": []},
+        {"doc_id": "a", "query": "nothing scored", "log_probs": [], "tokens": []},
+        "[1, 2]",
+        "{broken",
+        "",
+        record("b", "another query", [-0.2]),
+    ]
+    summary, kept = run(tmp_path, records, skip_invalid=True)
+    assert summary.read == 7 and summary.invalid == 5 and summary.kept == 2
+    assert len(kept) == 2
+    assert summary.invalid_examples[0].startswith(str(tmp_path / "in.jsonl") + ":2")
+
+
+def test_empty_generation_is_an_empty_query_not_invalid(tmp_path: Path) -> None:
+    summary, kept = run(tmp_path, [{"doc_id": "a", "query": "", "log_probs": [], "tokens": []}])
+    assert (summary.empty, summary.invalid, kept) == (1, 0, [])
+
+
+def test_doc_missing_from_corpus_is_an_error(tmp_path: Path) -> None:
+    corpus = write_beir_corpus(tmp_path / "corpus", [("d1", "", "some text here")])
+    with pytest.raises(InputError, match=r"in\.jsonl:1, field 'doc_id': doc_id 'zz' is not"):
+        run(tmp_path, [record("zz", "a query", [-0.1])], corpus=str(corpus))
+
+
+def test_cli_exit_codes_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [record("a", "two words", [-0.1])])
+    out = tmp_path / "out.jsonl"
+    summary_file = tmp_path / "summary.json"
+    code = main(
+        ["--input", str(source), "--output", str(out), "--summary", str(summary_file), "--quiet"]
+    )
+    assert code == 0
+    assert "kept" in capsys.readouterr().err
+    saved = json.loads(summary_file.read_text())
+    assert saved["kept"] == 1 and saved["config"]["keep_top_k"] == 10_000
+    write_jsonl(source, [{"doc_id": "a", "query": "x y"}])
+    assert main(["--input", str(source), "--output", str(out), "--quiet"]) == 2
+    assert "field 'log_probs'" in capsys.readouterr().err
+    assert main(["--input", str(source), "--output", str(source), "--quiet"]) == 2
+
+
+def test_help_explains_flags(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--keep-top-k", "--max-per-doc", "--min-words", "--copy-threshold", "--score"):
+        assert flag in text
+
+
+# --- top-k: the streaming result equals the greedy one, in O(k) ---------------------------
+
+
+def greedy(items: list[tuple[float, str]], k: int, cap: int | None) -> list[int]:
+    order = sorted(range(len(items)), key=lambda i: (-items[i][0], i))
+    kept: list[int] = []
+    per_group: dict[str, int] = {}
+    for i in order:
+        group = items[i][1]
+        if cap is not None and per_group.get(group, 0) >= cap:
+            continue
+        per_group[group] = per_group.get(group, 0) + 1
+        kept.append(i)
+        if len(kept) == k:
+            break
+    return kept
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    items=st.lists(
+        st.tuples(st.integers(-20, 0).map(float), st.sampled_from("abcde")), max_size=60
+    ),
+    k=st.integers(1, 12),
+    cap=st.one_of(st.none(), st.integers(1, 4)),
+)
+def test_top_k_equals_greedy_selection(
+    items: list[tuple[float, str]], k: int, cap: int | None
+) -> None:
+    top = TopK(k, cap)
+    for i, (score, group) in enumerate(items):
+        top.offer(score, i, group, i)
+    assert [item for _, item in top.ranked()] == greedy(items, k, cap)
+    assert top.dropped_by_cap + top.dropped_by_k + len(top) == len(items)
+
+
+def test_top_k_memory_is_bounded_by_k() -> None:
+    top = TopK(10, max_per_group=2)
+    for i in range(20_000):
+        top.offer(float(i % 997), i, str(i % 50), i)
+        assert len(top) <= 10
+        assert len(top._heap) <= 2 * 10 + 65
+        assert sum(len(h) for h in top._group_heaps.values()) == top._group_entries <= 2 * 10 + 65
