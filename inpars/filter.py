@@ -1,9 +1,12 @@
 """Filtering synthetic queries: clean, score by the generator's log-probabilities, keep the top k.
 
 Input: the JSON Lines records of ``inpars.generate`` (any records with ``doc_id``, ``query``,
-``log_probs`` and optionally ``tokens``). Output: the kept records, unchanged but for an added
-``score``, best first. Each record meets the rules in this order and is counted under the
-first that drops it:
+``log_probs`` and optionally ``tokens``), or the queries published by the InPars authors, read
+through :class:`inpars.published.RecordNormalizer`. Output: the kept records, unchanged (but
+normalised, for published files) plus an added ``score``, best first, and beside them
+``<output>.manifest.json`` with the settings, the counts below and the SHA-256 of the input
+and output. Each record meets the rules in this order and is counted under the first that
+drops it:
 
 1. invalid: no ``log_probs``, a value that is not a finite log-probability, or ``tokens`` of
    another length (an error naming the line, or a count with ``skip_invalid``);
@@ -46,6 +49,8 @@ from typing import Any
 
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json, atomic_write_text, open_lines
+from inpars.manifest import file_entry, manifest_path, write_manifest
+from inpars.published import RecordNormalizer
 
 # A log-probability can exceed 0 only by rounding; beyond this it is not a log-probability.
 _LOG_PROB_TOLERANCE = 1e-4
@@ -404,6 +409,7 @@ class FilterSummary:
     below_top_k: int = 0
     kept: int = 0
     copies_checked: bool = False
+    input_format: str = "inpars"  # see inpars.published.FORMATS
     best_score: float | None = None
     worst_kept_score: float | None = None
     seconds: float = 0.0
@@ -478,6 +484,8 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
     config.check()
     if not Path(config.input).is_file():
         raise InputError("no such file", config.input)
+    # A manifest left by an earlier run must not outlive the output it described.
+    manifest_path(config.output).unlink(missing_ok=True)
     start = time.perf_counter()
     scorer = SCORE_FUNCTIONS[config.score]
     summary = FilterSummary(score=config.score, copies_checked=config.checks_copies)
@@ -493,7 +501,11 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
     ):
         best = _BestByKey(Path(scratch)) if config.dedup else None
         task = progress.add_task("filter: clean and score", total=None)
-        for line, record in _records(config.input, summary, skip_invalid=config.skip_invalid):
+        normalize = RecordNormalizer(config.input)
+        records = _records(
+            config.input, summary, skip_invalid=config.skip_invalid, normalize=normalize
+        )
+        for line, record in records:
             summary.read += 1
             if summary.read % 2048 == 0:
                 progress.update(task, completed=summary.read)
@@ -506,11 +518,12 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
             else:
                 top.offer(score, line, doc_id, record)
         progress.update(task, completed=summary.read)
+        summary.input_format = normalize.format or summary.input_format
         if best is not None:
             survivors = best.offered
             summary.duplicate = survivors - best.count()
             task = progress.add_task("filter: top k", total=None)
-            _offer_winners(config.input, best.winners(), top, progress, task)
+            _offer_winners(config.input, normalize, best.winners(), top, progress, task)
             best.close()
     ranked = top.ranked()
     summary.over_doc_cap = top.dropped_by_cap
@@ -527,18 +540,34 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
     summary.seconds = time.perf_counter() - start
     if config.summary is not None:
         atomic_write_json(config.summary, {"config": asdict(config), **asdict(summary)})
+    write_manifest(
+        config.output,
+        "filter",
+        "complete",
+        input={**file_entry(config.input), "format": summary.input_format},
+        output={**file_entry(config.output), "records": summary.kept},
+        config=asdict(config),
+        summary=asdict(summary),
+    )
     return summary
 
 
 def _records(
-    path: str, summary: FilterSummary | None, *, skip_invalid: bool
+    path: str,
+    summary: FilterSummary | None,
+    *,
+    skip_invalid: bool,
+    normalize: RecordNormalizer | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line, record) of each non-blank line, as :func:`inpars.io.read_jsonl` gives them.
+    """(line, normalised record) of each non-blank line, as :func:`inpars.io.read_jsonl` gives.
 
-    A line that is not a JSON object raises an InputError naming it, unless ``skip_invalid``:
-    then it is counted in ``summary`` as read and invalid (or just passed over when
-    ``summary`` is None, as in the first pass that only collects doc ids).
+    A line that is not a JSON object, or not in the file's schema (see
+    :mod:`inpars.published`), raises an InputError naming it, unless ``skip_invalid``: then it
+    is counted in ``summary`` as read and invalid (or just passed over when ``summary`` is
+    None, as in the first pass that only collects doc ids).
     """
+    if normalize is None:
+        normalize = RecordNormalizer(path)
     for line, text in open_lines(path):
         if not text.strip():
             continue
@@ -550,9 +579,15 @@ def _records(
         else:
             problem = "expected a JSON object"
         if isinstance(record, dict):
-            yield line, record
-            continue
-        error = InputError(problem, path, line)
+            try:
+                record = normalize(record, line)
+            except InputError as exc:
+                error = exc
+            else:
+                yield line, record
+                continue
+        else:
+            error = InputError(problem, path, line)
         if not skip_invalid:
             raise error
         if summary is not None:
@@ -611,6 +646,7 @@ def _clean_and_score(
 
 def _offer_winners(
     path: str,
+    first_pass: RecordNormalizer,
     winners: Iterable[tuple[int, float]],
     top: TopK,
     progress: Any,
@@ -619,13 +655,14 @@ def _offer_winners(
     """Second pass: offers each de-duplication winner (by line number) to the top k."""
     pending = iter(winners)
     wanted = next(pending, None)
+    normalize = RecordNormalizer(path, first_pass.format)
     seen = 0
     for line, text in open_lines(path):
         if wanted is None:
             break
         if line != wanted[0]:
             continue
-        record = json.loads(text)
+        record = normalize(json.loads(text), line)
         top.offer(wanted[1], line, str(record["doc_id"]), record)
         seen += 1
         if seen % 2048 == 0:
@@ -643,7 +680,12 @@ def build_parser() -> argparse.ArgumentParser:
         "log-probabilities and keep the best. Writes the kept records (plus a 'score' field) "
         "best first, and prints how many records each rule dropped.",
     )
-    parser.add_argument("--input", required=True, help="JSON Lines of inpars.generate records")
+    parser.add_argument(
+        "--input",
+        required=True,
+        help="JSON Lines of inpars.generate records, or queries published by the InPars "
+        "authors (InPars v1 or InPars-v2 toolkit format, told from the first record)",
+    )
     parser.add_argument("--output", required=True, help="JSON Lines of the kept records")
     parser.add_argument(
         "--score",
@@ -750,6 +792,8 @@ def print_summary(summary: FilterSummary, output: str, console: Any) -> None:
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_row("records read", f"{summary.read:,}")
+    if summary.input_format != "inpars":
+        table.add_row("input format", summary.input_format)
     for rule, count in summary.drops():
         if rule == "copied from document" and not summary.copies_checked:
             table.add_row(f"dropped: {rule}", "not checked (no --corpus)")
@@ -782,6 +826,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[yellow]interrupted: nothing was written[/]")
         return 130
     print_summary(summary, args.output, console)
+    console.print(f"manifest: {manifest_path(args.output)}")
     return 0
 
 

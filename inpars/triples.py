@@ -1,7 +1,8 @@
 """Training triples with BM25 negatives: ``query<TAB>positive<TAB>negative``, the InPars way.
 
 For each query record (``inpars.filter`` output, or raw ``inpars.generate`` output: JSON Lines
-with ``doc_id`` and ``query``), BM25 retrieves the top ``depth`` documents and
+with ``doc_id`` and ``query``; or queries published by the InPars authors, read through
+:class:`inpars.published.RecordNormalizer`), BM25 retrieves the top ``depth`` documents and
 ``negatives_per_query`` of them are drawn at random as negatives. Never drawn: the query's own
 document, nor any other document that the same query (after the filter's normalisation) was
 generated from, since those are positives too.
@@ -21,6 +22,9 @@ JSON Lines is skipped on a rerun. ``<jsonl>.meta.json`` records the settings and
 size after the last complete batch: a restart cuts both files back to that batch (a batch is
 all there or redone, never half), and a rerun with other settings is refused rather than mixed
 into the same files. Queries that got no triple are searched again on a rerun.
+``<output>.manifest.json`` (beside the TSV) records the settings, the index, what the run
+counted and the SHA-256 of the queries and of both outputs; its status is ``running`` until
+the run completes.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import random
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,6 +54,8 @@ from inpars.bm25 import (
 from inpars.errors import InparsError, InputError
 from inpars.filter import dedup_key, normalize_words
 from inpars.io import JsonlWriter, atomic_write_json, open_lines, read_jsonl, repair_jsonl_tail
+from inpars.manifest import file_entry, manifest_path, write_manifest
+from inpars.published import RecordNormalizer
 from inpars.records import Triple, to_dict
 
 
@@ -182,10 +188,15 @@ def _check_row(record: dict[str, Any], path: str, line: int) -> _QueryRow:
     return _QueryRow(line=line, query=query, doc_id=str(doc_id), score=score)
 
 
-def read_query_rows(path: str) -> Iterator[_QueryRow]:
-    """The checked (query, doc id) rows of a queries file, streaming."""
+def read_query_rows(path: str, normalize: RecordNormalizer | None = None) -> Iterator[_QueryRow]:
+    """The checked (query, doc id) rows of a queries file, streaming.
+
+    The file may be in any schema :mod:`inpars.published` reads.
+    """
+    if normalize is None:
+        normalize = RecordNormalizer(path)
     for line, record in read_jsonl(path):
-        yield _check_row(record, path, line)
+        yield _check_row(normalize(record, line), path, line)
 
 
 @dataclass
@@ -194,6 +205,7 @@ class _QueryIndex:
 
     positives: dict[bytes, str | tuple[str, ...]]  # normalised query -> its document(s)
     first_line: dict[str, int]  # doc id -> first line naming it, for error messages
+    format: str = "inpars"  # the queries file's schema (inpars.published.FORMATS)
 
     def positives_of(self, query: str) -> tuple[str, ...]:
         found = self.positives.get(dedup_key(normalize_words(query)), ())
@@ -204,7 +216,8 @@ def scan_queries(path: str) -> _QueryIndex:
     """Validates every query record and maps each normalised query to its documents."""
     positives: dict[bytes, str | tuple[str, ...]] = {}
     first_line: dict[str, int] = {}
-    for row in read_query_rows(path):
+    normalize = RecordNormalizer(path)
+    for row in read_query_rows(path, normalize):
         first_line.setdefault(row.doc_id, row.line)
         key = dedup_key(normalize_words(row.query))
         known = positives.get(key)
@@ -216,7 +229,9 @@ def scan_queries(path: str) -> _QueryIndex:
                 positives[key] = (known, row.doc_id)
         elif row.doc_id not in known:
             positives[key] = (*known, row.doc_id)
-    return _QueryIndex(positives=positives, first_line=first_line)
+    return _QueryIndex(
+        positives=positives, first_line=first_line, format=normalize.format or "inpars"
+    )
 
 
 def sample_negatives(
@@ -517,11 +532,42 @@ def make_triples(config: TriplesConfig, *, show_progress: bool = False) -> Tripl
                 path.unlink(missing_ok=True)
         settings = config.resume_settings(info.fingerprint)
         meta, done, summary.repaired_bytes = resume_outputs(config, settings, searcher)
+        _write_manifest(config, query_index, info, summary, "running")
         _run(config, query_index, searcher, meta, done, summary, show_progress)
     finally:
         searcher.close()
     summary.seconds = time.perf_counter() - start
+    _write_manifest(config, query_index, info, summary, "complete")
     return summary
+
+
+def _write_manifest(
+    config: TriplesConfig,
+    query_index: _QueryIndex,
+    info: IndexInfo,
+    summary: TriplesSummary,
+    status: str,
+) -> None:
+    """``<output>.manifest.json``; the outputs' checksums only once the run is complete."""
+    outputs = {}
+    if status == "complete":
+        outputs = {"tsv": file_entry(config.output), "jsonl": file_entry(config.jsonl_path)}
+    write_manifest(
+        config.output,
+        "triples",
+        status,
+        queries={**file_entry(config.queries), "format": query_index.format},
+        corpus=config.corpus,
+        index={
+            "path": str(info.path),
+            "documents": info.documents,
+            "fingerprint": info.fingerprint,
+            "reused": info.reused,
+        },
+        outputs=outputs,
+        config=asdict(config),
+        summary=asdict(summary),
+    )
 
 
 def _count_rows(path: str) -> int:
@@ -755,6 +801,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[yellow]interrupted: rerun the same command to resume[/]")
         return 130
     print_summary(summary, config, console)
+    console.print(f"manifest: {manifest_path(config.output)}")
     return 0
 
 
