@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from inpars.errors import InputError
+from inpars.errors import InparsError, InputError
 
 # Reading backwards from the end of a file, for repair_jsonl_tail.
 _TAIL_CHUNK = 64 * 1024
@@ -284,7 +284,103 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+class CommittedAppender:
+    """An append-only output file whose progress is committed to ``<output>.progress.json``.
+
+    Each :meth:`append` is one write + fsync of the output, then an atomic rewrite of the
+    progress file with the output's new size. Opening an output again truncates it back to
+    the last committed size, so a crash can only lose the append in flight, never leave half
+    of one. The progress file also keeps the settings the output was made with: opening it
+    with other settings is refused (naming the changed keys) instead of mixing two runs in
+    one file; ``overwrite=True`` starts again.
+    """
+
+    def __init__(
+        self, path: str | Path, settings: dict[str, Any], *, overwrite: bool = False
+    ) -> None:
+        self.path = Path(path)
+        self.progress_path = self.path.with_name(self.path.name + ".progress.json")
+        self.settings = settings
+        if overwrite:
+            self.path.unlink(missing_ok=True)
+            self.progress_path.unlink(missing_ok=True)
+        progress = self._read_progress()
+        if progress is None and self.path.exists() and self.path.stat().st_size > 0:
+            raise InparsError(
+                f"{self.path}: exists but has no {self.progress_path.name}, so it was not "
+                "written by this command; pass --overwrite to replace it"
+            )
+        committed = 0
+        self.complete = False
+        if progress is not None:
+            found = progress.get("settings")
+            if found != settings:
+                found = found if isinstance(found, dict) else {}
+                changed = sorted(
+                    key for key in set(settings) | set(found) if found.get(key) != settings.get(key)
+                )
+                raise InparsError(
+                    f"{self.path}: was written with other settings (changed: "
+                    f"{', '.join(changed)}); rerun with the same settings to resume, or pass "
+                    "--overwrite to start again"
+                )
+            committed = int(progress.get("committed_bytes", 0))
+            self.complete = bool(progress.get("complete", False))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: IO[bytes] = self.path.open("ab")
+        if self._handle.tell() > committed:
+            self._handle.truncate(committed)
+        self.committed_bytes = committed
+        self._save()
+
+    def _read_progress(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.progress_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise InparsError(
+                f"{self.progress_path}: unreadable ({exc}); pass --overwrite"
+            ) from None
+        return data if isinstance(data, dict) else None
+
+    def _save(self) -> None:
+        atomic_write_json(
+            self.progress_path,
+            {
+                "settings": self.settings,
+                "committed_bytes": self.committed_bytes,
+                "complete": self.complete,
+            },
+        )
+
+    def append(self, text: str) -> None:
+        """Appends ``text`` durably and commits it."""
+        if not text:
+            return
+        self._handle.write(text.encode("utf-8"))
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self.committed_bytes = self._handle.tell()
+        self._save()
+
+    def mark_complete(self) -> None:
+        """Records that the output is finished (later runs can skip the work)."""
+        self.complete = True
+        self._save()
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> CommittedAppender:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 __all__ = [
+    "CommittedAppender",
     "JsonlWriter",
     "atomic_write_json",
     "atomic_write_text",

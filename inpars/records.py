@@ -81,6 +81,17 @@ class Triple:
     query_score: float | None = None  # the filter's score of the query, when it had one
 
 
+@dataclass(frozen=True)
+class RunEntry:
+    """One line of a TREC run: ``query_id Q0 doc_id rank score tag``."""
+
+    query_id: str
+    doc_id: str
+    rank: int  # 1-based
+    score: float
+    tag: str = "inpars"
+
+
 def to_dict(record: Any) -> dict[str, Any]:
     """A record as a JSON-ready dict (fields that are None and optional are left out)."""
     data = dataclasses.asdict(record)
@@ -95,4 +106,4 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
-__all__ = ["Document", "GeneratedQuery", "Query", "Triple", "from_dict", "to_dict"]
+__all__ = ["Document", "GeneratedQuery", "Query", "RunEntry", "Triple", "from_dict", "to_dict"]

@@ -78,3 +78,70 @@ def write_beir_corpus(directory: Path, docs: list[tuple[str, str, str]]) -> Path
         for doc_id, title, text in docs:
             f.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
     return directory
+
+
+def minilm_tokenizer():
+    """The bundled all-MiniLM-L6-v2 WordPiece tokenizer (lower-cases; 'true'/'false' whole)."""
+    from transformers import AutoTokenizer
+
+    from inpars.models import resolve_model_path
+
+    return AutoTokenizer.from_pretrained(resolve_model_path("all-minilm-l6-v2"))
+
+
+def build_tiny_t5(directory: Path) -> Path:
+    """A 2-layer random T5 with the MiniLM tokenizer (no T5 tokenizer installs offline)."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    tokenizer = minilm_tokenizer()
+    config = T5Config(
+        vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+        decoder_start_token_id=tokenizer.pad_token_id, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.sep_token_id, dropout_rate=0.1,
+    )
+    torch.manual_seed(0)
+    T5ForConditionalGeneration(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def build_tiny_cross_encoder(directory: Path) -> Path:
+    """A 2-layer random BERT with one output logit and the MiniLM tokenizer."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tokenizer = minilm_tokenizer()
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=512, num_labels=1,
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_t5(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5"))
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-cross-encoder"))
+
+
+def write_learnable_triples(path: Path, n: int = 64) -> Path:
+    """Triples a model can learn quickly: positives repeat the query's topic word and share
+    words that negatives (about another topic) never have."""
+    topics = ["wing", "shell", "heat", "flutter", "plate", "shock", "jet", "crack"]
+    lines = []
+    for i in range(n):
+        topic, other = topics[i % len(topics)], topics[(i + 3) % len(topics)]
+        lines.append(
+            f"what about the {topic}\tanswer: the {topic} is explained here\t"
+            f"noise: the {other} was never measured\n"
+        )
+    path.write_text("".join(lines))
+    return path

@@ -23,9 +23,15 @@ from typing import Any
 
 from inpars.engines.base import Generation, SamplingParams
 from inpars.errors import InparsError
-from inpars.models import DEFAULT_MODEL, ModelSource, converted_gguf_dir, resolve_model
-
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+from inpars.models import (
+    DEFAULT_MODEL,
+    DTYPES,
+    ModelSource,
+    converted_gguf_dir,
+    pick_device,
+    pick_dtype,
+    resolve_model,
+)
 
 
 @dataclass
@@ -45,30 +51,6 @@ class _TokenizerAdapter:
 
     def decode(self, ids: list[int]) -> str:
         return self._tokenizer.decode(ids, skip_special_tokens=True)
-
-
-def pick_device(device: str) -> str:
-    """``auto`` is CUDA when available, else Apple's MPS, else the CPU."""
-    import torch
-
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def pick_dtype(dtype: str, device: str) -> Any:
-    """``auto`` is bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPUs."""
-    import torch
-
-    if dtype == "auto":
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    return getattr(torch, dtype)
 
 
 def load_model_and_tokenizer(source: ModelSource, device: str, dtype: Any) -> tuple[Any, Any]:

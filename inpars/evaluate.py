@@ -1,0 +1,350 @@
+"""Stage 5b, evaluate: score TREC runs against relevance judgments, and compare runs.
+
+Library use::
+
+    from inpars.corpus import read_qrels
+    from inpars.evaluate import compare, evaluate
+    from inpars.runs import read_run
+
+    qrels = read_qrels("data/cranfield")
+    bm25 = evaluate(read_run("bm25.trec"), qrels)
+    reranked = evaluate(read_run("reranked.trec"), qrels)
+    for row in compare(bm25, reranked):
+        print(row.measure, row.baseline_mean, row.mean, row.p_value)
+
+Command line: ``python -m inpars.evaluate --help``.
+
+The measures are computed by ir_measures (with pytrec_eval, i.e. trec_eval's code), never
+here. Which queries count: every query of the qrels with at least one relevant judgment,
+minus ``exclude`` (the few-shot example queries of generation, for instance). A counted query
+the run lacks scores 0 on every measure, so a run cannot look better by dropping hard
+queries (trec_eval's ``-c`` convention). Runs are compared with a two-sided paired t-test
+over those queries (scipy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inpars.errors import InparsError, InputError
+from inpars.io import atomic_write_json, atomic_write_text, open_lines, read_jsonl
+
+DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
+"""nDCG@10, MRR@10, Recall@100, Recall@1000 and MAP, in ir_measures' names."""
+
+
+@dataclass
+class Evaluation:
+    """Per-query values of each measure for one run."""
+
+    measures: list[str]
+    query_ids: list[str]  # the queries counted, sorted
+    per_query: dict[str, dict[str, float]]  # measure -> query id -> value
+    missing: int  # counted queries absent from the run (scored 0)
+
+    def mean(self, measure: str) -> float:
+        values = self.per_query[measure]
+        return sum(values.values()) / len(values) if values else 0.0
+
+    def means(self) -> dict[str, float]:
+        return {measure: self.mean(measure) for measure in self.measures}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One measure of a run against a baseline run, over the same queries."""
+
+    measure: str
+    baseline_mean: float
+    mean: float
+    p_value: float  # two-sided paired t-test; 1.0 when the runs do not differ at all
+
+    @property
+    def delta(self) -> float:
+        return self.mean - self.baseline_mean
+
+
+def parse_measures(names: Iterable[str]) -> list[Any]:
+    """ir_measures measure objects for names such as ``nDCG@10`` or ``R@100``."""
+    import ir_measures
+
+    parsed = []
+    for name in names:
+        try:
+            parsed.append(ir_measures.parse_measure(name))
+        except (ValueError, NameError, SyntaxError, TypeError) as exc:
+            raise InparsError(
+                f"unknown measure {name!r} ({exc}); use ir_measures names such as nDCG@10, "
+                "RR@10, R@100, AP, P@5"
+            ) from None
+    return parsed
+
+
+def evaluate(
+    run: dict[str, dict[str, float]],
+    qrels: dict[str, dict[str, int]],
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    exclude: Iterable[str] = (),
+) -> Evaluation:
+    """Each measure for each counted query (see the module docstring for which count)."""
+    import ir_measures
+
+    excluded = set(exclude)
+    counted = sorted(
+        query_id
+        for query_id, judged in qrels.items()
+        if query_id not in excluded and any(rel > 0 for rel in judged.values())
+    )
+    if not counted:
+        raise InparsError("no query left to evaluate: the qrels have no relevant judgment")
+    parsed = parse_measures(measures)
+    names = [str(measure) for measure in parsed]
+    per_query: dict[str, dict[str, float]] = {name: dict.fromkeys(counted, 0.0) for name in names}
+    counted_set = set(counted)
+    subset_qrels = {q: qrels[q] for q in counted}
+    subset_run = {q: docs for q, docs in run.items() if q in counted_set and docs}
+    for metric in ir_measures.iter_calc(parsed, subset_qrels, subset_run):
+        per_query[str(metric.measure)][metric.query_id] = float(metric.value)
+    missing = sum(1 for q in counted if q not in subset_run)
+    return Evaluation(measures=names, query_ids=counted, per_query=per_query, missing=missing)
+
+
+def paired_t_test(baseline: Sequence[float], other: Sequence[float]) -> float:
+    """The two-sided p-value of a paired t-test; 1.0 when every difference is zero."""
+    from scipy.stats import ttest_rel
+
+    if len(baseline) < 2 or all(a == b for a, b in zip(baseline, other, strict=True)):
+        return 1.0
+    p_value = float(ttest_rel(other, baseline).pvalue)
+    return 1.0 if math.isnan(p_value) else p_value
+
+
+def compare(baseline: Evaluation, other: Evaluation) -> list[Comparison]:
+    """Each measure of ``other`` against ``baseline``, with a paired t-test per measure."""
+    if baseline.query_ids != other.query_ids or baseline.measures != other.measures:
+        raise InparsError("runs can only be compared on the same queries and measures")
+    rows = []
+    for measure in baseline.measures:
+        a = [baseline.per_query[measure][q] for q in baseline.query_ids]
+        b = [other.per_query[measure][q] for q in other.query_ids]
+        rows.append(
+            Comparison(
+                measure=measure,
+                baseline_mean=baseline.mean(measure),
+                mean=other.mean(measure),
+                p_value=paired_t_test(a, b),
+            )
+        )
+    return rows
+
+
+def read_excluded_ids(path: str | Path) -> set[str]:
+    """Query ids to leave out of evaluation, from a file of either kind:
+
+    - JSON Lines of generated queries (``inpars.generate`` output): the union of their
+      ``fewshot_ids``, the ids of the prompt's example queries;
+    - plain text: one query id per line (blank lines and ``#`` comments ignored).
+    """
+    path = Path(path)
+    name = path.name.removesuffix(".gz")
+    ids: set[str] = set()
+    if name.endswith((".jsonl", ".json")):
+        for line, record in read_jsonl(path):
+            found = record.get("fewshot_ids")
+            if not isinstance(found, list):
+                raise InputError("missing or not a list", path, line, "fewshot_ids")
+            ids.update(str(value) for value in found)
+        return ids
+    for _, raw in open_lines(path):
+        text = raw.split("#", 1)[0].strip()
+        if text:
+            ids.add(text)
+    return ids
+
+
+def write_per_query(path: str | Path, evaluations: dict[str, Evaluation]) -> None:
+    """A TSV ``run<TAB>measure<TAB>query_id<TAB>value`` of every run's per-query values."""
+    lines = ["run\tmeasure\tquery_id\tvalue\n"]
+    for label, result in evaluations.items():
+        for measure in result.measures:
+            for query_id in result.query_ids:
+                lines.append(
+                    f"{label}\t{measure}\t{query_id}\t{result.per_query[measure][query_id]:.6f}\n"
+                )
+    atomic_write_text(path, "".join(lines))
+
+
+@dataclass
+class EvaluateConfig:
+    """What :func:`evaluate_runs` needs; the CLI flags map one to one."""
+
+    qrels: str
+    runs: list[str]
+    measures: list[str]
+    exclude_queries: str | None = None
+    per_query: str | None = None
+    json: str | None = None
+
+
+@dataclass
+class RunReport:
+    """One run's means and, for every run after the first, its comparison with the first."""
+
+    label: str
+    evaluation: Evaluation
+    comparisons: list[Comparison] | None  # None for the baseline
+
+
+def evaluate_runs(config: EvaluateConfig) -> list[RunReport]:
+    """Evaluates every run of ``config`` and compares each with the first one."""
+    from inpars.corpus import read_qrels
+    from inpars.runs import read_run
+
+    if not config.runs:
+        raise InparsError("give at least one --run")
+    qrels = read_qrels(config.qrels)
+    exclude = read_excluded_ids(config.exclude_queries) if config.exclude_queries else set()
+    labels = _labels(config.runs)
+    reports: list[RunReport] = []
+    for label, path in zip(labels, config.runs, strict=True):
+        result = evaluate(read_run(path), qrels, config.measures, exclude)
+        comparisons = compare(reports[0].evaluation, result) if reports else None
+        reports.append(RunReport(label=label, evaluation=result, comparisons=comparisons))
+    if config.per_query:
+        write_per_query(config.per_query, {r.label: r.evaluation for r in reports})
+    if config.json:
+        atomic_write_json(config.json, reports_to_json(reports, config))
+    return reports
+
+
+def _labels(paths: Sequence[str]) -> list[str]:
+    """Short unique labels for runs: file names, or whole paths when names repeat."""
+    names = [Path(p).name for p in paths]
+    return names if len(set(names)) == len(names) else list(paths)
+
+
+def reports_to_json(reports: Sequence[RunReport], config: EvaluateConfig) -> dict[str, Any]:
+    first = reports[0].evaluation
+    return {
+        "qrels": config.qrels,
+        "queries": len(first.query_ids),
+        "excluded_from": config.exclude_queries,
+        "runs": [
+            {
+                "label": report.label,
+                "path": path,
+                "missing_queries": report.evaluation.missing,
+                "means": report.evaluation.means(),
+                "p_values_vs_first": (
+                    {c.measure: c.p_value for c in report.comparisons}
+                    if report.comparisons is not None
+                    else None
+                ),
+            }
+            for report, path in zip(reports, config.runs, strict=True)
+        ],
+    }
+
+
+def print_reports(reports: Sequence[RunReport], console: Any, alpha: float = 0.05) -> None:
+    """A table: one row per run, one column per measure; p-values against the first run."""
+    from rich.table import Table
+
+    first = reports[0].evaluation
+    table = Table(
+        title=f"{len(first.query_ids)} queries; p: paired t-test against {reports[0].label}, "
+        f"* p < {alpha}"
+    )
+    table.add_column("run", style="bold")
+    for measure in first.measures:
+        table.add_column(measure, justify="right")
+    for report in reports:
+        cells = []
+        for i, measure in enumerate(report.evaluation.measures):
+            text = f"{report.evaluation.mean(measure):.4f}"
+            if report.comparisons is not None:
+                p_value = report.comparisons[i].p_value
+                text += f" (p={p_value:.3f}){'*' if p_value < alpha else ''}"
+            cells.append(text)
+        table.add_row(report.label, *cells)
+    console.print(table)
+    for report in reports:
+        if report.evaluation.missing:
+            console.print(
+                f"[yellow]{report.label}: {report.evaluation.missing} judged queries have no "
+                "results in the run (scored 0)[/]"
+            )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m inpars.evaluate",
+        description="Score TREC runs against qrels with ir_measures (trec_eval's code): "
+        "nDCG@10, MRR@10 (RR@10), Recall@100/1000, MAP by default. With several --run, the "
+        "first is the baseline and each other run is compared with it by a paired t-test "
+        "per measure. Every judged query counts; one missing from a run scores 0.",
+    )
+    parser.add_argument(
+        "--qrels",
+        required=True,
+        help="BEIR folder (qrels/test.tsv), BEIR qrels TSV, or TREC qrels file",
+    )
+    parser.add_argument(
+        "--run",
+        dest="runs",
+        action="append",
+        required=True,
+        help="a TREC run (qid Q0 docid rank score tag); repeat to compare runs",
+    )
+    parser.add_argument(
+        "--measures",
+        nargs="+",
+        default=list(DEFAULT_MEASURES),
+        help="ir_measures names (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--exclude-queries",
+        help="leave these queries out: generated queries JSONL (their fewshot_ids) or a "
+        "file of query ids, one per line",
+    )
+    parser.add_argument("--per-query", help="write per-query values to this TSV")
+    parser.add_argument("--json", help="write means and p-values to this JSON file")
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="significance level marked with * (default: %(default)s)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    args = build_parser().parse_args(argv)
+    console = Console()
+    config = EvaluateConfig(
+        qrels=args.qrels,
+        runs=args.runs,
+        measures=args.measures,
+        exclude_queries=args.exclude_queries,
+        per_query=args.per_query,
+        json=args.json,
+    )
+    try:
+        reports = evaluate_runs(config)
+    except InparsError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        return 2
+    print_reports(reports, console, args.alpha)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""Stage 5a, rerank: score a first-stage ranking with a reranker and write a TREC run.
+
+Library use::
+
+    from inpars.rerank import RerankConfig, rerank
+
+    summary = rerank(RerankConfig(queries="data/cranfield", corpus="data/cranfield",
+                                  output="reranked.trec", model="my-reranker"))
+
+Command line: ``python -m inpars.rerank --help``.
+
+The first stage is BM25 (the index of :mod:`inpars.bm25`, built or reused) or any TREC run
+given with ``run``; its top ``depth`` documents per query are rescored. Document texts come
+from the index (``Document.contents``, the one way inpars joins title and text). Queries are
+processed in chunks; each chunk's run lines are appended and committed together, so a crash
+loses at most one chunk and the same command resumes after the last committed query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inpars.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Searcher, ensure_index
+from inpars.corpus import read_corpus, read_qrels, read_queries
+from inpars.errors import InparsError, InputError
+from inpars.io import CommittedAppender, atomic_write_text
+from inpars.records import Query
+from inpars.rerankers import available_kinds, load_reranker
+from inpars.runs import format_run, rank_scores, read_rankings, read_run
+
+
+@dataclass
+class RerankConfig:
+    """Everything :func:`rerank` needs; the CLI flags map one to one."""
+
+    queries: str  # BEIR folder (queries.jsonl), queries JSONL, or qid<TAB>text TSV
+    corpus: str
+    output: str  # the reranked TREC run
+    model: str | None = None
+    kind: str | None = None  # default: from the model (inpars-reranker.json, config)
+    run: str | None = None  # first-stage TREC run; default BM25
+    depth: int = 100
+    qrels: str | None = None  # rerank only queries judged here
+    batch_size: int = 32
+    queries_per_chunk: int = 16
+    max_length: int | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    index: str | None = None  # default: <output>.bm25-index
+    first_stage_output: str | None = None  # also write the first stage's top-depth run
+    k1: float = DEFAULT_K1
+    b: float = DEFAULT_B
+    threads: int = max(1, os.cpu_count() or 1)
+    tag: str | None = None
+
+    @property
+    def index_path(self) -> Path:
+        return Path(self.index) if self.index else Path(self.output).with_suffix(".bm25-index")
+
+    def check(self) -> None:
+        for name, value in (
+            ("--depth", self.depth),
+            ("--batch-size", self.batch_size),
+            ("--queries-per-chunk", self.queries_per_chunk),
+        ):
+            if value < 1:
+                raise InparsError(f"{name} must be at least 1 (got {value})")
+        if self.model is None and self.kind is None:
+            raise InparsError("give the reranker with --model (and --kind if it cannot be told)")
+
+
+@dataclass
+class RerankSummary:
+    """What a run did."""
+
+    queries: int = 0
+    already_done: int = 0
+    pairs: int = 0
+    without_candidates: int = 0
+    seconds: float = 0.0
+    scoring_seconds: float = 0.0
+
+    @property
+    def pairs_per_second(self) -> float:
+        return self.pairs / self.scoring_seconds if self.scoring_seconds else 0.0
+
+
+def select_queries(config: RerankConfig) -> list[Query]:
+    """The queries to rerank: all of the file, or those judged in ``config.qrels``."""
+    queries = list(read_queries(config.queries))
+    if config.qrels:
+        judged = set(read_qrels(config.qrels))
+        queries = [q for q in queries if q.id in judged]
+    if not queries:
+        raise InparsError(f"{config.queries}: no queries to rerank")
+    return queries
+
+
+class FirstStage:
+    """Top-``depth`` candidates per query: from a run file, or BM25 over the index."""
+
+    def __init__(self, config: RerankConfig, searcher: Bm25Searcher) -> None:
+        self.config = config
+        self.searcher = searcher
+        self.rankings = read_rankings(config.run, config.depth) if config.run else None
+
+    def candidates(self, queries: list[Query]) -> list[list[tuple[str, float]]]:
+        if self.rankings is not None:
+            return [self.rankings.get(q.id, []) for q in queries]
+        found = self.searcher.batch_search(
+            [q.text for q in queries], self.config.depth, self.config.threads
+        )
+        return [[(hit.doc_id, hit.score) for hit in ranking] for ranking in found]
+
+    def text(self, doc_id: str) -> str:
+        text = self.searcher.doc_contents(doc_id)
+        if text is None:
+            raise InputError(
+                f"document {doc_id!r} is not in the corpus", self.config.run, field="doc_id"
+            )
+        return text
+
+
+def _chunks(items: list[Query], size: int) -> Iterator[list[Query]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _progress(show: bool) -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not show,
+    )
+
+
+def rerank(
+    config: RerankConfig, *, overwrite: bool = False, show_progress: bool = False
+) -> RerankSummary:
+    """Writes the reranked run of ``config`` (resuming a partial one).
+
+    Raises:
+        InputError: for bad queries, qrels or run files, or a run naming unknown documents.
+        InparsError: for bad settings, or an output written with other settings.
+    """
+    config.check()
+    start = time.perf_counter()
+    summary = RerankSummary()
+    queries = select_queries(config)
+    reranker = load_reranker(
+        config.model,
+        config.kind,
+        max_length=config.max_length,
+        device=config.device,
+        dtype=config.dtype,
+    )
+    settings = {
+        "model": reranker.name,
+        "kind": reranker.kind,
+        "max_length": reranker.max_length,
+        "run": config.run,
+        "depth": config.depth,
+        "k1": config.k1,
+        "b": config.b,
+        "queries": str(Path(config.queries).resolve()),
+    }
+    tag = config.tag or f"inpars-{reranker.kind}"
+    with _progress(show_progress) as progress:
+        corpus = read_corpus(config.corpus)
+        info = ensure_index(corpus, config.index_path, threads=config.threads, progress=progress)
+    settings["index_fingerprint"] = info.fingerprint
+    with (
+        Bm25Searcher(info.path, config.k1, config.b) as searcher,
+        CommittedAppender(config.output, settings, overwrite=overwrite) as out,
+    ):
+        first_stage = FirstStage(config, searcher)
+        done = set(read_run(config.output)) if out.committed_bytes else set()
+        todo = [q for q in queries if q.id not in done]
+        summary.already_done = len(queries) - len(todo)
+        with _progress(show_progress) as progress:
+            task = progress.add_task(
+                "rerank", total=len(queries), completed=summary.already_done, rate=""
+            )
+            for chunk in _chunks(todo, config.queries_per_chunk):
+                out.append(_rerank_chunk(chunk, first_stage, reranker, config, tag, summary))
+                progress.update(
+                    task, advance=len(chunk), rate=f"{summary.pairs_per_second:,.0f} pairs/s"
+                )
+        if config.first_stage_output:
+            write_first_stage(first_stage, queries, config.first_stage_output)
+        out.mark_complete()
+    summary.queries = len(queries)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def write_first_stage(first_stage: FirstStage, queries: list[Query], path: str) -> None:
+    """The first stage's top-depth run of ``queries`` (a cheap pass: BM25 or a file read)."""
+    lines = [
+        format_run(rank_scores(query.id, cands, "first-stage"))
+        for query, cands in zip(queries, first_stage.candidates(queries), strict=True)
+    ]
+    atomic_write_text(path, "".join(lines))
+
+
+def _rerank_chunk(
+    chunk: list[Query],
+    first_stage: FirstStage,
+    reranker: Any,
+    config: RerankConfig,
+    tag: str,
+    summary: RerankSummary,
+) -> str:
+    """The reranked run lines of a chunk of queries."""
+    candidates = first_stage.candidates(chunk)
+    pair_queries: list[str] = []
+    pair_docs: list[str] = []
+    for query, cands in zip(chunk, candidates, strict=True):
+        if not cands:
+            summary.without_candidates += 1
+        for doc_id, _ in cands:
+            pair_queries.append(query.text)
+            pair_docs.append(first_stage.text(doc_id))
+    started = time.perf_counter()
+    scores = reranker.score(pair_queries, pair_docs, batch_size=config.batch_size)
+    summary.scoring_seconds += time.perf_counter() - started
+    summary.pairs += len(scores)
+    lines: list[str] = []
+    offset = 0
+    for query, cands in zip(chunk, candidates, strict=True):
+        mine = scores[offset : offset + len(cands)]
+        offset += len(cands)
+        lines.append(
+            format_run(
+                rank_scores(query.id, [(d, s) for (d, _), s in zip(cands, mine, strict=True)], tag)
+            )
+        )
+    return "".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m inpars.rerank",
+        description="Rerank the top --depth documents of a first stage (BM25 by default, or "
+        "--run) with a reranker (a model trained by inpars.train, a monoT5 or cross-encoder "
+        "checkpoint, or a bi-encoder) and write a TREC run. Rerun the same command to resume.",
+    )
+    parser.add_argument(
+        "--queries", required=True, help="BEIR folder, queries JSONL, or qid<TAB>text TSV"
+    )
+    parser.add_argument(
+        "--corpus", required=True, help="the corpus: BEIR folder, .jsonl, .tsv, .csv"
+    )
+    parser.add_argument("--output", required=True, help="the TREC run to write")
+    parser.add_argument(
+        "--model",
+        help="reranker: a folder from inpars.train, a hub id (castorini/monot5-base-msmarco-10k, "
+        "cross-encoder/ms-marco-MiniLM-L6-v2), or all-minilm-l6-v2 (bundled bi-encoder)",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=available_kinds(),
+        help="reranker kind (default: told from the model: T5 is monot5, a sentence-transformers "
+        "folder is bi-encoder, anything else cross-encoder)",
+    )
+    parser.add_argument(
+        "--run", help="first-stage TREC run to rerank (default: BM25 over --corpus)"
+    )
+    parser.add_argument(
+        "--depth", type=int, default=100, help="documents reranked per query (default: %(default)s)"
+    )
+    parser.add_argument("--qrels", help="rerank only the queries judged in these qrels")
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="pairs per forward pass (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--queries-per-chunk",
+        type=int,
+        default=16,
+        help="queries scored and committed together; a crash loses at most one chunk "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-length", type=int, help="input tokens; only documents are cut (default: the model's)"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="auto is bfloat16 (or float16) on CUDA, float32 on CPU (default: %(default)s)",
+    )
+    parser.add_argument("--index", help="BM25 index folder (default: --output with .bm25-index)")
+    parser.add_argument(
+        "--first-stage-output", help="also write the first stage's top --depth as a TREC run"
+    )
+    parser.add_argument(
+        "--k1", type=float, default=DEFAULT_K1, help="BM25 k1 (default: %(default)s)"
+    )
+    parser.add_argument("--b", type=float, default=DEFAULT_B, help="BM25 b (default: %(default)s)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=max(1, os.cpu_count() or 1),
+        help="BM25 search threads (default: the CPU count, %(default)s)",
+    )
+    parser.add_argument("--tag", help="run tag, the last column (default: inpars-<kind>)")
+    parser.add_argument("--overwrite", action="store_true", help="start again instead of resuming")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RerankConfig:
+    names = set(RerankConfig.__dataclass_fields__)
+    return RerankConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    args = build_parser().parse_args(argv)
+    try:
+        summary = rerank(
+            config_from_args(args), overwrite=args.overwrite, show_progress=not args.quiet
+        )
+    except InparsError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: rerun the same command to resume[/]")
+        return 130
+    console.print(
+        f"{args.output}: {summary.queries:,} queries ({summary.already_done:,} already done), "
+        f"{summary.pairs:,} pairs scored at {summary.pairs_per_second:,.1f} pairs/s, "
+        f"{summary.without_candidates} queries without candidates, {summary.seconds:,.1f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Kind ``cross-encoder``: query and document read together by a BERT-style encoder.
+
+``AutoModelForSequenceClassification`` with one output logit, the score. Inputs are the
+tokenizer's own pair encoding (``[CLS] query [SEP] document [SEP]``), truncating only the
+document. Any encoder body loads: ``all-minilm-l6-v2`` (bundled, a random head is added) or
+a trained cross-encoder such as ``cross-encoder/ms-marco-MiniLM-L6-v2`` (two-logit models
+score by log-softmax of the second).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from inpars.rerankers.base import Inputs, Reranker
+
+
+class CrossEncoderReranker(Reranker):
+    kind = "cross-encoder"
+    default_model = "all-minilm-l6-v2"
+    default_learning_rate = 2e-5  # sentence-transformers' CrossEncoder default
+    default_max_length = 512
+
+    @classmethod
+    def load_model(cls, path: str, dtype: Any) -> tuple[Any, Any]:
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+        config = AutoConfig.from_pretrained(path)
+        labels = (
+            getattr(config, "num_labels", 1)
+            if config.architectures
+            and any(name.endswith("ForSequenceClassification") for name in config.architectures)
+            else 1
+        )
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=labels, dtype=dtype
+        )
+        return model, AutoTokenizer.from_pretrained(path)
+
+    def encode(self, queries: Sequence[str], documents: Sequence[str]) -> Inputs:
+        return self.tokenizer(
+            list(queries),
+            list(documents),
+            truncation="only_second",
+            max_length=self.max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+
+    def forward_scores(self, inputs: Inputs) -> Any:
+        import torch
+
+        logits = self.model(**inputs).logits.float()
+        if logits.shape[-1] == 1:
+            return logits[:, 0]
+        return torch.log_softmax(logits, dim=-1)[:, -1]
+
+    def save_model(self, folder: Path) -> None:
+        self.model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)

@@ -1,0 +1,500 @@
+"""Stage 4, train: fine-tune a reranker on (query, positive, negative) triples.
+
+Library use::
+
+    from inpars.train import TrainConfig, train
+
+    summary = train(TrainConfig(triples="triples.tsv", output="reranker", kind="cross-encoder"))
+
+Command line: ``python -m inpars.train --help``.
+
+The loop is Hugging Face's ``Trainer`` (AdamW, gradient accumulation, mixed precision,
+checkpoints that hold the optimizer, scheduler, RNG states and data position); inpars adds the
+triples reader, the reranker kinds' inputs and losses (:mod:`inpars.rerankers`), and resuming
+by default: run the same command again after a crash and training continues from the last
+checkpoint, ending with the same weights an uninterrupted run would have. A finished model is
+saved in ``output`` (``inpars-reranker.json`` names its kind), ready for ``inpars.rerank``.
+
+Defaults mirror InPars' monoT5 fine-tuning: AdamW, constant learning rate 3e-4 with no
+warm-up, weight decay 5e-5, 128 (query, document) examples per step, that is 64 triples with
+a positive and a negative each, reached by gradient accumulation; inputs of at most 512
+tokens; one pass over the triples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from array import array
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from inpars.errors import InparsError, InputError
+from inpars.io import atomic_write_json, open_lines
+from inpars.rerankers import available_kinds, reranker_class
+from inpars.rerankers.base import Reranker, read_metadata
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run; the CLI flags map one to one."""
+
+    triples: str  # TSV: query<TAB>positive text<TAB>negative text (inpars.triples output)
+    output: str  # the folder of the trained model (checkpoints in output/checkpoints)
+    kind: str = "monot5"
+    model: str | None = None  # default: the kind's (t5-base for monoT5)
+    learning_rate: float | None = None  # default: the kind's (3e-4 for monoT5)
+    weight_decay: float = 5e-5
+    batch_size: int = 64  # triples per optimizer step (2 examples each)
+    micro_batch_size: int = 8  # triples per forward pass; the rest is gradient accumulation
+    epochs: float = 1.0
+    max_steps: int | None = None  # overrides epochs
+    warmup_ratio: float = 0.0
+    scheduler: str = "constant"
+    max_length: int | None = None  # default: the kind's (512 for monoT5 and cross-encoders)
+    save_steps: int = 100
+    logging_steps: int = 10
+    seed: int = 42
+    device: str = "auto"
+    precision: str = "auto"
+
+    def check(self) -> None:
+        """Raises InparsError for settings that cannot work."""
+        if self.kind not in available_kinds():
+            raise InparsError(
+                f"unknown --kind {self.kind!r}; available: {', '.join(available_kinds())}"
+            )
+        for name, value in (
+            ("--batch-size", self.batch_size),
+            ("--micro-batch-size", self.micro_batch_size),
+            ("--save-steps", self.save_steps),
+            ("--logging-steps", self.logging_steps),
+        ):
+            if value < 1:
+                raise InparsError(f"{name} must be at least 1 (got {value})")
+        if self.batch_size % self.micro_batch_size:
+            raise InparsError(
+                f"--batch-size ({self.batch_size}) must be a multiple of --micro-batch-size "
+                f"({self.micro_batch_size})"
+            )
+        if self.max_steps is not None and self.max_steps < 1:
+            raise InparsError(f"--max-steps must be at least 1 (got {self.max_steps})")
+        if not 0 <= self.warmup_ratio < 1:
+            raise InparsError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
+        if self.precision not in PRECISIONS:
+            raise InparsError(f"--precision must be one of {', '.join(PRECISIONS)}")
+
+    @property
+    def accumulation_steps(self) -> int:
+        return self.batch_size // self.micro_batch_size
+
+
+@dataclass
+class TrainSummary:
+    """What a run did."""
+
+    output: str
+    kind: str
+    model: str
+    triples: int
+    steps: int
+    resumed_from: str | None
+    final_loss: float | None
+    seconds: float
+    already_trained: bool = False
+
+
+class TriplesDataset:
+    """The lines of a triples TSV, read on demand: only their byte offsets stay in memory.
+
+    Every line is checked when the dataset is opened, so a bad line fails before training,
+    naming the file and line.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._offsets = array("q")
+        offset = 0
+        for number, line in open_lines(self.path):
+            size = len(line.encode("utf-8")) + 1
+            if line.strip():
+                fields = line.split("\t")
+                if len(fields) != 3:
+                    raise InputError(
+                        f"expected 3 tab-separated fields (query, positive, negative), found "
+                        f"{len(fields)}",
+                        self.path,
+                        number,
+                    )
+                for name, value in zip(("query", "positive", "negative"), fields, strict=True):
+                    if not value.strip():
+                        raise InputError("empty", self.path, number, name)
+                self._offsets.append(offset)
+            offset += size
+        if not self._offsets:
+            raise InputError("no triples", self.path)
+        self._handle: Any = None
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __getitem__(self, index: int) -> tuple[str, str, str]:
+        if self._handle is None:
+            self._handle = self.path.open("rb")
+        self._handle.seek(self._offsets[index])
+        query, positive, negative = (
+            self._handle.readline().decode("utf-8").rstrip("\r\n").split("\t")
+        )
+        return query, positive, negative
+
+    def __getstate__(self) -> dict[str, Any]:  # data loader workers reopen the file
+        return {**self.__dict__, "_handle": None}
+
+
+class TripleCollator:
+    """Turns a list of triples into ``{"pos": inputs, "neg": inputs}`` for a reranker."""
+
+    def __init__(self, reranker: Reranker) -> None:
+        self.reranker = reranker
+
+    def __call__(self, triples: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
+        queries = [t[0] for t in triples]
+        return {
+            "pos": self.reranker.encode(queries, [t[1] for t in triples]),
+            "neg": self.reranker.encode(queries, [t[2] for t in triples]),
+        }
+
+
+def _make_trainer_class() -> type:
+    """A ``Trainer`` whose loss is the reranker's (imported lazily: transformers is heavy)."""
+    from transformers import Trainer
+
+    class RerankerTrainer(Trainer):  # type: ignore[misc]
+        def __init__(self, reranker: Reranker, **kwargs: Any) -> None:
+            super().__init__(model=reranker.model, **kwargs)
+            self.reranker = reranker
+            # The loss is a mean over the micro-batch: let Trainer divide it by the
+            # accumulation steps, as for models that take no loss kwargs.
+            self.model_accepts_loss_kwargs = False
+
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: Any,
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            loss = self.reranker.training_loss(inputs)
+            return (loss, {}) if return_outputs else loss
+
+    return RerankerTrainer
+
+
+def _log_callback(path: Path) -> Any:
+    """A callback appending every logged loss to ``path`` (JSON Lines)."""
+    from transformers import TrainerCallback
+
+    class LossLog(TrainerCallback):  # type: ignore[misc]
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any
+        ) -> None:
+            if state.is_world_process_zero and logs:
+                with path.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+    return LossLog()
+
+
+def _precision_flags(precision: str, device: str) -> dict[str, bool]:
+    import torch
+
+    if precision == "auto":
+        if device.startswith("cuda"):
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            precision = "fp32"
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def _settings(
+    config: TrainConfig, model: str, learning_rate: float, max_length: int
+) -> dict[str, Any]:
+    """What must not change between a run and its resumption."""
+    settings = asdict(config)
+    settings.update(model=model, learning_rate=learning_rate, max_length=max_length)
+    for name in ("output", "device", "precision", "save_steps", "logging_steps"):
+        settings.pop(name)
+    triples = Path(config.triples)
+    settings["triples"] = {"path": str(triples.resolve()), "bytes": triples.stat().st_size}
+    return settings
+
+
+def train(
+    config: TrainConfig,
+    *,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    callbacks: Sequence[Any] = (),
+) -> TrainSummary:
+    """Trains (or resumes training) a reranker on ``config.triples``; saves it in ``config.output``.
+
+    ``callbacks`` are extra ``transformers.TrainerCallback`` objects (to log elsewhere, stop
+    early, ...).
+
+    Raises:
+        InputError: for a bad triples line (before any training).
+        InparsError: for bad settings, or a checkpoint folder made with other settings.
+    """
+    import shutil
+
+    from transformers import TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    config.check()
+    start = time.perf_counter()
+    cls = reranker_class(config.kind)
+    model = config.model or cls.default_model
+    learning_rate = config.learning_rate or cls.default_learning_rate
+    max_length = config.max_length or cls.default_max_length
+    dataset = TriplesDataset(config.triples)
+    output = Path(config.output)
+    settings_file = output / "train-settings.json"
+    settings = _settings(config, model, learning_rate, max_length)
+    if overwrite and output.exists():
+        shutil.rmtree(output)
+    previous = json.loads(settings_file.read_text()) if settings_file.is_file() else None
+    if previous is not None and previous != settings:
+        changed = sorted(
+            k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k)
+        )
+        raise InparsError(
+            f"{output}: holds a training run with other settings (changed: {', '.join(changed)}); "
+            "rerun with the same settings to resume, or pass --overwrite"
+        )
+    done = read_metadata(output)
+    if previous is not None and done and done.get("complete"):
+        return TrainSummary(
+            output=str(output),
+            kind=config.kind,
+            model=model,
+            triples=len(dataset),
+            steps=int(done.get("steps", 0)),
+            resumed_from=None,
+            final_loss=done.get("final_loss"),
+            seconds=0.0,
+            already_trained=True,
+        )
+    output.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(settings_file, settings)
+
+    set_seed(config.seed)  # a randomly initialised head (cross-encoder) is seeded too
+    reranker = cls.load(model, max_length=max_length, device=config.device)
+    checkpoints = output / "checkpoints"
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    args = TrainingArguments(
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=config.micro_batch_size,
+        gradient_accumulation_steps=config.accumulation_steps,
+        learning_rate=learning_rate,
+        weight_decay=config.weight_decay,
+        lr_scheduler_type=config.scheduler,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a fraction of the steps
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        optim="adamw_torch",
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        logging_steps=config.logging_steps,
+        seed=config.seed,
+        report_to=[],
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=not show_progress,
+        use_cpu=reranker.device == "cpu",
+        **_precision_flags(config.precision, reranker.device),
+    )
+    trainer = _make_trainer_class()(
+        reranker,
+        args=args,
+        train_dataset=dataset,
+        data_collator=TripleCollator(reranker),
+        callbacks=[_log_callback(output / "train-log.jsonl"), *callbacks],
+    )
+    result = trainer.train(resume_from_checkpoint=last)
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    final_loss = (
+        losses[-1]
+        if losses
+        else (result.training_loss if math.isfinite(result.training_loss) else None)
+    )
+    reranker.save(
+        output,
+        complete=True,
+        steps=trainer.state.global_step,
+        final_loss=final_loss,
+        trained_on=str(Path(config.triples).resolve()),
+    )
+    return TrainSummary(
+        output=str(output),
+        kind=config.kind,
+        model=model,
+        triples=len(dataset),
+        steps=trainer.state.global_step,
+        resumed_from=last,
+        final_loss=final_loss,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m inpars.train",
+        description="Fine-tune a reranker (monoT5, cross-encoder or bi-encoder) on training "
+        "triples (inpars.triples' TSV). Defaults mirror InPars' monoT5 fine-tuning. "
+        "Checkpoints are saved every --save-steps; rerun the same command to resume.",
+    )
+    parser.add_argument("--triples", required=True, help="TSV: query<TAB>positive<TAB>negative")
+    parser.add_argument("--output", required=True, help="folder for the trained model")
+    parser.add_argument(
+        "--kind",
+        default="monot5",
+        choices=available_kinds(),
+        help="reranker kind (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--model",
+        help="starting model: folder, hub id, or all-minilm-l6-v2 (bundled). Default: the "
+        "kind's, t5-base for monot5 (needs the hub), all-minilm-l6-v2 otherwise",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        help="peak learning rate (default: the kind's: monot5 3e-4 as InPars, 2e-5 otherwise)",
+    )
+    parser.add_argument(
+        "--weight-decay", type=float, default=5e-5, help="AdamW weight decay (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=64,
+        help="triples per optimizer step; each holds 2 examples, so 64 = InPars' 128 "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--micro-batch-size",
+        type=int,
+        default=8,
+        help="triples per forward pass; batch-size / micro-batch-size steps are accumulated "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--epochs", type=float, default=1.0, help="passes over the triples (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-steps", type=int, help="stop after this many optimizer steps (overrides --epochs)"
+    )
+    parser.add_argument(
+        "--scheduler",
+        default="constant",
+        help="learning-rate schedule, a transformers name: constant, linear, cosine, ... "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup-ratio",
+        type=float,
+        default=0.0,
+        help="warm-up fraction of the steps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-length", type=int, help="input tokens; only documents are cut (default: the kind's)"
+    )
+    parser.add_argument(
+        "--save-steps",
+        type=int,
+        default=100,
+        help="checkpoint every N steps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--logging-steps",
+        type=int,
+        default=10,
+        help="log the loss every N steps (default: %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="mixed precision; auto is bf16 (or fp16) on CUDA, fp32 on CPU (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="delete the output folder and start again"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    names = set(TrainConfig.__dataclass_fields__)
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def print_summary(summary: TrainSummary, console: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"inpars.train → {summary.output}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [
+        ("kind", summary.kind),
+        ("starting model", summary.model),
+        ("triples", f"{summary.triples:,}"),
+        ("optimizer steps", f"{summary.steps:,}"),
+        ("resumed from", summary.resumed_from or "-"),
+        ("last logged loss", "-" if summary.final_loss is None else f"{summary.final_loss:.4f}"),
+        ("seconds", f"{summary.seconds:,.1f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    args = build_parser().parse_args(argv)
+    try:
+        summary = train(
+            config_from_args(args), overwrite=args.overwrite, show_progress=not args.quiet
+        )
+    except InparsError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        console.print(
+            "[yellow]interrupted: rerun the same command to resume from the last checkpoint[/]"
+        )
+        return 130
+    if summary.already_trained:
+        console.print(
+            f"{summary.output}: already trained with these settings (--overwrite to redo)"
+        )
+    print_summary(summary, console)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Reranking a first stage (real BM25 index, or a run file) into a resumable TREC run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import inpars.rerank as rerank_module
+from inpars.errors import InparsError, InputError
+from inpars.rerank import RerankConfig, main, rerank
+from inpars.runs import read_rankings, read_run
+
+from conftest import write_beir_corpus
+
+TOPICS = [
+    "wing flutter",
+    "heat transfer",
+    "shock wave",
+    "boundary layer",
+    "jet noise",
+    "crack growth",
+]
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("collection")
+    docs = []
+    for t, topic in enumerate(TOPICS):
+        for i in range(5):
+            docs.append(
+                (
+                    f"d{t}-{i}",
+                    f"On {topic}" if i == 0 else "",
+                    f"a study of {topic} number {i} " * (i + 1),
+                )
+            )
+    write_beir_corpus(folder, docs)
+    with (folder / "queries.jsonl").open("w") as handle:
+        for t, topic in enumerate(TOPICS):
+            handle.write(
+                json.dumps({"_id": f"q{t}", "text": f"what does a study say about {topic}"}) + "\n"
+            )
+    (folder / "qrels").mkdir()
+    rows = [f"q{t}\td{t}-0\t1\n" for t in range(len(TOPICS) - 1)]  # q5 is not judged
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(rows))
+    return folder
+
+
+def config(collection: Path, tmp_path: Path, model: Path, **changes) -> RerankConfig:
+    base = RerankConfig(
+        queries=str(collection), corpus=str(collection), output=str(tmp_path / "run.trec"),
+        model=str(model), depth=8, queries_per_chunk=2, batch_size=5,
+        index=str(tmp_path.parent / f"{tmp_path.name}-index"), threads=2,
+        first_stage_output=str(tmp_path / "bm25.trec"),
+    )  # fmt: skip
+    return replace(base, **changes)
+
+
+def test_rerank_bm25_top_depth(collection: Path, tmp_path: Path, tiny_cross_encoder: Path) -> None:
+    summary = rerank(config(collection, tmp_path, tiny_cross_encoder))
+    assert summary.queries == 6 and summary.pairs == 6 * 8
+    run = read_run(tmp_path / "run.trec")
+    first = read_rankings(tmp_path / "bm25.trec")
+    assert set(run) == set(first) == {f"q{t}" for t in range(6)}
+    for query_id, ranking in first.items():
+        assert len(ranking) == 8
+        assert set(run[query_id]) == {doc_id for doc_id, _ in ranking}  # same candidates
+        assert ranking[0][0].startswith(f"d{query_id[1:]}-")  # BM25 finds the topic
+    lines = (tmp_path / "run.trec").read_text().splitlines()
+    assert lines[0].split()[1] == "Q0" and lines[0].split()[5] == "inpars-cross-encoder"
+    ranks = [int(line.split()[3]) for line in lines[:8]]
+    assert ranks == list(range(1, 9))
+    scores = [float(line.split()[4]) for line in lines[:8]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_rerank_resumes_after_a_crash(
+    collection: Path, tmp_path: Path, tiny_cross_encoder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    straight = config(collection, tmp_path / "a", tiny_cross_encoder)
+    rerank(straight)
+    crashed = config(collection, tmp_path / "b", tiny_cross_encoder)
+    real_load = rerank_module.load_reranker
+    calls = {"n": 0}
+
+    def crashing_load(*args, **kwargs):
+        reranker = real_load(*args, **kwargs)
+        score = reranker.score
+
+        def crash_on_third_chunk(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt
+            return score(*a, **k)
+
+        reranker.score = crash_on_third_chunk
+        return reranker
+
+    monkeypatch.setattr(rerank_module, "load_reranker", crashing_load)
+    with pytest.raises(KeyboardInterrupt):
+        rerank(crashed)
+    assert len(read_run(crashed.output)) == 4  # two chunks of two queries committed
+    monkeypatch.setattr(rerank_module, "load_reranker", real_load)
+    summary = rerank(crashed)
+    assert summary.already_done == 4 and summary.pairs == 2 * 8
+    assert Path(crashed.output).read_text() == Path(straight.output).read_text()
+    with pytest.raises(InparsError, match="changed: depth"):
+        rerank(replace(crashed, depth=5))
+
+
+def test_rerank_a_run_file_and_only_judged_queries(
+    collection: Path, tmp_path: Path, tiny_cross_encoder: Path
+) -> None:
+    first = tmp_path / "first.trec"
+    first.write_text("q0 Q0 d0-0 1 3 x\nq0 Q0 d1-0 2 2 x\nq0 Q0 d2-0 3 1 x\nq5 Q0 d5-0 1 1 x\n")
+    cfg = config(
+        collection, tmp_path, tiny_cross_encoder, run=str(first), depth=2, qrels=str(collection)
+    )
+    summary = rerank(cfg)
+    run = read_run(cfg.output)
+    # Only judged queries (q5 is not) that the run has candidates for.
+    assert set(run) == {"q0"}
+    assert set(run["q0"]) == {"d0-0", "d1-0"}  # the run's top 2
+    assert summary.without_candidates == 4
+
+
+def test_unknown_document_in_a_run_is_an_error(
+    collection: Path, tmp_path: Path, tiny_cross_encoder: Path
+) -> None:
+    first = tmp_path / "first.trec"
+    first.write_text("q0 Q0 nowhere 1 3 x\n")
+    with pytest.raises(InputError, match="'nowhere' is not in the corpus"):
+        rerank(config(collection, tmp_path, tiny_cross_encoder, run=str(first)))
+
+
+def test_cli_without_a_model_is_a_clear_error(collection: Path, tmp_path: Path, capsys) -> None:
+    code = main(
+        ["--queries", str(collection), "--corpus", str(collection), "--output", str(tmp_path / "r")]
+    )
+    assert code == 2
+    assert "--model" in capsys.readouterr().err

@@ -1,0 +1,87 @@
+"""TREC run files and the committed (crash-safe, resumable) append output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inpars.errors import InparsError, InputError
+from inpars.io import CommittedAppender
+from inpars.records import RunEntry
+from inpars.runs import format_run, rank_scores, read_rankings, read_run
+
+
+def test_rank_scores_orders_by_score_and_keeps_first_stage_order_on_ties() -> None:
+    entries = rank_scores("q1", [("d1", 0.5), ("d2", 0.9), ("d3", 0.5), ("d4", 0.1)], tag="t")
+    assert [(e.doc_id, e.rank) for e in entries] == [("d2", 1), ("d1", 2), ("d3", 3), ("d4", 4)]
+    assert entries[0] == RunEntry("q1", "d2", 1, 0.9, "t")
+
+
+def test_run_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "run.trec"
+    path.write_text(
+        format_run(rank_scores("q1", [("a", 2.0), ("b", 3.5)]))
+        + format_run(rank_scores("q2", [("c", -1.25)]))
+    )
+    assert path.read_text().splitlines()[0] == "q1 Q0 b 1 3.5 inpars"
+    assert read_run(path) == {"q1": {"a": 2.0, "b": 3.5}, "q2": {"c": -1.25}}
+    assert read_rankings(path) == {"q1": [("b", 3.5), ("a", 2.0)], "q2": [("c", -1.25)]}
+    assert read_rankings(path, depth=1)["q1"] == [("b", 3.5)]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("q1 Q0 d1 1 0.5", "expected 6"),
+        ("q1 Q0 d1 first 0.5 tag", "field 'rank'"),
+        ("q1 Q0 d1 1 high tag", "field 'score'"),
+        ("q1 Q0 d1 1 nan tag", "NaN"),
+    ],
+)
+def test_bad_run_lines_name_file_line_and_field(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "bad.trec"
+    path.write_text("q0 Q0 d0 1 1.0 tag\n" + line + "\n")
+    with pytest.raises(InputError, match=message) as info:
+        read_run(path)
+    assert f"{path}:2" in str(info.value)
+
+
+def test_duplicate_document_for_a_query_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "dup.trec"
+    path.write_text("q1 Q0 d1 1 1.0 t\nq1 Q0 d1 2 0.5 t\n")
+    with pytest.raises(InputError, match="appears twice"):
+        read_run(path)
+
+
+def test_committed_appender_cuts_an_uncommitted_tail_and_resumes(tmp_path: Path) -> None:
+    path = tmp_path / "out.trec"
+    with CommittedAppender(path, {"model": "m"}) as out:
+        out.append("line 1\n")
+        out.append("line 2\n")
+    # A crash in the middle of a write leaves bytes that were never committed.
+    with path.open("a") as handle:
+        handle.write("line 3 (cut sh")
+    with CommittedAppender(path, {"model": "m"}) as out:
+        assert path.read_text() == "line 1\nline 2\n"
+        assert not out.complete
+        out.append("line 3\n")
+        out.mark_complete()
+    with CommittedAppender(path, {"model": "m"}) as out:
+        assert out.complete
+    assert path.read_text() == "line 1\nline 2\nline 3\n"
+
+
+def test_committed_appender_refuses_other_settings_and_foreign_files(tmp_path: Path) -> None:
+    path = tmp_path / "out.trec"
+    with CommittedAppender(path, {"model": "m", "depth": 100}) as out:
+        out.append("x\n")
+    with pytest.raises(InparsError, match="changed: depth"):
+        CommittedAppender(path, {"model": "m", "depth": 50})
+    with CommittedAppender(path, {"model": "m", "depth": 50}, overwrite=True) as out:
+        assert out.committed_bytes == 0
+    foreign = tmp_path / "theirs.trec"
+    foreign.write_text("q Q0 d 1 1 t\n")
+    with pytest.raises(InparsError, match="not written by this command"):
+        CommittedAppender(foreign, {})
+    assert foreign.read_text() == "q Q0 d 1 1 t\n"  # nothing lost

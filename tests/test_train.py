@@ -1,0 +1,110 @@
+"""Reranker training: the loss falls, a crashed run resumes to the same weights, bad input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from inpars.errors import InparsError, InputError
+from inpars.rerankers import load_reranker
+from inpars.train import TrainConfig, main, train
+
+from conftest import write_learnable_triples
+
+
+def logged_losses(output: Path) -> list[float]:
+    lines = (output / "train-log.jsonl").read_text().splitlines()
+    return [row["loss"] for row in map(json.loads, lines) if "loss" in row]
+
+
+@pytest.mark.parametrize("kind", ["monot5", "cross-encoder"])
+def test_tiny_reranker_learns(
+    kind: str, tiny_t5: Path, tiny_cross_encoder: Path, tmp_path: Path
+) -> None:
+    model = tiny_t5 if kind == "monot5" else tiny_cross_encoder
+    triples = write_learnable_triples(tmp_path / "triples.tsv")
+    config = TrainConfig(
+        triples=str(triples), output=str(tmp_path / "out"),
+        kind=kind, model=str(model), learning_rate=1e-2 if kind == "monot5" else 3e-3,
+        batch_size=8, micro_batch_size=4,
+        epochs=3, logging_steps=4, max_length=64,
+    )  # fmt: skip
+    summary = train(config, show_progress=False)
+    assert summary.steps == 24 and summary.triples == 64
+    losses = logged_losses(tmp_path / "out")
+    assert losses[-1] < 0.5 * losses[0]
+    # The saved folder is a reranker of its kind that now prefers the positives.
+    reranker = load_reranker(str(tmp_path / "out"))
+    assert reranker.kind == kind and reranker.max_length == 64
+    pos, neg = reranker.score(
+        ["what about the wing"] * 2,
+        ["answer: the wing is explained here", "noise: the jet was never measured"],
+    )
+    assert pos > neg
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAfterSaving(TrainerCallback):
+    """Stops the run right after the checkpoint of ``step`` is written, as a crash would."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Crash
+
+
+def test_resume_after_a_crash_gives_the_weights_of_an_uninterrupted_run(
+    tiny_t5: Path, tmp_path: Path
+) -> None:
+    triples = write_learnable_triples(tmp_path / "triples.tsv", n=40)
+    base = TrainConfig(
+        triples=str(triples), output=str(tmp_path / "straight"), kind="monot5", model=str(tiny_t5),
+        batch_size=4, micro_batch_size=2, max_steps=6, save_steps=2, max_length=48, seed=3,
+    )  # fmt: skip
+    train(base, show_progress=False)
+    crashed = replace(base, output=str(tmp_path / "crashed"))
+    with pytest.raises(Crash):
+        train(crashed, show_progress=False, callbacks=[CrashAfterSaving(4)])
+    assert not (tmp_path / "crashed" / "model.safetensors").exists()
+    summary = train(crashed, show_progress=False)
+    assert summary.resumed_from is not None and summary.resumed_from.endswith("checkpoint-4")
+    straight = load_file(tmp_path / "straight" / "model.safetensors")
+    resumed = load_file(tmp_path / "crashed" / "model.safetensors")
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        torch.testing.assert_close(resumed[name], straight[name], rtol=0, atol=1e-6, msg=name)
+    # Done: the same command again does nothing; other settings are refused.
+    assert train(crashed, show_progress=False).already_trained
+    with pytest.raises(InparsError, match="changed: learning_rate"):
+        train(replace(crashed, learning_rate=1e-2), show_progress=False)
+
+
+def test_bad_triples_fail_before_training_naming_the_line(tmp_path: Path, capsys) -> None:
+    triples = tmp_path / "triples.tsv"
+    triples.write_text("q\tpos\tneg\nq only two\tfields\n")
+    with pytest.raises(InputError, match=r"triples.tsv:2.*expected 3 tab-separated fields"):
+        train(TrainConfig(triples=str(triples), output=str(tmp_path / "out")), show_progress=False)
+    triples.write_text("q\t \tneg\n")
+    code = main(["--triples", str(triples), "--output", str(tmp_path / "out"), "--quiet"])
+    assert code == 2
+    assert "field 'positive': empty" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_settings_are_checked(tmp_path: Path) -> None:
+    triples = write_learnable_triples(tmp_path / "t.tsv", n=4)
+    with pytest.raises(InparsError, match="multiple of --micro-batch-size"):
+        train(TrainConfig(triples=str(triples), output="x", batch_size=10, micro_batch_size=4))
+    with pytest.raises(InparsError, match="unknown --kind"):
+        train(TrainConfig(triples=str(triples), output="x", kind="splade"))
