@@ -1,0 +1,521 @@
+"""inpars.publish: a real generate -> filter -> triples run bundled into a dataset folder that
+loads with 🤗 Datasets and with inpars' readers; provenance checks, checksums, the Hub push's
+failure paths."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from inpars.engines.base import Generation, SamplingParams
+from inpars.errors import InparsError, InputError
+from inpars.filter import FilterConfig, filter_queries
+from inpars.generate import GenerateConfig, generate
+from inpars.publish import (
+    PublishConfig,
+    describe,
+    load_bundle,
+    main,
+    publish,
+    size_category,
+    verify_bundle,
+)
+from inpars.records import Triple
+from inpars.triples import TriplesConfig, make_triples, read_query_rows
+
+from conftest import REPO
+
+
+class WordPickEngine:
+    """A stand-in generator: each query is a few words of the prompt's document, with
+    made-up log-probabilities, deterministic per prompt. Runs through the real generate()."""
+
+    name = "fake"
+    model = "word-picker"
+    tokenizer = None
+    context_length = None
+
+    def generate(
+        self, prompts: list[str], n: int, params: SamplingParams
+    ) -> list[list[Generation]]:
+        out = []
+        for prompt in prompts:
+            document = prompt.rsplit("Document:", 1)[1].rsplit("Relevant Query:", 1)[0]
+            words = re.findall(r"[A-Za-z]+", document)
+            digest = hashlib.blake2b(prompt.encode(), digest_size=8).digest()
+            rng = random.Random(int.from_bytes(digest, "big"))
+            generations = []
+            for _ in range(n):
+                picked = [w.lower() for w in rng.sample(words, rng.randint(2, 6))]
+                tokens = [" " + word for word in picked]
+                generations.append(
+                    Generation(
+                        text=" ".join(picked),
+                        tokens=tokens,
+                        log_probs=[round(-rng.random() * 3, 4) for _ in tokens],
+                        finish_reason="stop",
+                        prompt_tokens=len(prompt.split()),
+                        completion_tokens=len(tokens),
+                    )
+                )
+            out.append(generations)
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A complete run over the bundled sample corpus (27 documents)."""
+    root = tmp_path_factory.mktemp("run")
+    generated, filtered, tsv = root / "queries.jsonl", root / "filtered.jsonl", root / "t.tsv"
+    config = GenerateConfig(
+        corpus="sample", output=str(generated), num_queries_per_doc=3, temperature=0.7, seed=3
+    )
+    generate(WordPickEngine(), config, show_progress=False)
+    filter_queries(
+        FilterConfig(
+            input=str(generated),
+            output=str(filtered),
+            corpus="sample",
+            keep_top_k=40,
+            max_per_doc=2,
+        )
+    )
+    make_triples(TriplesConfig(queries=str(filtered), corpus="sample", output=str(tsv), depth=20))
+    return {"root": root, "generated": generated, "queries": filtered, "triples": tsv}
+
+
+@pytest.fixture(scope="module")
+def bundle(run: dict[str, Path]) -> Path:
+    output = run["root"] / "dataset"
+    publish(
+        PublishConfig(
+            queries=str(run["queries"]),
+            triples=str(run["triples"]),
+            output=str(output),
+            license="cc0-1.0",
+            corpus_name="the amendments to the US Constitution",
+        )
+    )
+    return output
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in lines(path)]
+
+
+def card_metadata(path: Path) -> dict[str, Any]:
+    from huggingface_hub import DatasetCard
+
+    return DatasetCard.load(path).data.to_dict()
+
+
+# --- the folder ---------------------------------------------------------------------------
+
+
+def test_the_folder_holds_the_run_and_its_checksums(run: dict[str, Path], bundle: Path) -> None:
+    names = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+    assert names == [
+        "README.md",
+        "SHA256SUMS",
+        "manifests/filter.manifest.json",
+        "manifests/generate.manifest.json",
+        "manifests/triples.manifest.json",
+        "queries.jsonl",
+        "stats.json",
+        "triples.jsonl",
+        "triples.tsv",
+    ]
+    assert records(bundle / "queries.jsonl") == records(run["queries"])
+    assert (bundle / "triples.tsv").read_bytes() == run["triples"].read_bytes()
+    assert (bundle / "triples.jsonl").read_bytes() == run["triples"].with_suffix(
+        ".jsonl"
+    ).read_bytes()
+    manifests = load_bundle(bundle).manifests()
+    assert manifests["generate"]["model"] == "word-picker"
+    assert manifests["generate"]["config"]["temperature"] == 0.7
+    assert manifests["filter"]["config"]["keep_top_k"] == 40
+    assert manifests["triples"]["config"]["depth"] == 20
+    assert {m["inpars_version"] for m in manifests.values()} == {"0.1.0"}
+    listed = dict(reversed(line.split("  ", 1)) for line in lines(bundle / "SHA256SUMS"))
+    assert sorted(listed) == [name for name in names if name != "SHA256SUMS"]
+    for name, digest in listed.items():
+        assert hashlib.sha256((bundle / name).read_bytes()).hexdigest() == digest
+    assert verify_bundle(bundle).ok
+    if shutil.which("sha256sum"):
+        check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=bundle, capture_output=True)
+        assert check.returncode == 0, check.stdout
+    assert not list(bundle.parent.glob(".dataset.*"))  # no building leftovers
+
+
+def test_the_card_is_a_hugging_face_dataset_card(bundle: Path) -> None:
+    metadata = card_metadata(bundle / "README.md")
+    assert metadata["license"] == "cc0-1.0"
+    assert metadata["task_categories"] == ["text-retrieval"]
+    assert metadata["size_categories"] == ["n<1K"]
+    assert metadata["language"] == ["en"]
+    assert metadata["configs"] == [
+        {"config_name": "queries", "data_files": [{"split": "train", "path": "queries.jsonl"}],
+         "default": True},
+        {"config_name": "triples", "data_files": [{"split": "train", "path": "triples.jsonl"}]},
+    ]  # fmt: skip
+    text = (bundle / "README.md").read_text()
+    for heading in ("## How it was made", "## Fields", "## How to load", "## Intended use",
+                    "## Limitations", "## License", "## Statistics"):  # fmt: skip
+        assert f"\n{heading}\n" in text
+    assert "model: `word-picker` via the `fake` engine" in text
+    assert "temperature 0.7" in text and "seed 3" in text
+    assert "score: `mean_log_probs`; kept the top 40, at most 2 per document" in text
+    assert "from the top 20" in text
+    assert "the amendments to the US Constitution, licensed cc0-1.0" in text
+    assert "Provenance notes" not in text
+
+
+def test_statistics_describe_the_files(run: dict[str, Path], bundle: Path) -> None:
+    stats = load_bundle(bundle).stats()
+    queries = records(bundle / "queries.jsonl")
+    triples = records(bundle / "triples.jsonl")
+    assert stats["queries"] == len(queries) == 40
+    assert stats["documents"] == len({q["doc_id"] for q in queries})
+    assert stats["queries_per_document"]["max"] == 2  # --max-per-doc
+    assert stats["corpus_documents"] == 27
+    dropped = stats["filter"]["dropped"]
+    assert stats["filter"]["read"] == len(lines(run["generated"])) == 81
+    assert stats["filter"]["read"] - sum(dropped.values()) == stats["filter"]["kept"] == 40
+    scores = [q["score"] for q in queries]
+    assert (stats["score"]["min"], stats["score"]["max"]) == (
+        pytest.approx(min(scores)),
+        pytest.approx(max(scores)),
+    )
+    assert sum(stats["score"]["histogram"]["counts"]) == 40
+    words = stats["query_words"]
+    assert sum(words["counts"].values()) == 40
+    assert words["counts"] == {
+        str(n): sum(len(q["query"].split()) == n for q in queries)
+        for n in sorted({len(q["query"].split()) for q in queries})
+    }
+    assert stats["triples"]["triples"] == len(triples)
+    assert stats["triples"]["queries_with_triples"] == len(
+        {(t["query"], t["pos_id"]) for t in triples}
+    )
+
+
+def test_describe_and_size_categories() -> None:
+    summary = describe([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+    assert summary is not None
+    assert (summary["min"], summary["max"], summary["mean"]) == (1, 11, 6.0)
+    assert summary["quantiles"] == {"p5": 1.5, "p25": 3.5, "p50": 6.0, "p75": 8.5, "p95": 10.5}
+    assert summary["histogram"]["counts"] == [1, 1, 1, 1, 1, 1, 1, 1, 1, 2]  # max in the last
+    assert summary["histogram"]["edges"][0] == 1 and summary["histogram"]["edges"][-1] == 11
+    assert describe([2.5, 2.5])["histogram"] == {"edges": [2.5, 2.5], "counts": [2]}
+    assert describe([]) is None
+    assert [size_category(n) for n in (0, 999, 1000, 99_999, 100_000, 2_000_000_000)] == [
+        "n<1K", "n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "n>1B",
+    ]  # fmt: skip
+
+
+# --- loading it ---------------------------------------------------------------------------
+
+
+def test_loads_with_hugging_face_datasets(bundle: Path, tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    cache = str(tmp_path / "cache")
+    queries = datasets.load_dataset(
+        "json", data_files=str(bundle / "queries.jsonl"), split="train", cache_dir=cache
+    )
+    assert queries.num_rows == 40
+    assert {"doc_id", "query", "score", "log_probs", "tokens"} <= set(queries.column_names)
+    assert queries[0]["query"] == records(bundle / "queries.jsonl")[0]["query"]
+    triples = datasets.load_dataset(
+        "json", data_files=str(bundle / "triples.jsonl"), split="train", cache_dir=cache
+    )
+    assert triples.num_rows == len(lines(bundle / "triples.tsv"))
+    assert triples.features["neg_rank"].dtype == "int64"
+    # The card's configs, read the way the Hub reads them.
+    by_config = datasets.load_dataset(str(bundle), "triples", split="train", cache_dir=cache)
+    assert by_config.num_rows == triples.num_rows
+
+
+def test_loads_with_inpars_readers(bundle: Path, tmp_path: Path) -> None:
+    loaded = load_bundle(bundle)
+    queries = list(loaded.queries())
+    triples = list(loaded.triples())
+    assert len(queries) == 40 and all(isinstance(t, Triple) for t in triples)
+    keys = {(q["query"], q["doc_id"]) for q in queries}
+    assert all((t.query, t.pos_id) in keys for t in triples)
+    # The queries go straight back into inpars.triples and inpars.filter.
+    rows = list(read_query_rows(str(loaded.queries_path)))
+    assert [(r.query, r.doc_id, r.score) for r in rows] == [
+        (q["query"], q["doc_id"], q["score"]) for q in queries
+    ]
+    refiltered = filter_queries(
+        FilterConfig(
+            input=str(loaded.queries_path), output=str(tmp_path / "top5.jsonl"), keep_top_k=5
+        )
+    )
+    assert refiltered.read == 40 and refiltered.kept == 5 and refiltered.invalid == 0
+    with pytest.raises(InputError, match="not an inpars dataset folder"):
+        load_bundle(tmp_path)
+
+
+# --- checking it --------------------------------------------------------------------------
+
+
+def test_verify_finds_changed_missing_and_extra_files(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle, copy)
+    (copy / ".gitattributes").write_text("*.jsonl filter=lfs\n")  # added by a Hub download
+    (copy / ".cache" / "huggingface").mkdir(parents=True)
+    (copy / ".cache" / "huggingface" / "x.lock").write_text("")
+    assert main(["verify", str(copy)]) == 0
+    assert "OK" in capsys.readouterr().err
+    data = bytearray((copy / "triples.tsv").read_bytes())
+    data[10] ^= 1
+    (copy / "triples.tsv").write_bytes(bytes(data))
+    (copy / "stats.json").unlink()
+    (copy / "notes.txt").write_text("mine")
+    result = verify_bundle(copy)
+    assert not result.ok
+    assert (result.mismatched, result.missing, result.unlisted) == (
+        ["triples.tsv"],
+        ["stats.json"],
+        ["notes.txt"],
+    )
+    assert main(["verify", str(copy)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "checksum mismatch: triples.tsv" in err and "missing: stats.json" in err
+    (copy / "SHA256SUMS").write_text("abc  queries.jsonl\n")
+    assert main(["verify", str(copy)]) == 2
+    assert "SHA256SUMS:1: expected '<64 hex digits> <file>'" in " ".join(
+        capsys.readouterr().err.split()
+    )
+    (copy / "SHA256SUMS").write_text(f"{'0' * 64}  ../outside\n")
+    with pytest.raises(InputError, match="unsafe path"):
+        verify_bundle(copy)
+
+
+# --- provenance ---------------------------------------------------------------------------
+
+
+def test_edited_queries_are_refused_unless_allowed(run: dict[str, Path], tmp_path: Path) -> None:
+    edited = tmp_path / "filtered.jsonl"
+    rows = records(run["queries"])
+    rows[0]["query"] = "an edited query"
+    edited.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    shutil.copy(f"{run['queries']}.manifest.json", f"{edited}.manifest.json")
+    config = PublishConfig(queries=str(edited), output=str(tmp_path / "ds"), license="cc0-1.0")
+    with pytest.raises(InparsError) as info:
+        publish(config)
+    assert "it changed after filtering" in str(info.value)
+    assert "--allow-missing-manifests" in str(info.value)
+    assert not (tmp_path / "ds").exists()
+    summary = publish(replace(config, allow_missing_manifests=True))
+    assert summary.queries == 40 and len(summary.notes) == 1
+    card = (tmp_path / "ds" / "README.md").read_text()
+    assert "Provenance notes" in card and "it changed after filtering" in card
+    assert "- model: `word-picker`" in card  # the generation manifest was still found
+
+
+def test_missing_manifests_are_refused_unless_allowed(run: dict[str, Path], tmp_path: Path) -> None:
+    bare = tmp_path / "queries.jsonl"
+    shutil.copy(run["queries"], bare)
+    config = PublishConfig(queries=str(bare), output=str(tmp_path / "ds"), license="cc0-1.0")
+    with pytest.raises(InparsError, match="no manifest beside"):
+        publish(config)
+    publish(replace(config, allow_missing_manifests=True))
+    card = (tmp_path / "ds" / "README.md").read_text()
+    assert "- not recorded (no generation manifest)" in card
+    assert "- not recorded (no filter manifest)" in card
+    assert not (tmp_path / "ds" / "triples.jsonl").exists()
+    assert card_metadata(tmp_path / "ds" / "README.md")["configs"][0]["config_name"] == "queries"
+
+
+def test_triples_from_other_queries_are_refused(run: dict[str, Path], tmp_path: Path) -> None:
+    fewer = tmp_path / "fewer.jsonl"
+    fewer.write_text("".join(f"{line}\n" for line in lines(run["queries"])[:10]))
+    config = PublishConfig(
+        queries=str(fewer),
+        triples=str(run["triples"]),
+        output=str(tmp_path / "ds"),
+        license="cc0-1.0",
+    )
+    with pytest.raises(InparsError, match="the triples were made from other queries"):
+        publish(config)
+    # Even with manifests waived, every triple's query must be in the bundle.
+    with pytest.raises(InputError) as info:
+        publish(replace(config, allow_missing_manifests=True))
+    assert info.value.path == str(run["triples"].with_suffix(".jsonl"))
+    assert "is not among the queries" in str(info.value)
+    assert not (tmp_path / "ds").exists() and not list(tmp_path.glob(".ds.*"))
+
+
+def test_settings_are_checked(run: dict[str, Path], bundle: Path, tmp_path: Path) -> None:
+    config = PublishConfig(queries=str(run["queries"]), output=str(bundle), license="cc0-1.0")
+    with pytest.raises(InparsError, match="exists; pass --overwrite"):
+        publish(config)
+    with pytest.raises(InparsError, match="--license is required"):
+        publish(replace(config, output=str(tmp_path / "ds"), license=" "))
+    with pytest.raises(InputError, match="no such file"):
+        publish(replace(config, output=str(tmp_path / "ds"), triples=str(tmp_path / "t.tsv")))
+    with pytest.raises(InparsError, match="repository id USER/NAME"):
+        publish(replace(config, output=str(tmp_path / "ds"), repo_id="no-slash"))
+    with pytest.raises(InparsError, match="must not be or contain an input"):
+        publish(replace(config, output=str(run["root"]), overwrite=True))
+
+
+def test_overwrite_and_a_license_the_hub_does_not_list(
+    run: dict[str, Path], tmp_path: Path
+) -> None:
+    output = tmp_path / "ds"
+    output.mkdir()
+    (output / "old.txt").write_text("from before")
+    publish(
+        PublishConfig(
+            queries=str(run["queries"]),
+            output=str(output),
+            license="MS MARCO Terms and Conditions",
+            license_link="https://microsoft.github.io/msmarco/",
+            repo_id="someone/amendments-inpars",
+            overwrite=True,
+        )
+    )
+    assert not (output / "old.txt").exists() and verify_bundle(output).ok
+    metadata = card_metadata(output / "README.md")
+    assert metadata["license"] == "other"
+    assert metadata["license_name"] == "ms-marco-terms-and-conditions"
+    assert metadata["license_link"] == "https://microsoft.github.io/msmarco/"
+    card = (output / "README.md").read_text()
+    assert "licensed [MS MARCO Terms and Conditions](https://microsoft.github.io/msmarco/)" in card
+    assert 'load_dataset("someone/amendments-inpars", "queries", split="train")' in card
+
+
+# --- the Hub ------------------------------------------------------------------------------
+
+
+def hub_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """The environment without any Hugging Face settings or token, plus ``overrides``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
+    env.update(HF_HOME=str(tmp_path / "hf-home"), NO_PROXY="127.0.0.1,localhost")
+    env.update(overrides)
+    return env
+
+
+def run_publish(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess, float]:
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "inpars.publish", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done, time.monotonic() - start
+
+
+def test_push_fails_fast_in_offline_mode_or_without_a_token(bundle: Path, tmp_path: Path) -> None:
+    push = ["push", str(bundle), "--repo-id", "someone/amendments"]
+    done, seconds = run_publish(push, hub_env(tmp_path, HF_HUB_OFFLINE="1", HF_TOKEN="hf_x"))
+    assert done.returncode == 2 and seconds < 20
+    assert "HF_HUB_OFFLINE is set, so nothing was uploaded" in " ".join(done.stderr.split())
+    done, seconds = run_publish(push, hub_env(tmp_path))
+    assert done.returncode == 2 and seconds < 20
+    err = " ".join(done.stderr.split())
+    assert "no Hugging Face token" in err and "so nothing was uploaded" in err
+
+
+def test_publish_then_push_with_the_hub_unreachable(run: dict[str, Path], tmp_path: Path) -> None:
+    output = tmp_path / "ds"
+    args = ["--queries", str(run["queries"]), "--triples", str(run["triples"]),
+            "--output", str(output), "--license", "cc0-1.0",
+            "--push-to-hub", "someone/amendments"]  # fmt: skip
+    env = hub_env(tmp_path, HF_TOKEN="hf_not_a_real_token", HF_ENDPOINT="http://127.0.0.1:9")
+    done, seconds = run_publish(args, env)
+    err = " ".join(done.stderr.split())
+    assert done.returncode == 3 and seconds < 20, err
+    assert "cannot reach the Hugging Face Hub at http://127.0.0.1:9" in err
+    assert "nothing was uploaded" in err and "uploaded:" not in err
+    assert f"The dataset folder {output} is complete" in err
+    assert verify_bundle(output).ok
+    assert "hf_not_a_real_token" not in done.stdout + done.stderr
+
+
+class _RejectingHub(http.server.BaseHTTPRequestHandler):
+    """A hub that refuses every token."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.path)
+        body = b'{"error": "Invalid credentials in Authorization header"}'
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def rejecting_hub() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RejectingHub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_push_with_a_rejected_token(bundle: Path, tmp_path: Path, rejecting_hub: str) -> None:
+    env = hub_env(tmp_path, HF_TOKEN="hf_revoked", HF_ENDPOINT=rejecting_hub)
+    done, _ = run_publish(["push", str(bundle), "--repo-id", "someone/amendments"], env)
+    assert done.returncode == 2
+    assert "rejected the Hugging Face token (401); nothing was uploaded" in " ".join(
+        done.stderr.split()
+    )
+    assert _RejectingHub.seen == ["/api/whoami-v2"]  # asked who we are, uploaded nothing
+
+
+def test_push_refuses_a_folder_failing_its_checksums(bundle: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle, copy)
+    (copy / "queries.jsonl").write_text("{}\n")
+    done, _ = run_publish(
+        ["push", str(copy), "--repo-id", "someone/amendments"],
+        hub_env(tmp_path, HF_TOKEN="hf_x", HF_ENDPOINT="http://127.0.0.1:9"),
+    )
+    assert done.returncode == 2
+    assert "fails its checksums (changed: queries.jsonl" in " ".join(done.stderr.split())
+
+
+def test_help(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--queries", "--triples", "--license", "--push-to-hub", "verify", "push"):
+        assert flag in text
