@@ -302,8 +302,7 @@ def gather_provenance(config: PublishConfig) -> Provenance:
             f"no manifest beside {queries} ({path.name}): the queries were not written by "
             "inpars.filter (or its manifest was removed), so how they were made is not recorded"
         )
-    else:
-        manifest = read_manifest(path)
+    elif (manifest := _read_or_note(path, found)) is not None:
         stage = manifest.get("stage")
         if stage == "filter":
             found.manifests["filter"] = manifest
@@ -340,7 +339,9 @@ def _gather_generate(filter_manifest: dict[str, Any], path: Path, found: Provena
         )
         return
     generate_path = manifest_path(located)
-    manifest = read_manifest(generate_path)
+    manifest = _read_or_note(generate_path, found)
+    if manifest is None:
+        return
     if manifest.get("stage") != "generate":
         found.notes.append(f"{generate_path} is not an inpars.generate manifest")
         return
@@ -363,7 +364,9 @@ def _gather_triples(config: PublishConfig, queries_sha: str, found: Provenance) 
             "is not recorded"
         )
         return
-    manifest = read_manifest(path)
+    manifest = _read_or_note(path, found)
+    if manifest is None:
+        return
     if manifest.get("stage") != "triples":
         found.notes.append(f"{path} is not an inpars.triples manifest")
         return
@@ -381,6 +384,15 @@ def _gather_triples(config: PublishConfig, queries_sha: str, found: Provenance) 
         recorded = entry.get("sha256") if isinstance(entry, dict) else None
         if recorded is not None and file is not None and recorded != file_sha256(file):
             found.notes.append(f"{file} changed after inpars.triples wrote it")
+
+
+def _read_or_note(path: Path, found: Provenance) -> dict[str, Any] | None:
+    """A manifest, or None with a note saying why it cannot be read."""
+    try:
+        return read_manifest(path)
+    except InputError as exc:
+        found.notes.append(str(exc))
+        return None
 
 
 def _check_complete(manifest: dict[str, Any], what: str, path: Path, found: Provenance) -> None:

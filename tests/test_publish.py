@@ -353,6 +353,16 @@ def test_missing_manifests_are_refused_unless_allowed(run: dict[str, Path], tmp_
     assert card_metadata(tmp_path / "ds" / "README.md")["configs"][0]["config_name"] == "queries"
 
 
+def test_an_unreadable_manifest_is_a_provenance_note(run: dict[str, Path], tmp_path: Path) -> None:
+    queries = tmp_path / "filtered.jsonl"
+    shutil.copy(run["queries"], queries)
+    Path(f"{queries}.manifest.json").write_text("{not json")
+    config = PublishConfig(queries=str(queries), output=str(tmp_path / "ds"), license="mit")
+    with pytest.raises(InparsError, match="not a readable JSON manifest"):
+        publish(config)
+    assert publish(replace(config, allow_missing_manifests=True)).queries == 40
+
+
 def test_triples_from_other_queries_are_refused(run: dict[str, Path], tmp_path: Path) -> None:
     fewer = tmp_path / "fewer.jsonl"
     fewer.write_text("".join(f"{line}\n" for line in lines(run["queries"])[:10]))
