@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +122,10 @@ def paired_t_test(baseline: Sequence[float], other: Sequence[float]) -> float:
 
     if len(baseline) < 2 or all(a == b for a, b in zip(baseline, other, strict=True)):
         return 1.0
-    p_value = float(ttest_rel(other, baseline).pvalue)
+    with warnings.catch_warnings():
+        # Nearly identical runs make scipy warn about precision; the p-value is still ~1.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p_value = float(ttest_rel(other, baseline).pvalue)
     return 1.0 if math.isnan(p_value) else p_value
 
 

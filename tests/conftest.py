@@ -145,3 +145,28 @@ def write_learnable_triples(path: Path, n: int = 64) -> Path:
         )
     path.write_text("".join(lines))
     return path
+
+
+TOPICS = [
+    "wing flutter", "heat transfer", "shock wave", "boundary layer", "jet noise", "crack growth",
+]  # fmt: skip
+
+
+def write_beir_collection(folder: Path) -> Path:
+    """A small BEIR collection: 5 documents on each of 6 topics, a query per topic, and
+    qrels judging the first document of each topic relevant for its query (but the last
+    topic's, which is not judged)."""
+    docs = []
+    for t, topic in enumerate(TOPICS):
+        for i in range(5):
+            title = f"On {topic}" if i == 0 else ""
+            docs.append((f"d{t}-{i}", title, f"a study of {topic} number {i} " * (i + 1)))
+    write_beir_corpus(folder, docs)
+    with (folder / "queries.jsonl").open("w") as handle:
+        for t, topic in enumerate(TOPICS):
+            query = {"_id": f"q{t}", "text": f"what does a study say about {topic}"}
+            handle.write(json.dumps(query) + "\n")
+    (folder / "qrels").mkdir()
+    rows = [f"q{t}\td{t}-0\t1\n" for t in range(len(TOPICS) - 1)]
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(rows))
+    return folder

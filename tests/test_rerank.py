@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,41 +12,12 @@ from inpars.errors import InparsError, InputError
 from inpars.rerank import RerankConfig, main, rerank
 from inpars.runs import read_rankings, read_run
 
-from conftest import write_beir_corpus
-
-TOPICS = [
-    "wing flutter",
-    "heat transfer",
-    "shock wave",
-    "boundary layer",
-    "jet noise",
-    "crack growth",
-]
+from conftest import write_beir_collection
 
 
 @pytest.fixture(scope="module")
 def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("collection")
-    docs = []
-    for t, topic in enumerate(TOPICS):
-        for i in range(5):
-            docs.append(
-                (
-                    f"d{t}-{i}",
-                    f"On {topic}" if i == 0 else "",
-                    f"a study of {topic} number {i} " * (i + 1),
-                )
-            )
-    write_beir_corpus(folder, docs)
-    with (folder / "queries.jsonl").open("w") as handle:
-        for t, topic in enumerate(TOPICS):
-            handle.write(
-                json.dumps({"_id": f"q{t}", "text": f"what does a study say about {topic}"}) + "\n"
-            )
-    (folder / "qrels").mkdir()
-    rows = [f"q{t}\td{t}-0\t1\n" for t in range(len(TOPICS) - 1)]  # q5 is not judged
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(rows))
-    return folder
+    return write_beir_collection(tmp_path_factory.mktemp("collection"))
 
 
 def config(collection: Path, tmp_path: Path, model: Path, **changes) -> RerankConfig:

@@ -8,7 +8,7 @@ of the batch is a negative too, as in GenQ.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,49 @@ class BiEncoderReranker(Reranker):
 
     def forward_scores(self, inputs: Inputs) -> Any:
         return (self._embed(inputs["query"]) * self._embed(inputs["document"])).sum(-1)
+
+    def score(
+        self,
+        queries: Sequence[str],
+        documents: Sequence[str],
+        batch_size: int = 32,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[float]:
+        """Cosines of the pairs, embedding each distinct text once.
+
+        A reranking run repeats each query ``depth`` times and a document for every query
+        that retrieves it; embedding texts rather than pairs does the work once.
+        """
+        import torch
+
+        if len(queries) != len(documents):
+            raise ValueError("queries and documents must have the same length")
+        unique_queries = list(dict.fromkeys(queries))
+        unique_docs = list(dict.fromkeys(documents))
+        self.model.eval()
+        with torch.inference_mode():
+            q = self._embed_texts(unique_queries, batch_size)
+            d = self._embed_texts(unique_docs, batch_size)
+        q_index = {text: i for i, text in enumerate(unique_queries)}
+        d_index = {text: i for i, text in enumerate(unique_docs)}
+        rows = torch.tensor([q_index[text] for text in queries], dtype=torch.long)
+        cols = torch.tensor([d_index[text] for text in documents], dtype=torch.long)
+        scores = (q[rows] * d[cols]).sum(-1).tolist()
+        if on_batch is not None:
+            on_batch(len(scores))
+        return scores
+
+    def _embed_texts(self, texts: list[str], batch_size: int) -> Any:
+        """Normalised embeddings of ``texts``, longest first in batches, in input order."""
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = torch.empty(len(texts), self.model.get_embedding_dimension())
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            features = self.to_device(self.model.preprocess([texts[i] for i in chunk]))
+            out[chunk] = self._embed(features).cpu()
+        return out
 
     def training_loss(self, batch: dict[str, Inputs]) -> Any:
         from sentence_transformers.losses import MultipleNegativesRankingLoss

@@ -1,0 +1,319 @@
+"""The whole InPars pipeline on a BEIR folder: generate, filter, triples, train, rerank, evaluate.
+
+Library use::
+
+    from inpars.pipeline import PipelineConfig, run_pipeline
+
+    results = run_pipeline(PipelineConfig(collection="data/cranfield", work_dir="runs/cranfield"))
+
+Command line: ``python -m inpars.pipeline --help`` (``scripts/pipeline.sh`` runs it on the
+shared collections).
+
+Every step writes into ``work_dir`` and is skipped when ``pipeline-state.json`` says it
+finished with the same settings; the long steps (generate, triples, train, rerank) also
+resume from where a crash left them. Three runs are evaluated on the collection's judged
+queries: BM25 (the first stage), the zero-shot bi-encoder reranking the same BM25 top
+``depth`` (no synthetic data: the bar synthetic data has to clear), and the trained
+reranker; the trained one is compared with each baseline by a paired t-test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from inpars.errors import InparsError
+from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
+from inpars.io import atomic_write_json
+
+STATE_FILE = "pipeline-state.json"
+RESULTS_FILE = "results.json"
+
+
+@dataclass
+class PipelineConfig:
+    """Every setting of every step; the CLI flags map one to one."""
+
+    collection: str  # BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv
+    work_dir: str
+    # generate
+    generator: str = "smollm2-135m"
+    template: str = "inpars"
+    max_docs: int | None = 300
+    queries_per_doc: int = 2
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_new_tokens: int = 32
+    max_doc_tokens: int = 200
+    generate_batch_size: int = 16
+    # filter
+    keep_top_k: int = 10_000
+    max_per_doc: int | None = None
+    # triples
+    negatives_depth: int = 100
+    negatives_per_query: int = 1
+    # train
+    kind: str = "cross-encoder"
+    reranker_model: str | None = None  # default: the kind's
+    epochs: float = 1.0
+    max_steps: int | None = None
+    train_batch_size: int = 16
+    micro_batch_size: int = 16
+    learning_rate: float | None = None
+    max_length: int = 256
+    # rerank and evaluate
+    depth: int = 100
+    baseline_model: str = "all-minilm-l6-v2"
+    rerank_batch_size: int = 32
+    seed: int = 1
+    device: str = "auto"
+
+    def path(self, name: str) -> Path:
+        return Path(self.work_dir) / name
+
+
+@dataclass
+class PipelineResults:
+    """Means per run, p-values of the trained reranker against each baseline, step times."""
+
+    collection: str
+    queries: int
+    means: dict[str, dict[str, float]]  # run label -> measure -> mean
+    p_values: dict[str, dict[str, float]]  # baseline label -> measure -> p (trained vs it)
+    seconds: dict[str, float]  # step -> seconds (as first run)
+    settings: dict[str, Any]
+
+
+class _State:
+    """``pipeline-state.json``: which steps finished, with which settings, in how long."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.steps: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def run(self, name: str, settings: dict[str, Any], step: Callable[[], Any]) -> float:
+        """Runs ``step`` unless it finished before with ``settings``; returns its seconds."""
+        done = self.steps.get(name)
+        if done and done.get("settings") == settings:
+            return float(done["seconds"])
+        start = time.perf_counter()
+        step()
+        seconds = time.perf_counter() - start
+        self.steps[name] = {"settings": settings, "seconds": seconds}
+        atomic_write_json(self.path, self.steps)
+        return seconds
+
+
+def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> PipelineResults:
+    """Runs (or resumes) every step and returns the evaluation of the three runs."""
+    from inpars.corpus import read_qrels
+    from inpars.filter import FilterConfig, filter_queries
+    from inpars.generate import GenerateConfig, generate
+    from inpars.rerank import RerankConfig, rerank
+    from inpars.runs import read_run
+    from inpars.train import TrainConfig, train
+    from inpars.triples import TriplesConfig, make_triples
+
+    collection = Path(config.collection)
+    if not (collection / "qrels").is_dir():
+        raise InparsError(f"{collection}: not a BEIR folder with qrels/ (needed to evaluate)")
+    Path(config.work_dir).mkdir(parents=True, exist_ok=True)
+    state = _State(config.path(STATE_FILE))
+    index = str(config.path("bm25-index"))
+    seconds: dict[str, float] = {}
+
+    gen = GenerateConfig(
+        corpus=str(collection), output=str(config.path("queries.jsonl")),
+        template=config.template, max_docs=config.max_docs,
+        num_queries_per_doc=config.queries_per_doc, temperature=config.temperature,
+        top_p=config.top_p, max_new_tokens=config.max_new_tokens,
+        max_doc_tokens=config.max_doc_tokens, batch_size=config.generate_batch_size,
+        seed=config.seed,
+    )  # fmt: skip
+
+    def generate_step() -> None:
+        from inpars.engines.hf import HFEngine
+
+        engine = HFEngine(config.generator, device=config.device)
+        try:
+            generate(engine, gen, show_progress=show_progress)
+        finally:
+            engine.close()
+
+    seconds["generate"] = state.run(
+        "generate", {**asdict(gen), "model": config.generator}, generate_step
+    )
+
+    filtered = FilterConfig(
+        input=gen.output, output=str(config.path("filtered.jsonl")), corpus=str(collection),
+        keep_top_k=config.keep_top_k, max_per_doc=config.max_per_doc,
+    )  # fmt: skip
+    seconds["filter"] = state.run(
+        "filter", asdict(filtered), lambda: filter_queries(filtered, show_progress=show_progress)
+    )
+
+    triples = TriplesConfig(
+        queries=filtered.output, corpus=str(collection), output=str(config.path("triples.tsv")),
+        index=index, depth=config.negatives_depth,
+        negatives_per_query=config.negatives_per_query, seed=config.seed,
+    )  # fmt: skip
+    seconds["triples"] = state.run(
+        "triples", asdict(triples), lambda: make_triples(triples, show_progress=show_progress)
+    )
+
+    trained = TrainConfig(
+        triples=triples.output, output=str(config.path("reranker")), kind=config.kind,
+        model=config.reranker_model, epochs=config.epochs, max_steps=config.max_steps,
+        batch_size=config.train_batch_size, micro_batch_size=config.micro_batch_size,
+        learning_rate=config.learning_rate, max_length=config.max_length,
+        save_steps=50, seed=config.seed, device=config.device,
+    )  # fmt: skip
+    seconds["train"] = state.run(
+        "train", asdict(trained), lambda: train(trained, show_progress=show_progress)
+    )
+
+    runs = {
+        "BM25": config.path("bm25.trec"),
+        "zero-shot bi-encoder": config.path("zero-shot.trec"),
+        "trained": config.path("trained.trec"),
+    }
+    for label, model, output, first_stage in (
+        ("zero-shot bi-encoder", config.baseline_model, runs["zero-shot bi-encoder"], runs["BM25"]),
+        ("trained", trained.output, runs["trained"], None),
+    ):
+        step = RerankConfig(
+            queries=str(collection), corpus=str(collection), output=str(output), model=model,
+            depth=config.depth, qrels=str(collection), batch_size=config.rerank_batch_size,
+            max_length=config.max_length, device=config.device, index=index,
+            first_stage_output=str(first_stage) if first_stage else None,
+        )  # fmt: skip
+        seconds[f"rerank: {label}"] = state.run(
+            f"rerank: {label}",
+            asdict(step),
+            lambda step=step: rerank(step, show_progress=show_progress),
+        )
+
+    qrels = read_qrels(collection)
+    evaluations: dict[str, Evaluation] = {
+        label: evaluate(read_run(path), qrels, DEFAULT_MEASURES) for label, path in runs.items()
+    }
+    p_values = {
+        baseline: {
+            c.measure: c.p_value for c in compare(evaluations[baseline], evaluations["trained"])
+        }
+        for baseline in ("BM25", "zero-shot bi-encoder")
+    }
+    results = PipelineResults(
+        collection=collection.name,
+        queries=len(evaluations["BM25"].query_ids),
+        means={label: result.means() for label, result in evaluations.items()},
+        p_values=p_values,
+        seconds=seconds,
+        settings=asdict(config),
+    )
+    atomic_write_json(config.path(RESULTS_FILE), asdict(results))
+    return results
+
+
+def print_results(results: PipelineResults, console: Any, alpha: float = 0.05) -> None:
+    """One row per run; the trained row gives p-values against BM25 / the zero-shot model."""
+    from rich.table import Table
+
+    measures = list(next(iter(results.means.values())))
+    table = Table(
+        title=f"{results.collection}: {results.queries} judged queries; trained vs BM25 / vs "
+        f"zero-shot: paired t-test p-values, * p < {alpha}"
+    )
+    table.add_column("run", style="bold")
+    for measure in measures:
+        table.add_column(measure, justify="right")
+    for label, means in results.means.items():
+        cells = []
+        for measure in measures:
+            text = f"{means[measure]:.4f}"
+            if label == "trained":
+                p_bm25 = results.p_values["BM25"][measure]
+                p_zero = results.p_values["zero-shot bi-encoder"][measure]
+                text += f" ({_p(p_bm25, alpha)} / {_p(p_zero, alpha)})"
+            cells.append(text)
+        table.add_row(label, *cells)
+    console.print(table)
+    console.print(
+        "step seconds: "
+        + ", ".join(f"{name} {value:,.0f}" for name, value in results.seconds.items())
+    )
+
+
+def _p(value: float, alpha: float) -> str:
+    return f"{value:.3f}{'*' if value < alpha else ''}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = PipelineConfig(collection="", work_dir="")
+    parser = argparse.ArgumentParser(
+        prog="python -m inpars.pipeline",
+        description="Run the InPars pipeline on a BEIR folder (corpus, queries, qrels): "
+        "generate synthetic queries, filter them, mine BM25 negatives, train a reranker, "
+        "rerank BM25's top --depth, and evaluate against BM25 and the zero-shot bi-encoder. "
+        "Each step is skipped when done with the same settings, and resumes after a crash.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--collection", required=True, help="BEIR folder with qrels/test.tsv")
+    parser.add_argument("--work-dir", required=True, help="folder for every step's output")
+    for field in fields(PipelineConfig):
+        if field.name in {"collection", "work_dir"}:
+            continue
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"),
+            type=_TYPES[str(field.type).removesuffix(" | None")],
+            default=getattr(defaults, field.name),
+            help=_HELP.get(field.name, field.name.replace("_", " ")),
+        )
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    return parser
+
+
+_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str}
+_HELP = {
+    "generator": "query generator for the hf engine (a folder, hub id, .gguf, or smollm2-135m)",
+    "template": "prompt template: inpars, inpars-gbq, promptagator (needs examples) or a file",
+    "max_docs": "documents sampled for generation",
+    "queries_per_doc": "sampled queries per document",
+    "keep_top_k": "queries kept by the filter (mean log-prob)",
+    "max_per_doc": "at most this many kept queries per document",
+    "negatives_depth": "BM25 depth negatives are drawn from (smaller: harder negatives)",
+    "kind": "reranker kind to train: cross-encoder, monot5, bi-encoder",
+    "reranker_model": "starting model of the trained reranker (default: the kind's)",
+    "learning_rate": "learning rate (default: the kind's)",
+    "max_length": "reranker input tokens (training and reranking)",
+    "depth": "BM25 documents reranked per query",
+    "baseline_model": "the zero-shot bi-encoder baseline",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    args = build_parser().parse_args(argv)
+    names = set(PipelineConfig.__dataclass_fields__)
+    config = PipelineConfig(**{k: v for k, v in vars(args).items() if k in names})
+    try:
+        results = run_pipeline(config, show_progress=not args.quiet)
+    except InparsError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        Console(stderr=True).print("[yellow]interrupted: rerun the same command to resume[/]")
+        return 130
+    print_results(results, Console())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The end-to-end pipeline on a small BEIR collection, with the real SmolLM2 generator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from inpars.pipeline import RESULTS_FILE, STATE_FILE, PipelineConfig, main, run_pipeline
+
+from conftest import write_beir_collection
+
+
+@pytest.mark.slow
+def test_pipeline_runs_every_step_then_skips_them(tmp_path: Path, tiny_cross_encoder: Path) -> None:
+    collection = write_beir_collection(tmp_path / "collection")
+    config = PipelineConfig(
+        collection=str(collection), work_dir=str(tmp_path / "work"), max_docs=6,
+        queries_per_doc=1, temperature=0.0, max_new_tokens=16, negatives_depth=10,
+        kind="cross-encoder", reranker_model=str(tiny_cross_encoder), max_steps=2,
+        train_batch_size=2, micro_batch_size=2, depth=10, device="cpu",
+    )  # fmt: skip
+    results = run_pipeline(config, show_progress=False)
+    work = tmp_path / "work"
+    for name in ("queries.jsonl", "filtered.jsonl", "triples.tsv", "bm25.trec", "trained.trec"):
+        assert (work / name).stat().st_size > 0, name
+    assert results.queries == 5
+    assert set(results.means) == {"BM25", "zero-shot bi-encoder", "trained"}
+    # BM25 finds each topic's judged document in its top 10.
+    assert results.means["BM25"]["R@100"] == 1.0
+    assert set(results.p_values) == {"BM25", "zero-shot bi-encoder"}
+    saved = json.loads((work / RESULTS_FILE).read_text())
+    assert saved["means"] == results.means
+    # Everything is done: a second run skips every step (same times, no new work).
+    state = (work / STATE_FILE).read_text()
+    mtime = (work / "trained.trec").stat().st_mtime_ns
+    again = run_pipeline(config, show_progress=False)
+    assert again.means == results.means and again.seconds == results.seconds
+    assert (work / STATE_FILE).read_text() == state
+    assert (work / "trained.trec").stat().st_mtime_ns == mtime
+
+
+def test_pipeline_needs_qrels(tmp_path: Path, capsys) -> None:
+    (tmp_path / "c").mkdir()
+    assert main(["--collection", str(tmp_path / "c"), "--work-dir", str(tmp_path / "w")]) == 2
+    assert "qrels" in capsys.readouterr().err
