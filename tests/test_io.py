@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -217,6 +218,15 @@ def test_atomic_write_text_and_json(tmp_path: Path) -> None:
     atomic_write_text(path, "replaced")
     assert path.read_text(encoding="utf-8") == "replaced"
     assert sorted(p.name for p in path.parent.iterdir()) == ["config.json"]  # no temp left
+
+
+def test_atomic_write_gives_files_the_usual_permissions(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "shared.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "shared.txt").stat().st_mode & 0o777 == 0o644
 
 
 def test_atomic_write_cleans_up_on_error(tmp_path: Path) -> None:
