@@ -68,9 +68,17 @@ def baseline_scores(reranker, queries: list[str], docs: list[str], batch_size: i
     for start in range(0, len(queries), batch_size):
         texts = [
             f"Query: {q} Document: {d} Relevant:"
-            for q, d in zip(queries[start : start + batch_size], docs[start : start + batch_size], strict=True)
+            for q, d in zip(
+                queries[start : start + batch_size], docs[start : start + batch_size], strict=True
+            )
         ]
-        inputs = tokenizer(texts, truncation=True, max_length=reranker.max_length, padding=True, return_tensors="pt")
+        inputs = tokenizer(
+            texts,
+            truncation=True,
+            max_length=reranker.max_length,
+            padding=True,
+            return_tensors="pt",
+        )
         with torch.inference_mode():
             out = model.generate(
                 **inputs, max_new_tokens=1, do_sample=False, output_scores=True,
@@ -82,7 +90,9 @@ def baseline_scores(reranker, queries: list[str], docs: list[str], batch_size: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pairs", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=512)

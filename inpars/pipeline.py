@@ -33,6 +33,7 @@ from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
 from inpars.io import atomic_write_json
 
 STATE_FILE = "pipeline-state.json"
+BASELINES = ("BM25", "zero-shot bi-encoder")
 RESULTS_FILE = "results.json"
 
 
@@ -68,6 +69,7 @@ class PipelineConfig:
     learning_rate: float | None = None
     max_length: int = 256
     # rerank and evaluate
+    name: str | None = None  # the variant's folder in work_dir (default: the kind)
     depth: int = 100
     baseline_model: str = "all-minilm-l6-v2"
     rerank_batch_size: int = 32
@@ -75,7 +77,12 @@ class PipelineConfig:
     device: str = "auto"
 
     def path(self, name: str) -> Path:
+        """A file shared by every variant of this collection's work folder."""
         return Path(self.work_dir) / name
+
+    def variant_path(self, name: str) -> Path:
+        """A file of this variant (its trained model, run and results)."""
+        return Path(self.work_dir) / (self.name or self.kind) / name
 
 
 @dataclass
@@ -85,7 +92,8 @@ class PipelineResults:
     collection: str
     queries: int
     means: dict[str, dict[str, float]]  # run label -> measure -> mean
-    p_values: dict[str, dict[str, float]]  # baseline label -> measure -> p (trained vs it)
+    # run -> baseline -> measure -> p-value of the run against the baseline (paired t-test)
+    p_values: dict[str, dict[str, dict[str, float]]]
     seconds: dict[str, float]  # step -> seconds (as first run)
     settings: dict[str, Any]
 
@@ -116,7 +124,7 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
     from inpars.filter import FilterConfig, filter_queries
     from inpars.generate import GenerateConfig, generate
     from inpars.rerank import RerankConfig, rerank
-    from inpars.runs import read_run
+    from inpars.runs import read_run, reciprocal_rank_fusion
     from inpars.train import TrainConfig, train
     from inpars.triples import TriplesConfig, make_triples
 
@@ -158,30 +166,34 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         "filter", asdict(filtered), lambda: filter_queries(filtered, show_progress=show_progress)
     )
 
+    triples_name = f"triples-depth{config.negatives_depth}-neg{config.negatives_per_query}.tsv"
     triples = TriplesConfig(
-        queries=filtered.output, corpus=str(collection), output=str(config.path("triples.tsv")),
+        queries=filtered.output, corpus=str(collection), output=str(config.path(triples_name)),
         index=index, depth=config.negatives_depth,
         negatives_per_query=config.negatives_per_query, seed=config.seed,
     )  # fmt: skip
     seconds["triples"] = state.run(
-        "triples", asdict(triples), lambda: make_triples(triples, show_progress=show_progress)
+        f"triples: {triples_name}",
+        asdict(triples),
+        lambda: make_triples(triples, show_progress=show_progress),
     )
 
     trained = TrainConfig(
-        triples=triples.output, output=str(config.path("reranker")), kind=config.kind,
+        triples=triples.output, output=str(config.variant_path("reranker")), kind=config.kind,
         model=config.reranker_model, epochs=config.epochs, max_steps=config.max_steps,
         batch_size=config.train_batch_size, micro_batch_size=config.micro_batch_size,
         learning_rate=config.learning_rate, max_length=config.max_length,
         save_steps=50, seed=config.seed, device=config.device,
     )  # fmt: skip
+    variant = config.name or config.kind
     seconds["train"] = state.run(
-        "train", asdict(trained), lambda: train(trained, show_progress=show_progress)
+        f"train: {variant}", asdict(trained), lambda: train(trained, show_progress=show_progress)
     )
 
     runs = {
-        "BM25": config.path("bm25.trec"),
-        "zero-shot bi-encoder": config.path("zero-shot.trec"),
-        "trained": config.path("trained.trec"),
+        "BM25": config.path(f"bm25-top{config.depth}.trec"),
+        "zero-shot bi-encoder": config.path(f"zero-shot-top{config.depth}.trec"),
+        "trained": config.variant_path(f"trained-top{config.depth}.trec"),
     }
     for label, model, output, first_stage in (
         ("zero-shot bi-encoder", config.baseline_model, runs["zero-shot bi-encoder"], runs["BM25"]),
@@ -193,21 +205,27 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
             max_length=config.max_length, device=config.device, index=index,
             first_stage_output=str(first_stage) if first_stage else None,
         )  # fmt: skip
+        step_name = "rerank: zero-shot" if label != "trained" else f"rerank: {variant}"
         seconds[f"rerank: {label}"] = state.run(
-            f"rerank: {label}",
+            step_name,
             asdict(step),
             lambda step=step: rerank(step, show_progress=show_progress),
         )
 
     qrels = read_qrels(collection)
+    loaded = {label: read_run(path) for label, path in runs.items()}
+    # Fusion with the first stage: the cheap hybrid that rescues a weak reranker.
+    loaded["trained + BM25 (RRF)"] = reciprocal_rank_fusion([loaded["trained"], loaded["BM25"]])
     evaluations: dict[str, Evaluation] = {
-        label: evaluate(read_run(path), qrels, DEFAULT_MEASURES) for label, path in runs.items()
+        label: evaluate(run, qrels, DEFAULT_MEASURES) for label, run in loaded.items()
     }
     p_values = {
-        baseline: {
-            c.measure: c.p_value for c in compare(evaluations[baseline], evaluations["trained"])
+        label: {
+            baseline: {c.measure: c.p_value for c in compare(evaluations[baseline], result)}
+            for baseline in BASELINES
         }
-        for baseline in ("BM25", "zero-shot bi-encoder")
+        for label, result in evaluations.items()
+        if label not in BASELINES
     }
     results = PipelineResults(
         collection=collection.name,
@@ -217,18 +235,18 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         seconds=seconds,
         settings=asdict(config),
     )
-    atomic_write_json(config.path(RESULTS_FILE), asdict(results))
+    atomic_write_json(config.variant_path(RESULTS_FILE), asdict(results))
     return results
 
 
 def print_results(results: PipelineResults, console: Any, alpha: float = 0.05) -> None:
-    """One row per run; the trained row gives p-values against BM25 / the zero-shot model."""
+    """One row per run; each trained run has p-values against BM25 / the zero-shot model."""
     from rich.table import Table
 
     measures = list(next(iter(results.means.values())))
     table = Table(
-        title=f"{results.collection}: {results.queries} judged queries; trained vs BM25 / vs "
-        f"zero-shot: paired t-test p-values, * p < {alpha}"
+        title=f"{results.collection}: {results.queries} judged queries; (p vs BM25 / p vs "
+        f"zero-shot), paired t-test, * p < {alpha}"
     )
     table.add_column("run", style="bold")
     for measure in measures:
@@ -237,9 +255,8 @@ def print_results(results: PipelineResults, console: Any, alpha: float = 0.05) -
         cells = []
         for measure in measures:
             text = f"{means[measure]:.4f}"
-            if label == "trained":
-                p_bm25 = results.p_values["BM25"][measure]
-                p_zero = results.p_values["zero-shot bi-encoder"][measure]
+            if label in results.p_values:
+                p_bm25, p_zero = (results.p_values[label][b][measure] for b in BASELINES)
                 text += f" ({_p(p_bm25, alpha)} / {_p(p_zero, alpha)})"
             cells.append(text)
         table.add_row(label, *cells)
@@ -293,6 +310,7 @@ _HELP = {
     "learning_rate": "learning rate (default: the kind's)",
     "max_length": "reranker input tokens (training and reranking)",
     "depth": "BM25 documents reranked per query",
+    "name": "this reranker variant's folder in the work folder (default: the kind)",
     "baseline_model": "the zero-shot bi-encoder baseline",
 }
 

@@ -110,4 +110,29 @@ def read_rankings(path: str | Path, depth: int | None = None) -> dict[str, list[
     }
 
 
-__all__ = ["format_run", "iter_run", "rank_scores", "read_rankings", "read_run"]
+def reciprocal_rank_fusion(
+    runs: Sequence[dict[str, dict[str, float]]], k: int = 60
+) -> dict[str, dict[str, float]]:
+    """Fuses runs by reciprocal rank (Cormack et al., 2009): Σ 1 / (k + rank) over the runs.
+
+    A document missing from a run gets nothing from it. Ranks come from each run's scores,
+    best first (ties broken by document id, as trec_eval does).
+    """
+    fused: dict[str, dict[str, float]] = {}
+    for run in runs:
+        for query_id, scores in run.items():
+            ranked = sorted(scores, key=lambda doc_id: (-scores[doc_id], doc_id))
+            target = fused.setdefault(query_id, {})
+            for rank, doc_id in enumerate(ranked, start=1):
+                target[doc_id] = target.get(doc_id, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+__all__ = [
+    "format_run",
+    "iter_run",
+    "rank_scores",
+    "read_rankings",
+    "read_run",
+    "reciprocal_rank_fusion",
+]

@@ -23,22 +23,28 @@ def test_pipeline_runs_every_step_then_skips_them(tmp_path: Path, tiny_cross_enc
     )  # fmt: skip
     results = run_pipeline(config, show_progress=False)
     work = tmp_path / "work"
-    for name in ("queries.jsonl", "filtered.jsonl", "triples.tsv", "bm25.trec", "trained.trec"):
+    for name in (
+        "queries.jsonl", "filtered.jsonl", "triples-depth10-neg1.tsv", "bm25-top10.trec",
+        "zero-shot-top10.trec", "cross-encoder/trained-top10.trec",
+    ):  # fmt: skip
         assert (work / name).stat().st_size > 0, name
     assert results.queries == 5
-    assert set(results.means) == {"BM25", "zero-shot bi-encoder", "trained"}
+    assert set(results.means) == {
+        "BM25", "zero-shot bi-encoder", "trained", "trained + BM25 (RRF)",
+    }  # fmt: skip
     # BM25 finds each topic's judged document in its top 10.
     assert results.means["BM25"]["R@100"] == 1.0
-    assert set(results.p_values) == {"BM25", "zero-shot bi-encoder"}
-    saved = json.loads((work / RESULTS_FILE).read_text())
+    assert set(results.p_values) == {"trained", "trained + BM25 (RRF)"}
+    assert set(results.p_values["trained"]) == {"BM25", "zero-shot bi-encoder"}
+    saved = json.loads((work / "cross-encoder" / RESULTS_FILE).read_text())
     assert saved["means"] == results.means
     # Everything is done: a second run skips every step (same times, no new work).
     state = (work / STATE_FILE).read_text()
-    mtime = (work / "trained.trec").stat().st_mtime_ns
+    mtime = (work / "cross-encoder" / "trained-top10.trec").stat().st_mtime_ns
     again = run_pipeline(config, show_progress=False)
     assert again.means == results.means and again.seconds == results.seconds
     assert (work / STATE_FILE).read_text() == state
-    assert (work / "trained.trec").stat().st_mtime_ns == mtime
+    assert (work / "cross-encoder" / "trained-top10.trec").stat().st_mtime_ns == mtime
 
 
 def test_pipeline_needs_qrels(tmp_path: Path, capsys) -> None:

@@ -9,7 +9,13 @@ import pytest
 from inpars.errors import InparsError, InputError
 from inpars.io import CommittedAppender
 from inpars.records import RunEntry
-from inpars.runs import format_run, rank_scores, read_rankings, read_run
+from inpars.runs import (
+    format_run,
+    rank_scores,
+    read_rankings,
+    read_run,
+    reciprocal_rank_fusion,
+)
 
 
 def test_rank_scores_orders_by_score_and_keeps_first_stage_order_on_ties() -> None:
@@ -85,3 +91,13 @@ def test_committed_appender_refuses_other_settings_and_foreign_files(tmp_path: P
     with pytest.raises(InparsError, match="not written by this command"):
         CommittedAppender(foreign, {})
     assert foreign.read_text() == "q Q0 d 1 1 t\n"  # nothing lost
+
+
+def test_reciprocal_rank_fusion_by_hand() -> None:
+    a = {"q": {"d1": 3.0, "d2": 2.0, "d3": 1.0}}
+    b = {"q": {"d3": 0.9, "d1": 0.5}, "other": {"x": 1.0}}
+    fused = reciprocal_rank_fusion([a, b], k=60)
+    assert fused["q"] == pytest.approx(
+        {"d1": 1 / 61 + 1 / 62, "d2": 1 / 62, "d3": 1 / 63 + 1 / 61}
+    )
+    assert fused["other"] == {"x": 1 / 61}
