@@ -27,12 +27,9 @@ class CrossEncoderReranker(Reranker):
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
         config = AutoConfig.from_pretrained(path)
-        labels = (
-            getattr(config, "num_labels", 1)
-            if config.architectures
-            and any(name.endswith("ForSequenceClassification") for name in config.architectures)
-            else 1
-        )
+        # A trained classifier keeps its head; a bare encoder body gets a one-logit head.
+        trained = any(a.endswith("ForSequenceClassification") for a in config.architectures or [])
+        labels = config.num_labels if trained else 1
         model = AutoModelForSequenceClassification.from_pretrained(
             path, num_labels=labels, dtype=dtype
         )
