@@ -81,6 +81,25 @@ class Triple:
     query_score: float | None = None  # the filter's score of the query, when it had one
 
 
+@dataclass
+class MarginLabel:
+    """One GPL training example: a query, its positive, a mined negative and a teacher margin.
+
+    A line of ``python -m inpars.dense gpl-label``'s JSON Lines output; ``margin`` is
+    ``pos_score - neg_score``, the cross-encoder teacher's scores of (query, positive) and
+    (query, negative), which MarginMSE training asks the bi-encoder to reproduce.
+    """
+
+    query: str
+    pos_id: str  # the document the query was generated from
+    neg_id: str  # a document mined by ``retriever``, never a positive of the query
+    margin: float
+    pos_score: float
+    neg_score: float
+    retriever: str = ""  # the dense model that mined the negative, or "bm25"
+    neg_rank: int | None = None  # 1-based rank of the negative in that retriever's ranking
+
+
 @dataclass(frozen=True)
 class RunEntry:
     """One line of a TREC run: ``query_id Q0 doc_id rank score tag``."""
@@ -106,4 +125,13 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
-__all__ = ["Document", "GeneratedQuery", "Query", "RunEntry", "Triple", "from_dict", "to_dict"]
+__all__ = [
+    "Document",
+    "GeneratedQuery",
+    "MarginLabel",
+    "Query",
+    "RunEntry",
+    "Triple",
+    "from_dict",
+    "to_dict",
+]

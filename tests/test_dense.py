@@ -1,0 +1,332 @@
+"""GenQ and GPL: a tiny bi-encoder learns with each loss, teacher margins, mined negatives,
+resuming, and the command line."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from dense_fixtures import (
+    WordOverlapTeacher,
+    build_tiny_bi_encoder,
+    write_dense_collection,
+    write_learnable_pairs,
+)
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from inpars.corpus import read_corpus
+from inpars.dense import (
+    GenQConfig,
+    GplLabelConfig,
+    GplTrainConfig,
+    _label_chunk,
+    label_gpl,
+    main,
+    read_labels,
+    sample_query_negatives,
+    train_genq,
+    train_gpl,
+)
+from inpars.errors import InparsError, InputError
+from inpars.rerankers import load_reranker
+from inpars.search import DenseRetriever
+
+from conftest import write_learnable_triples
+
+
+@pytest.fixture(scope="module")
+def tiny_bi_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_bi_encoder(tmp_path_factory.mktemp("tiny-bi-encoder"))
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_learnable_pairs(tmp_path_factory.mktemp("pairs"))
+
+
+@pytest.fixture(scope="module")
+def dense_collection(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_dense_collection(tmp_path_factory.mktemp("dense-collection"))
+
+
+def logged_losses(output: Path) -> list[float]:
+    lines = (output / "train-log.jsonl").read_text().splitlines()
+    return [row["loss"] for row in map(json.loads, lines) if "loss" in row]
+
+
+def genq_config(pairs: tuple[Path, Path], model: Path, output: Path, **changes) -> GenQConfig:
+    corpus, queries = pairs
+    base = GenQConfig(
+        queries=str(queries), corpus=str(corpus), output=str(output), model=str(model),
+        batch_size=8, epochs=4, learning_rate=3e-3, warmup_ratio=0.0, logging_steps=4,
+        max_length=32, device="cpu",
+    )  # fmt: skip
+    return replace(base, **changes)
+
+
+def test_genq_loss_falls_and_the_model_is_a_bi_encoder(
+    pairs: tuple[Path, Path], tiny_bi_encoder: Path, tmp_path: Path
+) -> None:
+    summary = train_genq(genq_config(pairs, tiny_bi_encoder, tmp_path / "out"), show_progress=False)
+    assert summary.examples == 48 and summary.steps == 24 and summary.method == "genq"
+    losses = logged_losses(tmp_path / "out")
+    assert len(losses) == 6 and losses[-1] < 0.5 * losses[0]
+    metadata = json.loads((tmp_path / "out" / "inpars-reranker.json").read_text())
+    assert metadata["kind"] == "bi-encoder" and metadata["complete"] and metadata["steps"] == 24
+    # The folder serves inpars.rerank (kind told from its metadata) and inpars.search.
+    reranker = load_reranker(str(tmp_path / "out"), device="cpu")
+    assert reranker.kind == "bi-encoder" and reranker.max_length == 32
+    corpus, _ = pairs
+    retriever = DenseRetriever.open(
+        str(tmp_path / "out"), str(corpus), embeddings_dir=tmp_path / "emb", device="cpu"
+    )
+    hits = retriever.search(["what about the rotor", "keel explained"], k=1)
+    assert [ranking[0][0] for ranking in hits] == ["doc-rotor", "doc-keel"]
+    # The same command again: already trained.
+    again = train_genq(genq_config(pairs, tiny_bi_encoder, tmp_path / "out"), show_progress=False)
+    assert again.already_trained and again.steps == 24
+
+
+def test_genq_with_bm25_negatives_and_cached_micro_batches(
+    tiny_bi_encoder: Path, tmp_path: Path
+) -> None:
+    triples = write_learnable_triples(tmp_path / "triples.tsv", n=64)
+    config = GenQConfig(
+        triples=str(triples), output=str(tmp_path / "out"), model=str(tiny_bi_encoder),
+        batch_size=4, micro_batch_size=2, max_steps=6, learning_rate=3e-3, logging_steps=1,
+        max_length=32, device="cpu",
+    )  # fmt: skip
+    summary = train_genq(config, show_progress=False)
+    assert summary.examples == 8  # 64 lines, 8 distinct triples
+    assert summary.steps == 6 and summary.final_loss is not None
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAfterSaving(TrainerCallback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Crash
+
+
+def test_genq_resumes_after_a_crash_to_the_weights_of_an_uninterrupted_run(
+    pairs: tuple[Path, Path], tiny_bi_encoder: Path, tmp_path: Path
+) -> None:
+    straight = genq_config(
+        pairs, tiny_bi_encoder, tmp_path / "straight", epochs=1.0, save_steps=2, seed=3
+    )
+    train_genq(straight, show_progress=False)
+    crashed = replace(straight, output=str(tmp_path / "crashed"))
+    with pytest.raises(Crash):
+        train_genq(crashed, show_progress=False, callbacks=[CrashAfterSaving(4)])
+    assert not (tmp_path / "crashed" / "inpars-reranker.json").exists()
+    summary = train_genq(crashed, show_progress=False)
+    assert summary.resumed_from is not None and summary.resumed_from.endswith("checkpoint-4")
+    a = load_file(tmp_path / "straight" / "model.safetensors")
+    b = load_file(tmp_path / "crashed" / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    with pytest.raises(InparsError, match="changed: learning_rate"):
+        train_genq(replace(crashed, learning_rate=1e-3), show_progress=False)
+
+
+def test_genq_input_errors_name_the_file_and_line(
+    pairs: tuple[Path, Path], tiny_bi_encoder: Path, tmp_path: Path
+) -> None:
+    corpus, _ = pairs
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"doc_id": "doc-wing", "query": "w"}\n{"doc_id": "nope", "query": "x"}\n')
+    config = genq_config((corpus, queries), tiny_bi_encoder, tmp_path / "out")
+    with pytest.raises(InputError, match=r"queries\.jsonl:2, field 'doc_id': doc_id 'nope'"):
+        train_genq(config, show_progress=False)
+    with pytest.raises(InparsError, match="either --queries"):
+        train_genq(replace(config, triples="t.tsv"), show_progress=False)
+    with pytest.raises(InparsError, match="--micro-batch-size"):
+        train_genq(replace(config, micro_batch_size=3), show_progress=False)
+
+
+def test_margins_are_teacher_positive_minus_teacher_negative() -> None:
+    class Row:
+        query = "heat transfer in plates"
+        doc_id = "pos"
+        line = 1
+
+    texts = {
+        "pos": "heat transfer in flat plates",  # shares 4 of the query's words
+        "neg1": "transfer of heat",  # shares 2
+        "neg2": "shock waves",  # shares none
+    }
+
+    class Store:
+        def doc_contents(self, doc_id: str) -> str:
+            return texts[doc_id]
+
+    negatives = [("dense", "neg1", 3), ("bm25", "neg2", 7)]
+    config = GplLabelConfig(queries="q", corpus="c", output="o", teacher="t")
+    lines = _label_chunk([(Row(), negatives)], WordOverlapTeacher(), Store(), config)
+    labels = [json.loads(line) for line in lines]
+    assert labels == [
+        {"query": "heat transfer in plates", "pos_id": "pos", "neg_id": "neg1", "margin": 2.0,
+         "pos_score": 4.0, "neg_score": 2.0, "retriever": "dense", "neg_rank": 3},
+        {"query": "heat transfer in plates", "pos_id": "pos", "neg_id": "neg2", "margin": 4.0,
+         "pos_score": 4.0, "neg_score": 0.0, "retriever": "bm25", "neg_rank": 7},
+    ]  # fmt: skip
+
+
+def test_sampled_negatives_skip_positives_and_repeats() -> None:
+    rankings = [("a", ["p1", "x", "p2", "y"]), ("b", ["x", "y", "z", "p1"])]
+    for seed in range(20):
+        chosen = sample_query_negatives(rankings, {"p1", "p2"}, 2, random.Random(seed))
+        ids = [doc_id for _, doc_id, _ in chosen]
+        assert len(ids) == len(set(ids)) and not {"p1", "p2"} & set(ids)
+        assert [r for r, _, _ in chosen][:2] == ["a", "a"]  # x and y, both of a's
+        assert chosen[-1] == ("b", "z", 3)  # all b has left
+    assert sample_query_negatives([("a", ["p1"])], {"p1"}, 1, random.Random(0)) == []
+
+
+def label_config(collection: tuple[Path, Path], model: Path, tmp_path: Path, **changes):
+    corpus, queries = collection
+    base = GplLabelConfig(
+        queries=str(queries), corpus=str(corpus), output=str(tmp_path / "labels.jsonl"),
+        teacher="word-overlap", retrievers=[str(model), "bm25"], depth=20,
+        negatives_per_retriever=3, queries_per_chunk=4, threads=1, device="cpu",
+        index=str(tmp_path.parent / f"{tmp_path.name}-index"),
+        embeddings_dir=str(tmp_path.parent / f"{tmp_path.name}-emb"),
+    )  # fmt: skip
+    return replace(base, **changes)
+
+
+def test_mined_negatives_are_never_positives_and_margins_are_the_teachers(
+    dense_collection: tuple[Path, Path], tiny_bi_encoder: Path, tmp_path: Path
+) -> None:
+    config = label_config(dense_collection, tiny_bi_encoder, tmp_path)
+    teacher = WordOverlapTeacher()
+    summary = label_gpl(config, teacher=teacher)
+    assert summary.queries_read == 11 and summary.queries_labelled == 11
+    # Every query shares words with its own document: it is in both retrievers' top 20.
+    assert summary.positive_in_top == {str(tiny_bi_encoder): 11, "bm25": 11}
+    labels = [label for _, label in read_labels(config.output)]
+    assert len(labels) == summary.labels
+    negatives: dict[tuple[str, str], list[str]] = {}
+    for label in labels:
+        negatives.setdefault((label.query, label.pos_id), []).append(label.neg_id)
+        assert label.margin == label.pos_score - label.neg_score
+        assert label.retriever in {str(tiny_bi_encoder), "bm25"} and 1 <= label.neg_rank <= 20
+    assert len(negatives) == 11
+    for (_, pos_id), negs in negatives.items():
+        assert pos_id not in negs and 3 <= len(negs) == len(set(negs)) <= 6
+    # "what is known about wing flutter" was generated for d0-0, and (written otherwise) for
+    # d0-1: both are its positives, for both records.
+    flutter = [negs for (q, _), negs in negatives.items() if "known about wing" in q.lower()]
+    assert len(flutter) == 2 and not {"d0-0", "d0-1"} & {n for negs in flutter for n in negs}
+    # BM25 matches only the 4 wing-flutter documents: 2 left, fewer than asked.
+    assert summary.short >= 2
+    # The teacher scored each positive once and each negative once.
+    assert teacher.pairs_scored == len(labels) + 11
+    manifest = json.loads(Path(config.output + ".manifest.json").read_text())
+    assert manifest["stage"] == "gpl-label" and manifest["summary"]["labels"] == len(labels)
+
+
+def test_labelling_resumes_after_a_crash_and_refuses_other_settings(
+    dense_collection: tuple[Path, Path], tiny_bi_encoder: Path, tmp_path: Path
+) -> None:
+    straight = label_config(dense_collection, tiny_bi_encoder, tmp_path / "a")
+    label_gpl(straight, teacher=WordOverlapTeacher())
+
+    class CrashingTeacher(WordOverlapTeacher):
+        def score(self, queries, documents, batch_size=32, **kwargs):
+            if self.pairs_scored:
+                raise Crash
+            return super().score(queries, documents, batch_size)
+
+    crashed = label_config(dense_collection, tiny_bi_encoder, tmp_path / "b")
+    with pytest.raises(Crash):
+        label_gpl(crashed, teacher=CrashingTeacher())
+    first_chunk = Path(crashed.output).read_text()
+    assert first_chunk and Path(straight.output).read_text().startswith(first_chunk)
+    assert {json.loads(line)["pos_id"] for line in first_chunk.splitlines()} <= {"d0-0", "d1-0"}
+    summary = label_gpl(crashed, teacher=WordOverlapTeacher())
+    assert summary.already_done == 4 and summary.queries_labelled == 7
+    assert Path(crashed.output).read_text() == Path(straight.output).read_text()
+    with pytest.raises(InparsError, match="changed: depth"):
+        label_gpl(replace(crashed, depth=10), teacher=WordOverlapTeacher())
+
+
+def test_a_real_cross_encoder_teacher_gives_its_score_differences(
+    dense_collection: tuple[Path, Path],
+    tiny_bi_encoder: Path,
+    tiny_cross_encoder: Path,
+    tmp_path: Path,
+) -> None:
+    config = label_config(
+        dense_collection, tiny_bi_encoder, tmp_path, teacher=str(tiny_cross_encoder),
+        retrievers=["bm25"], negatives_per_retriever=1,
+    )  # fmt: skip
+    label_gpl(config)
+    teacher = load_reranker(str(tiny_cross_encoder), device="cpu")
+    texts = {doc.id: doc.contents for doc in read_corpus(dense_collection[0])}
+    labels = [label for _, label in read_labels(config.output)]
+    pos, neg = teacher.score(
+        [labels[0].query] * 2, [texts[labels[0].pos_id], texts[labels[0].neg_id]]
+    )
+    assert labels[0].margin == pytest.approx(pos - neg, abs=1e-4)
+
+
+def test_gpl_train_loss_falls(
+    dense_collection: tuple[Path, Path], tiny_bi_encoder: Path, tmp_path: Path
+) -> None:
+    config = label_config(dense_collection, tiny_bi_encoder, tmp_path)
+    label_gpl(config, teacher=WordOverlapTeacher())
+    train = GplTrainConfig(
+        labels=config.output, corpus=config.corpus, output=str(tmp_path / "gpl"),
+        model=str(tiny_bi_encoder), batch_size=8, micro_batch_size=4, epochs=4,
+        learning_rate=3e-3, warmup_ratio=0.0, logging_steps=4, max_length=32, device="cpu",
+    )  # fmt: skip
+    summary = train_gpl(train, show_progress=False)
+    labels = len(read_labels(config.output))
+    assert summary.examples == labels and summary.method == "gpl"
+    assert summary.steps == 4 * -(-labels // 8)
+    losses = logged_losses(tmp_path / "gpl")
+    assert losses[-1] < 0.5 * losses[0]
+    metadata = json.loads((tmp_path / "gpl" / "inpars-reranker.json").read_text())
+    assert metadata["similarity"] == "cos" and metadata["scale"] == 20.0
+
+
+def test_command_line(
+    pairs: tuple[Path, Path],
+    dense_collection: tuple[Path, Path],
+    tiny_bi_encoder: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    corpus, queries = pairs
+    common = ["--model", str(tiny_bi_encoder), "--max-steps", "2", "--batch-size", "4",
+              "--device", "cpu", "--quiet"]  # fmt: skip
+    genq = ["genq", "--queries", str(queries), "--corpus", str(corpus)]
+    assert main([*genq, "--output", str(tmp_path / "genq"), *common]) == 0
+    assert "optimizer steps" in capsys.readouterr().err
+    assert main([*genq, "--output", str(tmp_path / "genq"), *common, "--seed", "1"]) == 2
+    assert "changed: seed" in capsys.readouterr().err
+    corpus, queries = dense_collection
+    labels = tmp_path / "labels.jsonl"
+    label = ["gpl-label", "--queries", str(queries), "--corpus", str(corpus), "--output",
+             str(labels), "--teacher", str(tmp_path / "no-teacher"), "--retriever", "bm25",
+             "--index", str(tmp_path / "index"), "--threads", "1", "--quiet"]  # fmt: skip
+    assert main(label) == 2  # the teacher cannot be found: a clear error, no traceback
+    assert "no-teacher" in capsys.readouterr().err
+    bad = tmp_path / "labels-bad.jsonl"
+    bad.write_text('{"query": "q", "pos_id": "d0-0", "neg_id": "d1-0", "margin": "big"}\n')
+    train = ["gpl-train", "--labels", str(bad), "--corpus", str(corpus)]
+    assert main([*train, "--output", str(tmp_path / "gpl"), *common]) == 2
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert "labels-bad.jsonl:1, field 'margin': must be a finite number" in err
