@@ -245,6 +245,10 @@ def _checked_number(record: dict[str, Any], key: str, path: str, line: int) -> f
     return float(value)
 
 
+def _optional_number(record: dict[str, Any], key: str, path: str, line: int) -> float:
+    return _checked_number(record, key, path, line) if record.get(key) is not None else 0.0
+
+
 def document_texts(corpus: str, wanted: dict[str, tuple[str, int, str]]) -> dict[str, str]:
     """The contents of the ``wanted`` documents, in one streaming pass over the corpus.
 
@@ -328,10 +332,10 @@ def read_labels(path: str | Path) -> list[tuple[int, MarginLabel]]:
             pos_id=_checked_id(record, "pos_id", path, line),
             neg_id=_checked_id(record, "neg_id", path, line),
             margin=_checked_number(record, "margin", path, line),
-            pos_score=float(record.get("pos_score") or 0.0),
-            neg_score=float(record.get("neg_score") or 0.0),
+            pos_score=_optional_number(record, "pos_score", path, line),
+            neg_score=_optional_number(record, "neg_score", path, line),
             retriever=str(record.get("retriever") or ""),
-            neg_rank=record.get("neg_rank"),
+            neg_rank=record.get("neg_rank") if isinstance(record.get("neg_rank"), int) else None,
         )
         labels.append((line, label))
     if not labels:
@@ -409,6 +413,8 @@ def _file_identity(path: str | None) -> dict[str, Any] | None:
     if path is None:
         return None
     file = Path(path)
+    if not file.is_file():
+        raise InputError("no such file", file)
     return {"path": str(file.resolve()), "bytes": file.stat().st_size}
 
 
@@ -438,7 +444,12 @@ def _train(
     callbacks: Sequence[Any],
 ) -> DenseTrainSummary:
     """The training both methods share: settings check, trainer, checkpoints, final save."""
-    from datasets import Dataset
+    try:
+        from datasets import Dataset
+    except ImportError:
+        raise InparsError(
+            "training a bi-encoder needs the datasets package: pip install datasets"
+        ) from None
     from sentence_transformers import (
         SentenceTransformer,
         SentenceTransformerTrainer,
@@ -488,7 +499,7 @@ def _train(
     device = pick_device(config.device)
     try:
         model = SentenceTransformer(resolve_model_path(config.model), device=device)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise InparsError(f"cannot load model {config.model!r}: {exc}") from None
     if config.max_length is not None:
         model.max_seq_length = config.max_length

@@ -124,7 +124,7 @@ class DenseEncoder:
             model = SentenceTransformer(
                 path, device=device, model_kwargs={"dtype": pick_dtype(dtype, device)}
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise InparsError(f"cannot load model {name!r}: {exc}") from None
         if max_length is not None:
             model.max_seq_length = max_length
