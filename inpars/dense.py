@@ -59,7 +59,7 @@ from inpars.io import CommittedAppender, atomic_write_json, read_jsonl
 from inpars.records import MarginLabel, to_dict
 from inpars.rerankers.base import METADATA_FILE, read_metadata
 from inpars.search import DEFAULT_MODEL, SIMILARITIES, _progress
-from inpars.train import PRECISIONS, _log_callback, _precision_flags
+from inpars.train import PRECISIONS, loss_log_callback, precision_flags
 
 BATCH_SAMPLERS = ("no-duplicates", "random")
 BM25_RETRIEVER = "bm25"
@@ -534,14 +534,14 @@ def _train(
             if batch_sampler == "no-duplicates"
             else BatchSamplers.BATCH_SAMPLER
         ),
-        **_precision_flags(config.precision, device),
+        **precision_flags(config.precision, device),
     )
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_dict(data),
         loss=loss,
-        callbacks=[_log_callback(output / "train-log.jsonl"), *callbacks],
+        callbacks=[loss_log_callback(output / "train-log.jsonl"), *callbacks],
     )
     result = trainer.train(resume_from_checkpoint=last)
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]

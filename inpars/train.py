@@ -197,7 +197,7 @@ def _make_trainer_class() -> type:
     return RerankerTrainer
 
 
-def _log_callback(path: Path) -> Any:
+def loss_log_callback(path: Path) -> Any:
     """A callback appending every logged loss to ``path`` (JSON Lines)."""
     from transformers import TrainerCallback
 
@@ -212,7 +212,9 @@ def _log_callback(path: Path) -> Any:
     return LossLog()
 
 
-def _precision_flags(precision: str, device: str) -> dict[str, bool]:
+def precision_flags(precision: str, device: str) -> dict[str, bool]:
+    """Trainer's ``bf16``/``fp16`` flags for ``--precision`` on ``device`` (auto: bf16 on
+    CUDA where supported, else fp16; fp32 on CPUs)."""
     import torch
 
     if precision == "auto":
@@ -319,14 +321,14 @@ def train(
         dataloader_num_workers=0,
         disable_tqdm=not show_progress,
         use_cpu=reranker.device == "cpu",
-        **_precision_flags(config.precision, reranker.device),
+        **precision_flags(config.precision, reranker.device),
     )
     trainer = _make_trainer_class()(
         reranker,
         args=args,
         train_dataset=dataset,
         data_collator=TripleCollator(reranker),
-        callbacks=[_log_callback(output / "train-log.jsonl"), *callbacks],
+        callbacks=[loss_log_callback(output / "train-log.jsonl"), *callbacks],
     )
     result = trainer.train(resume_from_checkpoint=last)
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]

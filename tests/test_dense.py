@@ -10,12 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from dense_fixtures import (
-    WordOverlapTeacher,
-    build_tiny_bi_encoder,
-    write_dense_collection,
-    write_learnable_pairs,
-)
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
@@ -37,6 +31,12 @@ from inpars.rerankers import load_reranker
 from inpars.search import DenseRetriever
 
 from conftest import write_learnable_triples
+from dense_fixtures import (
+    WordOverlapTeacher,
+    build_tiny_bi_encoder,
+    write_dense_collection,
+    write_learnable_pairs,
+)
 
 
 @pytest.fixture(scope="module")

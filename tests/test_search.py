@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dense_fixtures import build_tiny_bi_encoder
 
 from inpars.corpus import read_corpus, read_qrels
 from inpars.errors import InparsError
@@ -24,6 +23,7 @@ from inpars.search import (
 )
 
 from conftest import write_beir_collection, write_beir_corpus
+from dense_fixtures import build_tiny_bi_encoder
 
 
 @pytest.fixture(scope="module")
