@@ -14,6 +14,7 @@ drops it:
 3. too short / too long: fewer than ``min_words`` or more than ``max_words`` words (split on
    whitespace);
 4. copied: the query repeats its document verbatim (see :func:`is_copied`; needs the corpus);
+   short document: the document has fewer than ``min_doc_words`` words (off by default);
 5. duplicate: the same query after normalisation (:func:`normalize_words`) as a better-scored
    record (on equal scores the earlier line wins), across all documents;
 6. over the per-document cap: ``max_per_doc`` better records of the same document are kept;
@@ -360,6 +361,7 @@ class FilterConfig:
     title_field: str | None = None
     copy_threshold: float = 0.75
     copy_min_words: int = 4
+    min_doc_words: int = 0  # 0: off
     dedup: bool = True
     skip_invalid: bool = False
     summary: str | None = None
@@ -385,12 +387,20 @@ class FilterConfig:
             raise InparsError(f"--copy-threshold must be in [0, 1] (got {self.copy_threshold})")
         if self.copy_min_words < 1:
             raise InparsError(f"--copy-min-words must be at least 1 (got {self.copy_min_words})")
+        if self.min_doc_words < 0:
+            raise InparsError(f"--min-doc-words must be 0 or more (got {self.min_doc_words})")
+        if self.min_doc_words and self.corpus is None:
+            raise InparsError("--min-doc-words needs --corpus")
         if Path(self.input).resolve() == Path(self.output).resolve():
             raise InparsError("--output must differ from --input (the input is read twice)")
 
     @property
     def checks_copies(self) -> bool:
         return self.corpus is not None and self.copy_threshold > 0
+
+    @property
+    def needs_documents(self) -> bool:
+        return self.checks_copies or self.min_doc_words > 0
 
 
 @dataclass
@@ -404,6 +414,7 @@ class FilterSummary:
     too_short: int = 0
     too_long: int = 0
     copied: int = 0
+    short_document: int = 0
     duplicate: int = 0
     over_doc_cap: int = 0
     below_top_k: int = 0
@@ -427,6 +438,7 @@ class FilterSummary:
             ("too short", self.too_short),
             ("too long", self.too_long),
             ("copied from document", self.copied),
+            ("document under --min-doc-words", self.short_document),
             ("duplicate", self.duplicate),
             ("over --max-per-doc", self.over_doc_cap),
             ("below --keep-top-k", self.below_top_k),
@@ -490,7 +502,7 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
     scorer = SCORE_FUNCTIONS[config.score]
     summary = FilterSummary(score=config.score, copies_checked=config.checks_copies)
     documents: dict[str, str] = {}
-    if config.checks_copies:
+    if config.needs_documents:
         documents = load_documents_for(config, _referenced_doc_ids(config.input))
     top = TopK(config.keep_top_k, config.max_per_doc)
     out_dir = Path(config.output).resolve().parent
@@ -610,7 +622,7 @@ def _clean_and_score(
         checked = check_record(record, config.input, line)
         if checked.query.strip() and not checked.log_probs:
             raise InputError("empty for a non-empty query", config.input, line, "log_probs")
-        if config.checks_copies and checked.doc_id not in documents:
+        if config.needs_documents and checked.doc_id not in documents:
             raise InputError(
                 f"doc_id {checked.doc_id!r} is not in the corpus {config.corpus}",
                 config.input,
@@ -640,6 +652,11 @@ def _clean_and_score(
         words, documents[checked.doc_id], config.copy_threshold, config.copy_min_words
     ):
         summary.copied += 1
+        return None
+    if config.min_doc_words and len(documents[checked.doc_id].split()) < config.min_doc_words:
+        # A title-only document makes a positive far shorter than any mined negative: a
+        # reranker trained on such pairs learns "short means relevant".
+        summary.short_document += 1
         return None
     return words, checked.doc_id, scorer(checked.log_probs)
 
@@ -747,6 +764,13 @@ def build_parser() -> argparse.ArgumentParser:
         "copies (default: %(default)s)",
     )
     parser.add_argument(
+        "--min-doc-words",
+        type=int,
+        default=0,
+        help="drop queries whose document has fewer words (title-only records, stubs); "
+        "needs --corpus; 0 turns the rule off (default: %(default)s)",
+    )
+    parser.add_argument(
         "--keep-duplicates",
         action="store_true",
         help="keep queries that are the same after normalisation (case, punctuation, "
@@ -779,6 +803,7 @@ def config_from_args(args: argparse.Namespace) -> FilterConfig:
         title_field=args.title_field,
         copy_threshold=args.copy_threshold,
         copy_min_words=args.copy_min_words,
+        min_doc_words=args.min_doc_words,
         dedup=not args.keep_duplicates,
         skip_invalid=args.skip_invalid,
         summary=args.summary,

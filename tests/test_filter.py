@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inpars.errors import InputError
+from inpars.errors import InparsError, InputError
 from inpars.filter import (
     FilterConfig,
     TopK,
@@ -269,6 +269,23 @@ def test_skip_invalid_counts_bad_lines(tmp_path: Path) -> None:
 def test_empty_generation_is_an_empty_query_not_invalid(tmp_path: Path) -> None:
     summary, kept = run(tmp_path, [{"doc_id": "a", "query": "", "log_probs": [], "tokens": []}])
     assert (summary.empty, summary.invalid, kept) == (1, 0, [])
+
+
+def test_min_doc_words_drops_queries_of_short_documents(tmp_path: Path) -> None:
+    corpus = write_beir_corpus(
+        tmp_path / "corpus",
+        [("title-only", "Compilers", ""), ("full", "Compilers", "a study of parsing tables")],
+    )
+    records = [
+        record("title-only", "what is a compiler", [-0.1]),
+        record("full", "parsing", [-0.2]),
+    ]
+    summary, kept = run(tmp_path, records, corpus=str(corpus), min_doc_words=4)
+    assert [r["doc_id"] for r in kept] == ["full"]
+    assert summary.short_document == 1
+    assert ("document under --min-doc-words", 1) in summary.drops()
+    with pytest.raises(InparsError, match="--min-doc-words needs --corpus"):
+        run(tmp_path, records, min_doc_words=4)
 
 
 def test_doc_missing_from_corpus_is_an_error(tmp_path: Path) -> None:
