@@ -60,6 +60,18 @@ def test_cross_encoder_truncates_only_the_document(tiny_cross_encoder: Path) -> 
     assert text.endswith("[SEP]")
 
 
+def test_cross_encoder_cuts_a_query_longer_than_the_budget_to_half(
+    tiny_cross_encoder: Path,
+) -> None:
+    reranker = load_reranker(str(tiny_cross_encoder), max_length=32)
+    inputs = reranker.encode([LONG_DOCUMENT], ["the short document"])
+    text = reranker.tokenizer.decode(inputs["input_ids"][0])
+    # [CLS], 16 query tokens (half of 32), [SEP], 3 document tokens, [SEP]
+    assert inputs["input_ids"].shape[1] == 1 + 16 + 1 + 3 + 1
+    assert text.startswith("[CLS] word0 word1")
+    assert text.endswith("[SEP] the short document [SEP]")
+
+
 def test_score_keeps_input_order_whatever_the_batching(tiny_cross_encoder: Path) -> None:
     reranker = load_reranker(str(tiny_cross_encoder))
     docs = ["a", "a much longer document " * 20, "mid length document here", "b b"]

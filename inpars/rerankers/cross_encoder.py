@@ -35,9 +35,26 @@ class CrossEncoderReranker(Reranker):
         )
         return model, AutoTokenizer.from_pretrained(path)
 
+    def clip_queries(self, queries: Sequence[str]) -> list[str]:
+        """Queries cut to half the input budget, so that a document always has room.
+
+        The tokenizer's ``only_second`` truncation cuts only documents, and fails outright
+        when a query alone exceeds the budget (CISI has paragraph-long queries).
+        """
+        limit = self.max_length // 2
+        encoded = self.tokenizer(
+            list(queries), add_special_tokens=False, return_offsets_mapping=True
+        )
+        clipped = []
+        for query, ids, offsets in zip(
+            queries, encoded["input_ids"], encoded["offset_mapping"], strict=True
+        ):
+            clipped.append(query if len(ids) <= limit else query[: offsets[limit - 1][1]])
+        return clipped
+
     def encode(self, queries: Sequence[str], documents: Sequence[str]) -> Inputs:
         return self.tokenizer(
-            list(queries),
+            self.clip_queries(queries),
             list(documents),
             truncation="only_second",
             max_length=self.max_length,
