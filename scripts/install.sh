@@ -14,6 +14,13 @@ if [[ "${1:-}" == "--test" ]]; then
   extras="[test]"
 fi
 
+# llama-cpp-python (the test extra) compiles llama.cpp. A native build on a CPU that reports
+# AMX uses AMX tile instructions, which fault (SIGSEGV in ggml_backend_amx_mul_mat) where the
+# kernel or hypervisor does not enable them, as on some cloud VMs: build for AVX2 instead.
+if [[ "$(uname -m)" == "x86_64" ]]; then
+  export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
+fi
+
 python -m pip install --quiet --upgrade pip
 # torch in the same command as everything else: an unpinned resolution would pull several
 # GB of CUDA wheels on machines that have none.
