@@ -56,9 +56,10 @@ from typing import Any
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1
 from inpars.errors import InparsError, InputError
 from inpars.io import CommittedAppender, atomic_write_json, read_jsonl
+from inpars.progress import progress_bar
 from inpars.records import MarginLabel, to_dict
 from inpars.rerankers.base import METADATA_FILE, read_metadata
-from inpars.search import DEFAULT_MODEL, SIMILARITIES, _progress
+from inpars.search import DEFAULT_MODEL, SIMILARITIES
 from inpars.train import PRECISIONS, loss_log_callback, precision_flags
 
 BATCH_SAMPLERS = ("no-duplicates", "random")
@@ -793,7 +794,7 @@ def label_gpl(
     summary = GplLabelSummary()
     query_index = scan_queries(config.queries)  # every record checked before any model
     corpus = read_corpus(config.corpus)
-    with _progress(show_progress) as progress:
+    with progress_bar(show_progress) as progress:
         info = ensure_index(corpus, config.index_path, threads=config.threads, progress=progress)
     settings = {
         "queries": str(Path(config.queries).resolve()),
@@ -833,7 +834,7 @@ def label_gpl(
                 seen.add(key)
                 rows.append(row)
         summary.positive_in_top = dict.fromkeys(config.retrievers, 0)
-        with _progress(show_progress) as progress:
+        with progress_bar(show_progress) as progress:
             started = time.perf_counter()
             texts = list(dict.fromkeys(row.query for row in rows))
             mined = _mine(config, texts, corpus, searcher, progress) if rows else {}

@@ -31,6 +31,7 @@ from inpars.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Searcher, ensure_index
 from inpars.corpus import read_corpus, read_qrels, read_queries
 from inpars.errors import InparsError, InputError
 from inpars.io import CommittedAppender, atomic_write_text
+from inpars.progress import progress_bar
 from inpars.records import Query
 from inpars.rerankers import available_kinds, load_reranker
 from inpars.runs import format_run, rank_scores, read_rankings, read_run
@@ -133,29 +134,6 @@ def _chunks(items: list[Query], size: int) -> Iterator[list[Query]]:
         yield items[start : start + size]
 
 
-def _progress(show: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not show,
-    )
-
-
 def rerank(
     config: RerankConfig, *, overwrite: bool = False, show_progress: bool = False
 ) -> RerankSummary:
@@ -187,7 +165,7 @@ def rerank(
         "queries": str(Path(config.queries).resolve()),
     }
     tag = config.tag or f"inpars-{reranker.kind}"
-    with _progress(show_progress) as progress:
+    with progress_bar(show_progress) as progress:
         corpus = read_corpus(config.corpus)
         info = ensure_index(corpus, config.index_path, threads=config.threads, progress=progress)
     settings["index_fingerprint"] = info.fingerprint
@@ -199,7 +177,7 @@ def rerank(
         done = set(read_run(config.output)) if out.committed_bytes else set()
         todo = [q for q in queries if q.id not in done]
         summary.already_done = len(queries) - len(todo)
-        with _progress(show_progress) as progress:
+        with progress_bar(show_progress, "{task.fields[rate]}") as progress:
             task = progress.add_task(
                 "rerank", total=len(queries), completed=summary.already_done, rate=""
             )

@@ -53,6 +53,7 @@ from inpars.bm25 import DEFAULT_B, DEFAULT_K1
 from inpars.errors import InparsError
 from inpars.io import atomic_write_json, atomic_write_text
 from inpars.models import cache_dir, pick_device, pick_dtype, resolve_model_path
+from inpars.progress import progress_bar
 from inpars.records import Document
 
 EMBEDDINGS_FILE = "embeddings.npy"
@@ -70,28 +71,6 @@ DEFAULT_MODEL = "all-minilm-l6-v2"
 # Scores held in memory at once while searching: a block of documents times a slice of the
 # queries (2**24 scores, 192 MiB with their sort keys).
 _SCORE_BUDGET = 2**24
-
-
-def _progress(show: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not show,
-    )
 
 
 # -- the model ----------------------------------------------------------------------------
@@ -753,7 +732,7 @@ def search_run(config: SearchConfig, *, show_progress: bool = False) -> SearchSu
     if not queries:
         raise InparsError(f"{config.queries}: no queries to search")
     corpus = read_corpus(config.corpus)
-    with _progress(show_progress) as progress:
+    with progress_bar(show_progress) as progress:
         retriever = DenseRetriever.open(
             config.model,
             corpus,
@@ -779,7 +758,7 @@ def search_run(config: SearchConfig, *, show_progress: bool = False) -> SearchSu
     query_ids = [q.id for q in queries]
     tag = config.tag or "inpars-dense"
     if config.hybrid:
-        with _progress(show_progress) as progress:
+        with progress_bar(show_progress) as progress:
             sparse = bm25_rankings(
                 corpus,
                 texts,
@@ -976,7 +955,7 @@ def _interactive(args: argparse.Namespace, console: Any) -> None:
 
     corpus = read_corpus(args.corpus)
     k = args.k or 10
-    with _progress(not args.quiet) as progress:
+    with progress_bar(not args.quiet) as progress:
         retriever = DenseRetriever.open(
             args.model,
             corpus,

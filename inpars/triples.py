@@ -55,6 +55,7 @@ from inpars.errors import InparsError, InputError
 from inpars.filter import dedup_key, normalize_words
 from inpars.io import JsonlWriter, atomic_write_json, open_lines, read_jsonl, repair_jsonl_tail
 from inpars.manifest import file_entry, manifest_path, write_manifest
+from inpars.progress import progress_bar
 from inpars.published import RecordNormalizer
 from inpars.records import Triple, to_dict
 
@@ -458,28 +459,6 @@ def _contents(searcher: Bm25Searcher, doc_id: str, path: str | Path, line: int) 
     return text
 
 
-def _progress(show: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not show,
-    )
-
-
 def make_triples(config: TriplesConfig, *, show_progress: bool = False) -> TriplesSummary:
     """Writes the triples of ``config.queries`` to the TSV and JSON Lines outputs.
 
@@ -502,7 +481,7 @@ def make_triples(config: TriplesConfig, *, show_progress: bool = False) -> Tripl
         text_field=config.text_field,
         title_field=config.title_field,
     )
-    with _progress(show_progress) as progress:
+    with progress_bar(show_progress) as progress:
         info: IndexInfo = ensure_index(
             corpus,
             config.index_path,
@@ -587,7 +566,7 @@ def _run(
     seen: set[tuple[str, str]] = set()
     total = _count_rows(config.queries)
     try:
-        with _progress(show_progress) as progress:
+        with progress_bar(show_progress) as progress:
             task = progress.add_task("triples", total=total)
             batch: list[_QueryRow] = []
             for row in read_query_rows(config.queries):
