@@ -81,8 +81,9 @@ def baseline_scores(reranker, queries: list[str], docs: list[str], batch_size: i
         )
         with torch.inference_mode():
             out = model.generate(
-                **inputs, max_new_tokens=1, do_sample=False, output_scores=True,
-                return_dict_in_generate=True,
+                input_ids=inputs["input_ids"],
+                attention_mask=inputs["attention_mask"], max_new_tokens=1, do_sample=False,
+                output_scores=True, return_dict_in_generate=True,
             )  # fmt: skip
         pair = out.scores[0][:, [reranker.false_id, reranker.true_id]]
         scores += torch.log_softmax(pair, dim=-1)[:, 1].tolist()
