@@ -22,6 +22,11 @@ if [[ "$(uname -m)" == "x86_64" ]]; then
 fi
 
 python -m pip install --quiet --upgrade pip
+if [[ -n "${extras}" ]]; then
+  # Built first and never from pip's wheel cache, which may hold a native (AMX) build made
+  # before the CMAKE_ARGS above: that one crashes where AMX is not enabled.
+  python -m pip install --quiet --no-cache-dir "llama-cpp-python[server]==0.3.36"
+fi
 # torch in the same command as everything else: an unpinned resolution would pull several
 # GB of CUDA wheels on machines that have none.
 # shellcheck disable=SC2086
