@@ -54,13 +54,13 @@ from pathlib import Path
 from typing import Any
 
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1
-from inpars.errors import InparsError, InputError
+from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.io import CommittedAppender, atomic_write_json, read_jsonl
 from inpars.progress import progress_bar
 from inpars.records import MarginLabel, to_dict
 from inpars.rerankers.base import METADATA_FILE, read_metadata
 from inpars.search import DEFAULT_MODEL, SIMILARITIES
-from inpars.train import PRECISIONS, loss_log_callback, precision_flags
+from inpars.train import PRECISIONS, add_run_arguments, loss_log_callback, precision_flags
 
 BATCH_SAMPLERS = ("no-duplicates", "random")
 BM25_RETRIEVER = "bm25"
@@ -95,13 +95,11 @@ class BiEncoderTrainConfig:
 
     def check(self) -> None:
         """Raises InparsError for settings that cannot work."""
-        for name, value in (
+        require_at_least_one(
             ("--batch-size", self.batch_size),
             ("--save-steps", self.save_steps),
             ("--logging-steps", self.logging_steps),
-        ):
-            if value < 1:
-                raise InparsError(f"{name} must be at least 1 (got {value})")
+        )
         micro = self.micro_batch_size
         if micro is not None and (micro < 1 or self.batch_size % micro):
             raise InparsError(
@@ -190,16 +188,14 @@ class GplLabelConfig:
         return Path(self.index) if self.index else Path(self.output).with_suffix(".bm25-index")
 
     def check(self) -> None:
-        for name, value in (
+        require_at_least_one(
             ("--depth", self.depth),
             ("--negatives-per-retriever", self.negatives_per_retriever),
             ("--teacher-batch-size", self.teacher_batch_size),
             ("--encode-batch-size", self.encode_batch_size),
             ("--queries-per-chunk", self.queries_per_chunk),
             ("--threads", self.threads),
-        ):
-            if value < 1:
-                raise InparsError(f"{name} must be at least 1 (got {value})")
+        )
         if self.negatives_per_retriever > self.depth:
             raise InparsError(
                 f"--negatives-per-retriever ({self.negatives_per_retriever}) cannot exceed "
@@ -1010,32 +1006,7 @@ def _add_training_arguments(
         type=float,
         help="multiplies the similarity in the loss (default: 20 for cos, 1 for dot)",
     )
-    parser.add_argument(
-        "--save-steps",
-        type=int,
-        default=500,
-        help="checkpoint every N steps (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--logging-steps",
-        type=int,
-        default=10,
-        help="log the loss every N steps (default: %(default)s)",
-    )
-    parser.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
-    parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=PRECISIONS,
-        help="mixed precision; auto is bf16 (or fp16) on CUDA, fp32 on CPU (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="delete the output folder and start again"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_arguments(parser, save_steps=500)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,3 +33,10 @@ class InputError(InparsError):
             where.append(f"field '{field}'")
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+def require_at_least_one(*settings: tuple[str, int]) -> None:
+    """Raises InparsError naming the first (flag, value) whose value is below 1."""
+    for name, value in settings:
+        if value < 1:
+            raise InparsError(f"{name} must be at least 1 (got {value})")

@@ -29,7 +29,7 @@ from typing import Any
 
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Searcher, ensure_index
 from inpars.corpus import read_corpus, read_qrels, read_queries
-from inpars.errors import InparsError, InputError
+from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.io import CommittedAppender, atomic_write_text
 from inpars.progress import progress_bar
 from inpars.records import Query
@@ -66,13 +66,11 @@ class RerankConfig:
         return Path(self.index) if self.index else Path(self.output).with_suffix(".bm25-index")
 
     def check(self) -> None:
-        for name, value in (
+        require_at_least_one(
             ("--depth", self.depth),
             ("--batch-size", self.batch_size),
             ("--queries-per-chunk", self.queries_per_chunk),
-        ):
-            if value < 1:
-                raise InparsError(f"{name} must be at least 1 (got {value})")
+        )
         if self.model is None and self.kind is None:
             raise InparsError("give the reranker with --model (and --kind if it cannot be told)")
 

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1
-from inpars.errors import InparsError
+from inpars.errors import InparsError, require_at_least_one
 from inpars.io import atomic_write_json, atomic_write_text
 from inpars.models import cache_dir, pick_device, pick_dtype, resolve_model_path
 from inpars.progress import progress_bar
@@ -630,16 +630,14 @@ class SearchConfig:
     rebuild: bool = False
 
     def check(self) -> None:
-        for name, value in (
+        require_at_least_one(
             ("--k", self.k),
             ("--rrf-k", self.rrf_k),
             ("--batch-size", self.batch_size),
             ("--chunk-size", self.chunk_size),
             ("--block-size", self.block_size),
             ("--threads", self.threads),
-        ):
-            if value < 1:
-                raise InparsError(f"{name} must be at least 1 (got {value})")
+        )
         if self.bm25_depth is not None and self.bm25_depth < 1:
             raise InparsError(f"--bm25-depth must be at least 1 (got {self.bm25_depth})")
         if self.similarity not in SIMILARITIES:

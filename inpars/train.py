@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from inpars.errors import InparsError, InputError
+from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.io import atomic_write_json, open_lines
 from inpars.rerankers import available_kinds, reranker_class
 from inpars.rerankers.base import Reranker, read_metadata
@@ -71,14 +71,12 @@ class TrainConfig:
             raise InparsError(
                 f"unknown --kind {self.kind!r}; available: {', '.join(available_kinds())}"
             )
-        for name, value in (
+        require_at_least_one(
             ("--batch-size", self.batch_size),
             ("--micro-batch-size", self.micro_batch_size),
             ("--save-steps", self.save_steps),
             ("--logging-steps", self.logging_steps),
-        ):
-            if value < 1:
-                raise InparsError(f"{name} must be at least 1 (got {value})")
+        )
         if self.batch_size % self.micro_batch_size:
             raise InparsError(
                 f"--batch-size ({self.batch_size}) must be a multiple of --micro-batch-size "
@@ -356,6 +354,36 @@ def train(
     )
 
 
+def add_run_arguments(parser: argparse.ArgumentParser, *, save_steps: int) -> None:
+    """The flags every training command shares: checkpoints, logging, seed, device, precision."""
+    parser.add_argument(
+        "--save-steps",
+        type=int,
+        default=save_steps,
+        help="checkpoint every N steps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--logging-steps",
+        type=int,
+        default=10,
+        help="log the loss every N steps (default: %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="mixed precision; auto is bf16 (or fp16) on CUDA, fp32 on CPU (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="delete the output folder and start again"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m inpars.train",
@@ -419,32 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-length", type=int, help="input tokens; only documents are cut (default: the kind's)"
     )
-    parser.add_argument(
-        "--save-steps",
-        type=int,
-        default=100,
-        help="checkpoint every N steps (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--logging-steps",
-        type=int,
-        default=10,
-        help="log the loss every N steps (default: %(default)s)",
-    )
-    parser.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
-    parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=PRECISIONS,
-        help="mixed precision; auto is bf16 (or fp16) on CUDA, fp32 on CPU (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="delete the output folder and start again"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_arguments(parser, save_steps=100)
     return parser
 
 

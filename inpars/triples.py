@@ -51,7 +51,7 @@ from inpars.bm25 import (
     Ranking,
     ensure_index,
 )
-from inpars.errors import InparsError, InputError
+from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.filter import dedup_key, normalize_words
 from inpars.io import JsonlWriter, atomic_write_json, open_lines, read_jsonl, repair_jsonl_tail
 from inpars.manifest import file_entry, manifest_path, write_manifest
@@ -103,14 +103,12 @@ class TriplesConfig:
 
     def check(self) -> None:
         """Raises InparsError for settings that cannot work."""
-        for name, value in (
+        require_at_least_one(
             ("--depth", self.depth),
             ("--negatives-per-query", self.negatives_per_query),
             ("--threads", self.threads),
             ("--batch-size", self.batch_size),
-        ):
-            if value < 1:
-                raise InparsError(f"{name} must be at least 1 (got {value})")
+        )
         if self.negatives_per_query > self.depth:
             raise InparsError(
                 f"--negatives-per-query ({self.negatives_per_query}) cannot exceed --depth "
