@@ -530,6 +530,21 @@ class Bm25Searcher:
             raise errors[0]
         return results  # type: ignore[return-value]
 
+    def scores(self, query: str, doc_ids: Sequence[str]) -> list[float]:
+        """The BM25 score of each document for ``query`` (0.0 where no query term occurs).
+
+        Exact for any document, ranked or not: Lucene explains the query on each one.
+        """
+        lucene_query = self._generator.buildQuery("contents", self._analyzer, query)
+        values = []
+        for doc_id in doc_ids:
+            number = self.lucene_id(doc_id)
+            if number is None:
+                raise InparsError(f"doc_id {doc_id!r} is not in the index {self.path}")
+            explanation = self._searcher.explain(lucene_query, number)
+            values.append(float(explanation.getValue().floatValue()))
+        return values
+
     def lucene_id(self, doc_id: str) -> int | None:
         """Lucene's internal number of a document, or None when the index lacks the id."""
         with self._lock:

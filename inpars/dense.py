@@ -173,6 +173,7 @@ class GplLabelConfig:
     seed: int = 0
     teacher_batch_size: int = 32
     teacher_max_length: int | None = None
+    teacher_bm25_weight: float = 0.0  # > 0: the teacher fused with BM25 (fuse_with_bm25)
     encode_batch_size: int = 64
     queries_per_chunk: int = 256
     index: str | None = None  # BM25 index (documents' texts, bm25 negatives)
@@ -200,6 +201,10 @@ class GplLabelConfig:
             raise InparsError(
                 f"--negatives-per-retriever ({self.negatives_per_retriever}) cannot exceed "
                 f"--depth ({self.depth})"
+            )
+        if not 0 <= self.teacher_bm25_weight <= 1:
+            raise InparsError(
+                f"--teacher-bm25-weight must be in [0, 1] (got {self.teacher_bm25_weight})"
             )
         if not self.retrievers:
             raise InparsError("give at least one --retriever")
@@ -709,11 +714,13 @@ def _done_labels(path: Path) -> set[tuple[str, str]]:
 
 def _teacher_settings(config: GplLabelConfig, teacher: Any) -> dict[str, Any]:
     if teacher is not None:
-        return {"name": teacher.name, "kind": teacher.kind, "max_length": teacher.max_length}
-    from inpars.rerankers.base import infer_kind
+        settings = {"name": teacher.name, "kind": teacher.kind, "max_length": teacher.max_length}
+    else:
+        from inpars.rerankers.base import infer_kind
 
-    kind = config.teacher_kind or infer_kind(config.teacher)
-    return {"name": config.teacher, "kind": kind, "max_length": config.teacher_max_length}
+        kind = config.teacher_kind or infer_kind(config.teacher)
+        settings = {"name": config.teacher, "kind": kind, "max_length": config.teacher_max_length}
+    return {**settings, "bm25_weight": config.teacher_bm25_weight}
 
 
 def _mine(
@@ -893,6 +900,25 @@ def label_gpl(
     return summary
 
 
+def fuse_with_bm25(teacher: Sequence[float], bm25: Sequence[float], weight: float) -> list[float]:
+    """``(1 - weight) * z(teacher) + weight * z(bm25)``, each standardized over the candidates.
+
+    The candidates are one query's positive and its negatives. Standardizing puts a cosine
+    or a logit and a BM25 score on one scale; margins come out in standard deviations. A
+    scorer that ties every candidate contributes zeros.
+    """
+
+    def standardized(values: Sequence[float]) -> list[float]:
+        mean = sum(values) / len(values)
+        spread = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+        return [(v - mean) / spread if spread > 0 else 0.0 for v in values]
+
+    return [
+        (1 - weight) * t + weight * b
+        for t, b in zip(standardized(teacher), standardized(bm25), strict=True)
+    ]
+
+
 def _label_chunk(
     records: Sequence[tuple[Any, list[tuple[str, str, int]]]],
     teacher: Any,
@@ -915,11 +941,15 @@ def _label_chunk(
     lines = []
     position = 0
     for row, negatives in records:
-        pos_score = float(scores[position])
-        position += 1
-        for retriever, neg_id, rank in negatives:
-            neg_score = float(scores[position])
-            position += 1
+        count = 1 + len(negatives)
+        row_scores = [float(value) for value in scores[position : position + count]]
+        position += count
+        if config.teacher_bm25_weight > 0:
+            doc_ids = [row.doc_id, *(neg_id for _, neg_id, _ in negatives)]
+            bm25 = searcher.scores(row.query, doc_ids)
+            row_scores = fuse_with_bm25(row_scores, bm25, config.teacher_bm25_weight)
+        pos_score = row_scores[0]
+        for (retriever, neg_id, rank), neg_score in zip(negatives, row_scores[1:], strict=True):
             label = MarginLabel(
                 query=row.query,
                 pos_id=row.doc_id,
@@ -1091,6 +1121,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="pairs per teacher batch (default: %(default)s)",
     )
     label.add_argument("--teacher-max-length", type=int, help="teacher input tokens")
+    label.add_argument(
+        "--teacher-bm25-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="fuse the teacher with BM25: (1-W)*teacher + W*BM25, each standardized over a "
+        "query's positive and negatives, so margins are in standard deviations. A teacher "
+        "that alone is no better than the student (e.g. the zero-shot bi-encoder) gains "
+        "BM25's exact-term evidence this way (default: %(default)s, the teacher alone)",
+    )
     label.add_argument(
         "--encode-batch-size",
         type=int,

@@ -191,6 +191,19 @@ def test_batch_search_matches_pyserini(searcher: Bm25Searcher) -> None:
     assert len(searcher.search("the", k=5)) == 0  # a stop word matches nothing
 
 
+def test_scores_of_given_documents_are_their_search_scores(searcher: Bm25Searcher) -> None:
+    ranking = searcher.search("heat transfer flow", k=50)
+    ranked = {hit.doc_id: hit.score for hit in ranking}
+    unranked = [doc for doc in ("bio", "ling", "ocean", "chess") if doc not in ranked]
+    assert unranked  # the check covers documents the query does not match
+    doc_ids = [*ranked, *unranked]
+    scores = searcher.scores("heat transfer flow", doc_ids)
+    assert scores[: len(ranked)] == pytest.approx(list(ranked.values()), abs=1e-5)
+    assert scores[len(ranked) :] == [0.0] * len(unranked)
+    with pytest.raises(InparsError, match="'nope' is not in the index"):
+        searcher.scores("heat", ["nope"])
+
+
 def test_ranking_access(searcher: Bm25Searcher) -> None:
     ranking = searcher.search("heat transfer flow", k=3)
     hits = list(ranking)

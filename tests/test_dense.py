@@ -19,6 +19,7 @@ from inpars.dense import (
     GplLabelConfig,
     GplTrainConfig,
     _label_chunk,
+    fuse_with_bm25,
     label_gpl,
     main,
     read_labels,
@@ -181,6 +182,45 @@ def test_margins_are_teacher_positive_minus_teacher_negative() -> None:
         {"query": "heat transfer in plates", "pos_id": "pos", "neg_id": "neg2", "margin": 4.0,
          "pos_score": 4.0, "neg_score": 0.0, "retriever": "bm25", "neg_rank": 7},
     ]  # fmt: skip
+
+
+def test_a_teacher_fused_with_bm25_gives_standardized_margins() -> None:
+    class Row:
+        query = "heat transfer in plates"
+        doc_id = "pos"
+        line = 1
+
+    texts = {"pos": "heat transfer in flat plates", "neg1": "transfer of heat", "neg2": "shock"}
+    bm25 = {"pos": 9.0, "neg1": 1.0, "neg2": 5.0}
+
+    class Store:
+        def doc_contents(self, doc_id: str) -> str:
+            return texts[doc_id]
+
+        def scores(self, query: str, doc_ids: list[str]) -> list[float]:
+            return [bm25[doc_id] for doc_id in doc_ids]
+
+    # Word-overlap teacher: (4, 2, 0), standardized (r, 0, -r) with r = sqrt(3/2); BM25
+    # (9, 1, 5) standardizes to (r, -r, 0). Weight 1/4 on BM25: (r, -r/4, -3r/4).
+    config = GplLabelConfig(
+        queries="q", corpus="c", output="o", teacher="t", teacher_bm25_weight=0.25
+    )
+    negatives = [("bm25", "neg1", 2), ("dense", "neg2", 5)]
+    lines = _label_chunk([(Row(), negatives)], WordOverlapTeacher(), Store(), config)
+    labels = [json.loads(line) for line in lines]
+    r = 1.5**0.5
+    assert [label["pos_score"] for label in labels] == pytest.approx([r, r])
+    assert [label["neg_score"] for label in labels] == pytest.approx([-r / 4, -3 * r / 4])
+    assert [label["margin"] for label in labels] == pytest.approx([5 * r / 4, 7 * r / 4])
+
+
+def test_fusion_with_bm25_weights_the_standardized_scores() -> None:
+    teacher = [3.0, 1.0, 2.0]  # mean 2, spread sqrt(2/3)
+    bm25 = [10.0, 10.0, 10.0]  # ties everywhere: contributes zeros
+    z = (1 / (2 / 3) ** 0.5, -1 / (2 / 3) ** 0.5, 0.0)
+    assert fuse_with_bm25(teacher, bm25, 0.5) == pytest.approx([0.5 * v for v in z])
+    assert fuse_with_bm25(teacher, [0.0, 6.0, 3.0], 1.0) == pytest.approx([-z[0], z[0], 0.0])
+    assert fuse_with_bm25(teacher, bm25, 0.0) == pytest.approx(list(z))
 
 
 def test_sampled_negatives_skip_positives_and_repeats() -> None:

@@ -95,6 +95,18 @@ def test_prefix_cache_gives_the_same_queries_and_log_probs(smollm2, prompts):
         assert a.log_probs == pytest.approx(b.log_probs, abs=1e-4)
 
 
+def test_rows_leaving_the_batch_early_do_not_disturb_the_others(smollm2, prompts):
+    # Queries of different lengths: rows that stop first leave the batch (and its key/value
+    # cache); each remaining row must still decode exactly as it would alone.
+    params = SamplingParams(max_new_tokens=24)
+    together = [gens[0] for gens in smollm2.generate(prompts, 1, params)]
+    assert len({len(gen.token_ids) for gen in together}) > 1
+    for prompt, gen in zip(prompts, together, strict=True):
+        [[alone]] = smollm2.generate([prompt], 1, params)
+        assert gen.token_ids == alone.token_ids
+        assert gen.log_probs == pytest.approx(alone.log_probs, abs=1e-4)
+
+
 def test_same_seed_same_output_other_seed_other_output(smollm2, prompts):
     def run(seed: int) -> list[str]:
         params = SamplingParams(max_new_tokens=16, temperature=1.0, top_p=0.95, seed=seed)

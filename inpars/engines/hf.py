@@ -101,7 +101,7 @@ def ensure_converted_gguf(source: ModelSource) -> Path:
 
 
 class HFEngine:
-    """Generates with a local causal LM through ``transformers``' ``generate``."""
+    """Generates with a local causal LM (``transformers``), batched, with a shared-prefix cache."""
 
     name = "hf"
 
@@ -145,7 +145,6 @@ class HFEngine:
         self, prompts: list[str], n: int, params: SamplingParams
     ) -> list[list[Generation]]:
         import torch
-        from transformers import GenerationConfig
 
         if not prompts:
             return []
@@ -163,44 +162,22 @@ class HFEngine:
             input_ids[i, start + width - len(own) :] = torch.tensor(own)
             mask[i, :start] = 1
             mask[i, start + width - len(own) :] = 1
-        kwargs: dict[str, Any] = {}
         if prefix is not None:
             cache = copy.deepcopy(prefix.cache)
             cache.batch_repeat_interleave(len(rows))
-            kwargs["past_key_values"] = cache
-        config = GenerationConfig(
-            max_new_tokens=params.max_new_tokens,
-            do_sample=not params.greedy,
-            temperature=params.temperature if not params.greedy else None,
-            top_p=params.top_p if not params.greedy else None,
-            top_k=None,
-            stop_strings=list(params.stop) or None,
-            pad_token_id=pad,
-            eos_token_id=self._tokenizer.eos_token_id,
-            return_dict_in_generate=True,
-            output_logits=True,
-        )
-        if params.seed is not None:
-            torch.manual_seed(_batch_seed(params.seed, prompts))
+        else:
+            from transformers import DynamicCache
+
+            cache = DynamicCache(config=self._model.config)
+        generator = None
+        if not params.greedy:
+            generator = torch.Generator(device=self.device)
+            if params.seed is not None:
+                generator.manual_seed(_batch_seed(params.seed, prompts))
+            else:
+                generator.seed()
         with torch.inference_mode():
-            out = self._model.generate(
-                input_ids=input_ids.to(self.device),
-                attention_mask=mask.to(self.device),
-                generation_config=config,
-                tokenizer=self._tokenizer,
-                **kwargs,
-            )
-            # Log-probs of the chosen tokens under the model's own distribution: the raw
-            # logits (before temperature and top-p), normalised, at the generated token.
-            # Each step is normalised on its own, contiguous tensor: letting
-            # compute_transition_scores normalise the stacked logits costs ~1e-4 per token
-            # in float32 (a strided log-softmax over the vocabulary).
-            log_probs = tuple(torch.log_softmax(step.float(), dim=-1) for step in out.logits)
-            scores = self._model.compute_transition_scores(
-                out.sequences, log_probs, normalize_logits=False
-            )
-        new_tokens = out.sequences[:, input_ids.shape[1] :].tolist()
-        scores = scores.float().cpu().tolist()
+            new_tokens, scores = self._decode(input_ids, mask, start, cache, params, generator)
         results: list[list[Generation]] = []
         for p, ids in enumerate(prompt_ids):
             gens = []
@@ -209,6 +186,88 @@ class HFEngine:
                 gens.append(self._finish(new_tokens[row], scores[row], len(ids), params))
             results.append(gens)
         return results
+
+    def _decode(
+        self,
+        input_ids: Any,
+        mask: Any,
+        start: int,
+        cache: Any,
+        params: SamplingParams,
+        generator: Any,
+    ) -> tuple[list[list[int]], list[list[float]]]:
+        """Each row's new token ids and their log-probs, decoding until each row stops.
+
+        ``generate()`` keeps every row in the batch until the longest one ends; here a row
+        leaves the batch (and its key/value cache) at its stop string or end-of-text token,
+        so a batch costs the tokens its queries have, not rows x the longest query.
+        Temperature and top-p are transformers' own logits warpers.
+        """
+        import torch
+        from transformers import (
+            LogitsProcessorList,
+            TemperatureLogitsWarper,
+            TopPLogitsWarper,
+        )
+
+        warpers = LogitsProcessorList()
+        if not params.greedy:
+            warpers.append(TemperatureLogitsWarper(params.temperature))
+            if params.top_p < 1.0:
+                warpers.append(TopPLogitsWarper(params.top_p))
+        stop_ids = {self._tokenizer.eos_token_id, self._tokenizer.pad_token_id} - {None}
+        rows = input_ids.shape[0]
+        new_tokens: list[list[int]] = [[] for _ in range(rows)]
+        log_probs: list[list[float]] = [[] for _ in range(rows)]
+        active = list(range(rows))  # original row of each row still in the batch
+        mask = mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        step_ids = input_ids[:, start:].to(self.device)
+        step_positions = positions[:, start:]
+        for _ in range(params.max_new_tokens):
+            out = self._model(
+                input_ids=step_ids,
+                attention_mask=mask,
+                position_ids=step_positions,
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            logits = out.logits[:, -1, :].float()
+            if params.greedy:
+                chosen = logits.argmax(-1)
+            else:
+                probs = torch.softmax(warpers(step_ids, logits), dim=-1)
+                chosen = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            # The log-prob of the chosen token under the model's own distribution: the raw
+            # logits, before temperature and top-p.
+            chosen_log_probs = torch.log_softmax(logits, dim=-1).gather(-1, chosen[:, None])
+            keep = []
+            for i, (row, token, value) in enumerate(
+                zip(active, chosen.tolist(), chosen_log_probs[:, 0].tolist(), strict=True)
+            ):
+                new_tokens[row].append(token)
+                log_probs[row].append(value)
+                if token in stop_ids:
+                    continue
+                if params.stop:
+                    text = self._tokenizer.decode(new_tokens[row])
+                    if any(stop in text for stop in params.stop):
+                        continue
+                keep.append(i)
+            if not keep:
+                break
+            if len(keep) < len(active):
+                index = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(index)
+                mask = mask[index]
+                chosen = chosen[index]
+                step_positions = step_positions[index]
+                active = [active[i] for i in keep]
+            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=-1)
+            step_ids = chosen[:, None]
+            step_positions = step_positions[:, -1:] + 1
+        return new_tokens, log_probs
 
     def _finish(
         self, ids: list[int], log_probs: list[float], prompt_tokens: int, params: SamplingParams
