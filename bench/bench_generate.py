@@ -60,12 +60,12 @@ def baseline_loop(engine, prompts: list[str], max_new_tokens: int) -> tuple[int,
     return tokens, time.perf_counter() - start
 
 
-def bench_local(n_docs: int, batch_size: int, max_new_tokens: int) -> dict:
+def bench_local(n_docs: int, batch_size: int, max_new_tokens: int, dtype: str) -> dict:
     from inpars.engines.base import SamplingParams
     from inpars.engines.hf import HFEngine
     from inpars.generate import _LOOKAHEAD_BATCHES
 
-    engine = HFEngine("smollm2-135m", dtype="float32")
+    engine = HFEngine("smollm2-135m", dtype=dtype)  # the baseline runs the same weights
     prompts = cranfield_prompts(engine, n_docs, 256)
     # inpars: batches of documents of similar length (as the generate stage forms them).
     ordered = []
@@ -81,7 +81,7 @@ def bench_local(n_docs: int, batch_size: int, max_new_tokens: int) -> dict:
     inpars_s = time.perf_counter() - start
     base_tokens, base_s = baseline_loop(engine, prompts, max_new_tokens)
     result = {
-        "docs": n_docs, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
+        "docs": n_docs, "batch_size": batch_size, "max_new_tokens": max_new_tokens, "dtype": dtype,
         "inpars_queries_per_s": n_docs / inpars_s, "inpars_tokens_per_s": tokens / inpars_s,
         "baseline_queries_per_s": n_docs / base_s, "baseline_tokens_per_s": base_tokens / base_s,
         "inpars_s": inpars_s, "baseline_s": base_s,
@@ -146,6 +146,10 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument(
+        "--dtype", default="float32", choices=["float32", "bfloat16"],
+        help="weights and activations of both the engine and the baseline",
+    )
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
@@ -156,7 +160,9 @@ def main() -> None:
     torch.set_num_threads(2)
     results: dict = {"threads": torch.get_num_threads()}
     if not args.skip_local:
-        results["local"] = bench_local(args.docs, args.batch_size, args.max_new_tokens)
+        results["local"] = bench_local(
+            args.docs, args.batch_size, args.max_new_tokens, args.dtype
+        )
         print(json.dumps(results["local"], indent=2), flush=True)
     if not args.skip_api:
         results["api"] = bench_api()

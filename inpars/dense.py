@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import os
 import shutil
 import sys
@@ -150,7 +151,8 @@ class GenQConfig(BiEncoderTrainConfig):
 class GplTrainConfig(BiEncoderTrainConfig):
     """GPL training: MarginMSELoss on teacher-labelled (query, positive, negative) margins.
 
-    Defaults follow GPL: batch 32, learning rate 2e-5, linear decay after warm-up.
+    Defaults follow GPL: batch 32, learning rate 2e-5, linear decay after warm-up. The
+    similarity's scale, unless given, is fitted to the teacher (:func:`fit_margin_scale`).
     """
 
     labels: str  # gpl-label output (JSON Lines of MarginLabel)
@@ -439,6 +441,7 @@ def _train(
     make_loss: Callable[[Any, str, float], Any],
     *,
     batch_sampler: str = "random",
+    fit_scale: Callable[[Any, str, dict[str, list[Any]]], float] | None = None,
     per_device_batch: int,
     accumulation: int,
     overwrite: bool,
@@ -507,6 +510,8 @@ def _train(
         model.max_seq_length = config.max_length
     model.model_card_data.generate_widget_examples = False  # keeps training text out of it
     similarity, scale = resolve_similarity(model, config.similarity, config.scale)
+    if config.scale is None and fit_scale is not None:
+        scale = fit_scale(model, similarity, data)
     loss = make_loss(model, similarity, scale)
     checkpoints = output / "checkpoints"
     last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
@@ -627,6 +632,37 @@ def train_genq(
     )
 
 
+def fit_margin_scale(
+    model: Any, similarity: str, data: dict[str, list[Any]], *, limit: int = 1000, seed: int = 0
+) -> float:
+    """The scale that best maps the starting model's margins onto the teacher's.
+
+    Least squares over up to ``limit`` labels: ``sum(m * t) / sum(m * m)`` for the model's
+    margins ``m = sim(q, pos) - sim(q, neg)`` and the teacher's ``t``. Teacher margins come
+    in the teacher's units (logits; standard deviations for a teacher fused with BM25): a
+    fixed scale that misses them by 2x spends the first steps stretching or squashing
+    every similarity instead of learning the teacher's order (and loses recall doing so).
+    Falls back to 1 when the margins do not fit a positive scale.
+    """
+    import torch
+    from sentence_transformers import util
+
+    count = len(data["label"])
+    chosen = sorted(random.Random(seed).sample(range(count), min(count, limit)))
+
+    def embed(column: str) -> Any:
+        texts = [data[column][i] for i in chosen]
+        return model.encode(texts, batch_size=64, convert_to_tensor=True, show_progress_bar=False)
+
+    pairwise = util.pairwise_cos_sim if similarity == "cos" else util.pairwise_dot_score
+    with torch.inference_mode():
+        query, positive, negative = embed("query"), embed("positive"), embed("negative")
+        margins = (pairwise(query, positive) - pairwise(query, negative)).double().cpu()
+    teacher = torch.tensor([float(data["label"][i]) for i in chosen], dtype=torch.float64)
+    scale = float((margins * teacher).sum() / (margins * margins).sum())
+    return scale if math.isfinite(scale) and scale > 0 else 1.0
+
+
 def train_gpl(
     config: GplTrainConfig,
     *,
@@ -656,6 +692,9 @@ def train_gpl(
         "gpl",
         lambda: gpl_columns(config),
         make_loss,
+        fit_scale=lambda model, similarity, data: fit_margin_scale(
+            model, similarity, data, seed=config.seed
+        ),
         per_device_batch=micro,
         accumulation=config.batch_size // micro,
         overwrite=overwrite,
@@ -1034,7 +1073,9 @@ def _add_training_arguments(
     parser.add_argument(
         "--scale",
         type=float,
-        help="multiplies the similarity in the loss (default: 20 for cos, 1 for dot)",
+        help="multiplies the similarity in the loss (default: for genq 20 with cos, 1 with dot; "
+        "for gpl-train the least-squares fit of the starting model's margins to the "
+        "teacher's, so the loss starts in the teacher's units)",
     )
     add_run_arguments(parser, save_steps=500)
 

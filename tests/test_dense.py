@@ -19,7 +19,9 @@ from inpars.dense import (
     GplLabelConfig,
     GplTrainConfig,
     _label_chunk,
+    fit_margin_scale,
     fuse_with_bm25,
+    gpl_columns,
     label_gpl,
     main,
     read_labels,
@@ -322,6 +324,27 @@ def test_a_real_cross_encoder_teacher_gives_its_score_differences(
     assert labels[0].margin == pytest.approx(pos - neg, abs=1e-4)
 
 
+def test_the_fitted_scale_maps_the_models_margins_onto_the_teachers(
+    tiny_bi_encoder: Path,
+) -> None:
+    from sentence_transformers import SentenceTransformer, util
+
+    model = SentenceTransformer(str(tiny_bi_encoder), device="cpu")
+    words = ["wing", "flutter", "heat", "plate", "shock", "wave", "tide", "moon", "gear"]
+    rng = random.Random(0)
+    data = {
+        column: [" ".join(rng.sample(words, 3)) for _ in range(40)]
+        for column in ("query", "positive", "negative")
+    }
+    embed = {column: model.encode(texts, convert_to_tensor=True) for column, texts in data.items()}
+    margins = util.pairwise_cos_sim(embed["query"], embed["positive"]) - util.pairwise_cos_sim(
+        embed["query"], embed["negative"]
+    )
+    data["label"] = (7.0 * margins).tolist()
+    assert fit_margin_scale(model, "cos", data) == pytest.approx(7.0, rel=1e-3)
+    assert fit_margin_scale(model, "cos", {**data, "label": (-margins).tolist()}) == 1.0
+
+
 def test_gpl_train_loss_falls(
     dense_collection: tuple[Path, Path], tiny_bi_encoder: Path, tmp_path: Path
 ) -> None:
@@ -339,7 +362,13 @@ def test_gpl_train_loss_falls(
     losses = logged_losses(tmp_path / "gpl")
     assert losses[-1] < 0.5 * losses[0]
     metadata = json.loads((tmp_path / "gpl" / "inpars-reranker.json").read_text())
-    assert metadata["similarity"] == "cos" and metadata["scale"] == 20.0
+    # Without --scale, the scale is fitted to the teacher's margins from the starting model.
+    from sentence_transformers import SentenceTransformer
+
+    start = SentenceTransformer(str(tiny_bi_encoder), device="cpu")
+    start.max_seq_length = 32
+    fitted = fit_margin_scale(start, "cos", gpl_columns(train))
+    assert metadata["similarity"] == "cos" and metadata["scale"] == pytest.approx(fitted)
 
 
 def test_command_line(
