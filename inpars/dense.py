@@ -26,10 +26,13 @@ more retrievers (dense models through :mod:`inpars.search`, and ``bm25``) return
 query's own document, nor any document the same normalised query was generated from, as in
 :mod:`inpars.triples`), and a cross-encoder teacher (an ``inpars.train`` reranker, a
 cross-encoder or monoT5, through :func:`inpars.rerankers.load_reranker`) scores the query
-with its positive and with each negative. Each (query, positive, negative) is written with the
-margin ``teacher(q, pos) - teacher(q, neg)`` as a :class:`~inpars.records.MarginLabel`, chunk
-by chunk, so a rerun resumes. ``gpl-train`` then fits the bi-encoder's margin
-``s(q, pos) - s(q, neg)`` to the teacher's with MarginMSELoss.
+with its positive and with each negative; ``teacher_bm25_weight`` fuses those scores with
+BM25's (:func:`fuse_with_bm25`), for a teacher that alone knows no more than the student.
+Each (query, positive, negative) is written with the margin ``teacher(q, pos) -
+teacher(q, neg)`` as a :class:`~inpars.records.MarginLabel`, chunk by chunk, so a rerun
+resumes. ``gpl-train`` then fits the bi-encoder's margin ``scale * (s(q, pos) - s(q, neg))``
+to the teacher's with MarginMSELoss, the scale fitted to the teacher's units
+(:func:`fit_margin_scale`) unless given.
 
 Training is sentence-transformers' ``SentenceTransformerTrainer`` over a ``datasets.Dataset``:
 checkpoints every ``save_steps`` hold the optimizer, scheduler, RNG states and data position;
@@ -44,8 +47,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import os
+import random
 import shutil
 import sys
 import time
