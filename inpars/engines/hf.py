@@ -6,7 +6,8 @@ The engine computes the key/value cache of the longest token prefix shared by th
 a batch once, keeps it across batches, and runs only each document's own tokens through the
 model. The rows of a batch are padded between the shared prefix and their own tokens; the
 attention mask hides the padding and position ids follow the mask, so each row sees exactly
-its own prompt.
+its own prompt. Decoding is a short loop of its own rather than ``generate()``, so that a
+query that has ended leaves the batch at once (see :meth:`HFEngine._decode`).
 """
 
 from __future__ import annotations
