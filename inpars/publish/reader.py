@@ -1,0 +1,159 @@
+"""Reading and checking a published folder: :class:`Bundle`, :func:`load_bundle`,
+:func:`verify_bundle`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inpars.errors import InputError
+from inpars.io import open_lines, read_jsonl
+from inpars.manifest import file_sha256, read_manifest
+from inpars.publish.layout import (
+    MANIFESTS_DIR,
+    QUERIES_FILE,
+    STAGES,
+    STATS_FILE,
+    SUMS_FILE,
+    TRIPLES_JSONL_FILE,
+    TRIPLES_TSV_FILE,
+)
+from inpars.published import read_generated_queries
+from inpars.records import Triple, from_dict
+
+# Files a hub download adds to a folder that SHA256SUMS does not list.
+_FOREIGN_FILES = (".gitattributes",)
+_FOREIGN_DIRS = (".cache", ".huggingface", ".git")
+_SUMS_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A published dataset folder, read with inpars' own readers."""
+
+    path: Path
+
+    @property
+    def queries_path(self) -> Path:
+        return self.path / QUERIES_FILE
+
+    @property
+    def triples_jsonl_path(self) -> Path | None:
+        path = self.path / TRIPLES_JSONL_FILE
+        return path if path.is_file() else None
+
+    @property
+    def triples_tsv_path(self) -> Path | None:
+        path = self.path / TRIPLES_TSV_FILE
+        return path if path.is_file() else None
+
+    def queries(self) -> Iterator[dict[str, Any]]:
+        """The query records, streaming."""
+        for _, record in read_generated_queries(self.queries_path):
+            yield record
+
+    def triples(self) -> Iterator[Triple]:
+        """The triples, streaming (none when the folder has none)."""
+        if self.triples_jsonl_path is None:
+            return
+        for _, record in read_jsonl(self.triples_jsonl_path):
+            yield from_dict(Triple, record)
+
+    def stats(self) -> dict[str, Any]:
+        """``stats.json``."""
+        path = self.path / STATS_FILE
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read the statistics: {exc}", path) from None
+
+    def manifests(self) -> dict[str, dict[str, Any]]:
+        """The run manifests, by stage."""
+        found = {}
+        for stage in STAGES:
+            path = self.path / MANIFESTS_DIR / f"{stage}.manifest.json"
+            if path.is_file():
+                found[stage] = read_manifest(path)
+        return found
+
+
+def load_bundle(folder: str | Path) -> Bundle:
+    """A published folder (made by :func:`publish`, or downloaded from the Hub).
+
+    Raises:
+        InputError: when the folder lacks ``queries.jsonl``.
+    """
+    bundle = Bundle(Path(folder))
+    if not bundle.queries_path.is_file():
+        raise InputError(f"not an inpars dataset folder (no {QUERIES_FILE})", folder)
+    return bundle
+
+
+@dataclass
+class VerifyResult:
+    """The outcome of :func:`verify_bundle`."""
+
+    checked: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)  # files SHA256SUMS does not name
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatched and not self.missing
+
+
+def read_checksums(path: Path) -> dict[str, str]:
+    """``SHA256SUMS`` as {relative path: sha256}.
+
+    Raises:
+        InputError: for a missing file, a malformed line, or a path leaving the folder.
+    """
+    if not path.is_file():
+        raise InputError(
+            f"no {SUMS_FILE}: not a folder made by inpars.publish, or an incomplete download",
+            path,
+        )
+    listed: dict[str, str] = {}
+    for line, text in open_lines(path):
+        if not text.strip():
+            continue
+        match = _SUMS_LINE.match(text)
+        if match is None:
+            raise InputError("expected '<64 hex digits>  <file>'", path, line)
+        name = match.group(2)
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts or not parts:
+            raise InputError(f"unsafe path {name!r}: must stay inside the folder", path, line)
+        listed[name] = match.group(1)
+    return listed
+
+
+def verify_bundle(folder: str | Path) -> VerifyResult:
+    """Checks every file ``SHA256SUMS`` lists; also reports files it does not list.
+
+    Files that Hub downloads add (``.gitattributes``, ``.cache/``) are not reported.
+    """
+    folder = Path(folder)
+    listed = read_checksums(folder / SUMS_FILE)
+    result = VerifyResult()
+    for name, expected in listed.items():
+        path = folder / name
+        if not path.is_file():
+            result.missing.append(name)
+        elif file_sha256(path) != expected:
+            result.mismatched.append(name)
+        else:
+            result.checked.append(name)
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or relative.as_posix() in listed or path.name == SUMS_FILE:
+            continue
+        if relative.parts[0] in _FOREIGN_DIRS or relative.as_posix() in _FOREIGN_FILES:
+            continue
+        result.unlisted.append(relative.as_posix())
+    return result
