@@ -18,7 +18,6 @@ from inpars.dense import (
     GenQConfig,
     GplLabelConfig,
     GplTrainConfig,
-    _label_chunk,
     fit_margin_scale,
     fuse_with_bm25,
     gpl_columns,
@@ -29,6 +28,7 @@ from inpars.dense import (
     train_genq,
     train_gpl,
 )
+from inpars.dense.labels import _label_chunk
 from inpars.errors import InparsError, InputError
 from inpars.rerankers import load_reranker
 from inpars.search import DenseRetriever

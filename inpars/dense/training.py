@@ -1,0 +1,357 @@
+"""Training a bi-encoder: GenQ (MultipleNegativesRankingLoss) and GPL (MarginMSELoss)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from inpars.dense.config import BiEncoderTrainConfig, GenQConfig, GplTrainConfig
+from inpars.dense.data import genq_columns, gpl_columns
+from inpars.errors import InparsError, InputError
+from inpars.io import atomic_write_json
+from inpars.rerankers.base import METADATA_FILE, read_metadata
+from inpars.train import loss_log_callback, precision_flags
+
+
+@dataclass
+class DenseTrainSummary:
+    """What a training run did."""
+
+    output: str
+    method: str  # genq or gpl
+    model: str
+    examples: int
+    steps: int
+    resumed_from: str | None
+    final_loss: float | None
+    seconds: float
+    already_trained: bool = False
+
+
+class ScaledSimilarity:
+    """``scale * similarity(a, b)``: cosines brought to the range of the teacher's logits."""
+
+    def __init__(self, name: str, scale: float, pairwise: bool) -> None:
+        from sentence_transformers import util
+
+        self.name = name
+        self.scale = scale
+        if pairwise:
+            self.function = util.pairwise_cos_sim if name == "cos" else util.pairwise_dot_score
+        else:
+            self.function = util.cos_sim if name == "cos" else util.dot_score
+
+    def __call__(self, a: Any, b: Any) -> Any:
+        return self.scale * self.function(a, b)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"similarity": self.name, "scale": self.scale}
+
+
+def resolve_similarity(model: Any, similarity: str, scale: float | None) -> tuple[str, float]:
+    """(``cos`` or ``dot``, scale): ``auto`` is the model's own similarity; the default
+    scale is 20 for cosines (sentence-transformers' MultipleNegativesRankingLoss) and 1 for
+    dot products."""
+    if similarity == "auto":
+        name = str(getattr(model.similarity_fn_name, "value", model.similarity_fn_name))
+        if name not in ("cosine", "dot"):
+            raise InparsError(f"the model uses {name} similarity; pass --similarity cos or dot")
+        similarity = "cos" if name == "cosine" else "dot"
+    return similarity, scale if scale is not None else (20.0 if similarity == "cos" else 1.0)
+
+
+def _file_identity(path: str | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    file = Path(path)
+    if not file.is_file():
+        raise InputError("no such file", file)
+    return {"path": str(file.resolve()), "bytes": file.stat().st_size}
+
+
+def _settings(config: BiEncoderTrainConfig, method: str) -> dict[str, Any]:
+    """What must not change between a run and its resumption."""
+    settings = asdict(config)
+    for name in ("output", "device", "precision", "save_steps", "logging_steps"):
+        settings.pop(name)
+    for name in ("queries", "triples", "labels"):
+        if name in settings:
+            settings[name] = _file_identity(settings[name])
+    settings["method"] = method
+    return settings
+
+
+def _train(
+    config: BiEncoderTrainConfig,
+    method: str,
+    columns: Callable[[], dict[str, list[Any]]],
+    make_loss: Callable[[Any, str, float], Any],
+    *,
+    batch_sampler: str = "random",
+    fit_scale: Callable[[Any, str, dict[str, list[Any]]], float] | None = None,
+    per_device_batch: int,
+    accumulation: int,
+    overwrite: bool,
+    show_progress: bool,
+    callbacks: Sequence[Any],
+) -> DenseTrainSummary:
+    """The training both methods share: settings check, trainer, checkpoints, final save."""
+    try:
+        from datasets import Dataset
+    except ImportError:
+        raise InparsError(
+            "training a bi-encoder needs the datasets package: pip install datasets"
+        ) from None
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.base.sampler import BatchSamplers
+    from transformers import set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from inpars.models import pick_device, resolve_model_path
+
+    config.check()
+    start = time.perf_counter()
+    output = Path(config.output)
+    settings_file = output / "train-settings.json"
+    settings = _settings(config, method)
+    if overwrite and output.exists():
+        shutil.rmtree(output)
+    previous = json.loads(settings_file.read_text()) if settings_file.is_file() else None
+    if previous is not None and previous != settings:
+        changed = sorted(
+            k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k)
+        )
+        raise InparsError(
+            f"{output}: holds a training run with other settings (changed: {', '.join(changed)}); "
+            "rerun with the same settings to resume, or pass --overwrite"
+        )
+    data = columns()  # every input line is checked before a model is loaded
+    examples = len(data["query"])
+    done = read_metadata(output)
+    if previous is not None and done and done.get("complete"):
+        return DenseTrainSummary(
+            output=str(output),
+            method=method,
+            model=config.model,
+            examples=examples,
+            steps=int(done.get("steps", 0)),
+            resumed_from=None,
+            final_loss=done.get("final_loss"),
+            seconds=0.0,
+            already_trained=True,
+        )
+    output.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(settings_file, settings)
+
+    set_seed(config.seed)
+    device = pick_device(config.device)
+    try:
+        model = SentenceTransformer(resolve_model_path(config.model), device=device)
+    except (OSError, ValueError) as exc:
+        raise InparsError(f"cannot load model {config.model!r}: {exc}") from None
+    if config.max_length is not None:
+        model.max_seq_length = config.max_length
+    model.model_card_data.generate_widget_examples = False  # keeps training text out of it
+    similarity, scale = resolve_similarity(model, config.similarity, config.scale)
+    if config.scale is None and fit_scale is not None:
+        scale = fit_scale(model, similarity, data)
+    loss = make_loss(model, similarity, scale)
+    checkpoints = output / "checkpoints"
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=per_device_batch,
+        gradient_accumulation_steps=accumulation,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        lr_scheduler_type=config.scheduler,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a fraction of the steps
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        optim="adamw_torch",
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        logging_steps=config.logging_steps,
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to=[],
+        dataloader_num_workers=0,
+        disable_tqdm=not show_progress,
+        use_cpu=device == "cpu",
+        batch_sampler=(
+            BatchSamplers.NO_DUPLICATES
+            if batch_sampler == "no-duplicates"
+            else BatchSamplers.BATCH_SAMPLER
+        ),
+        **precision_flags(config.precision, device),
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_dict(data),
+        loss=loss,
+        callbacks=[loss_log_callback(output / "train-log.jsonl"), *callbacks],
+    )
+    result = trainer.train(resume_from_checkpoint=last)
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    final_loss = (
+        losses[-1]
+        if losses
+        else (result.training_loss if math.isfinite(result.training_loss) else None)
+    )
+    model.save(str(output))
+    atomic_write_json(
+        output / METADATA_FILE,
+        {
+            "kind": "bi-encoder",
+            "max_length": int(model.max_seq_length),
+            "base_model": config.model,
+            "method": method,
+            "similarity": similarity,
+            "scale": scale,
+            "complete": True,
+            "steps": trainer.state.global_step,
+            "final_loss": final_loss,
+            "examples": examples,
+        },
+    )
+    return DenseTrainSummary(
+        output=str(output),
+        method=method,
+        model=config.model,
+        examples=examples,
+        steps=trainer.state.global_step,
+        resumed_from=last,
+        final_loss=final_loss,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def train_genq(
+    config: GenQConfig,
+    *,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    callbacks: Sequence[Any] = (),
+) -> DenseTrainSummary:
+    """Trains (or resumes training) a bi-encoder the GenQ way; saves it in ``config.output``.
+
+    With ``micro_batch_size`` below ``batch_size`` the loss is sentence-transformers'
+    CachedMultipleNegativesRankingLoss (GradCache): the same in-batch negatives over the whole
+    batch, in forward passes of ``micro_batch_size``.
+
+    Raises:
+        InputError: for a bad queries, triples or corpus line (before any training).
+        InparsError: for bad settings, or an output folder trained with other settings.
+    """
+
+    def make_loss(model: Any, similarity: str, scale: float) -> Any:
+        from sentence_transformers import util
+        from sentence_transformers.sentence_transformer.losses import (
+            CachedMultipleNegativesRankingLoss,
+            MultipleNegativesRankingLoss,
+        )
+
+        function = util.cos_sim if similarity == "cos" else util.dot_score
+        micro = config.micro_batch_size
+        if micro is not None and micro < config.batch_size:
+            return CachedMultipleNegativesRankingLoss(
+                model, scale=scale, similarity_fct=function, mini_batch_size=micro
+            )
+        return MultipleNegativesRankingLoss(model, scale=scale, similarity_fct=function)
+
+    return _train(
+        config,
+        "genq",
+        lambda: genq_columns(config),
+        make_loss,
+        batch_sampler=config.batch_sampler,
+        per_device_batch=config.batch_size,
+        accumulation=1,
+        overwrite=overwrite,
+        show_progress=show_progress,
+        callbacks=callbacks,
+    )
+
+
+def fit_margin_scale(
+    model: Any, similarity: str, data: dict[str, list[Any]], *, limit: int = 1000, seed: int = 0
+) -> float:
+    """The scale that best maps the starting model's margins onto the teacher's.
+
+    Least squares over up to ``limit`` labels: ``sum(m * t) / sum(m * m)`` for the model's
+    margins ``m = sim(q, pos) - sim(q, neg)`` and the teacher's ``t``. Teacher margins come
+    in the teacher's units (logits; standard deviations for a teacher fused with BM25): a
+    fixed scale that misses them by 2x spends the first steps stretching or squashing
+    every similarity instead of learning the teacher's order (and loses recall doing so).
+    Falls back to 1 when the margins do not fit a positive scale.
+    """
+    import torch
+    from sentence_transformers import util
+
+    count = len(data["label"])
+    chosen = sorted(random.Random(seed).sample(range(count), min(count, limit)))
+
+    def embed(column: str) -> Any:
+        texts = [data[column][i] for i in chosen]
+        return model.encode(texts, batch_size=64, convert_to_tensor=True, show_progress_bar=False)
+
+    pairwise = util.pairwise_cos_sim if similarity == "cos" else util.pairwise_dot_score
+    with torch.inference_mode():
+        query, positive, negative = embed("query"), embed("positive"), embed("negative")
+        margins = (pairwise(query, positive) - pairwise(query, negative)).double().cpu()
+    teacher = torch.tensor([float(data["label"][i]) for i in chosen], dtype=torch.float64)
+    scale = float((margins * teacher).sum() / (margins * margins).sum())
+    return scale if math.isfinite(scale) and scale > 0 else 1.0
+
+
+def train_gpl(
+    config: GplTrainConfig,
+    *,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    callbacks: Sequence[Any] = (),
+) -> DenseTrainSummary:
+    """Trains (or resumes training) a bi-encoder on GPL labels with MarginMSELoss.
+
+    With ``micro_batch_size`` below ``batch_size`` gradients are accumulated (the loss is
+    per example, so this changes nothing but memory).
+
+    Raises:
+        InputError: for a bad labels or corpus line (before any training).
+        InparsError: for bad settings, or an output folder trained with other settings.
+    """
+
+    def make_loss(model: Any, similarity: str, scale: float) -> Any:
+        from sentence_transformers.sentence_transformer.losses import MarginMSELoss
+
+        return MarginMSELoss(model, similarity_fct=ScaledSimilarity(similarity, scale, True))
+
+    config.check()  # before the batch sizes are used
+    micro = config.micro_batch_size or config.batch_size
+    return _train(
+        config,
+        "gpl",
+        lambda: gpl_columns(config),
+        make_loss,
+        fit_scale=lambda model, similarity, data: fit_margin_scale(
+            model, similarity, data, seed=config.seed
+        ),
+        per_device_batch=micro,
+        accumulation=config.batch_size // micro,
+        overwrite=overwrite,
+        show_progress=show_progress,
+        callbacks=callbacks,
+    )
