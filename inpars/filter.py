@@ -51,6 +51,7 @@ from typing import Any
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json, atomic_write_text, open_lines
 from inpars.manifest import file_entry, manifest_path, write_manifest
+from inpars.progress import summary_table
 from inpars.published import RecordNormalizer
 
 # A log-probability can exceed 0 only by rounding; beyond this it is not a log-probability.
@@ -811,11 +812,7 @@ def config_from_args(args: argparse.Namespace) -> FilterConfig:
 
 
 def print_summary(summary: FilterSummary, output: str, console: Any) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"inpars.filter → {output}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
+    table = summary_table(f"inpars.filter → {output}")
     table.add_row("records read", f"{summary.read:,}")
     if summary.input_format != "inpars":
         table.add_row("input format", summary.input_format)

@@ -44,6 +44,7 @@ from inpars.engines.base import (
 from inpars.errors import InparsError
 from inpars.io import JsonlWriter, atomic_write_json, read_jsonl, repair_jsonl_tail
 from inpars.models import DEFAULT_MODEL
+from inpars.progress import summary_table
 from inpars.prompts import (
     PromptBuilder,
     PromptTemplate,
@@ -481,11 +482,6 @@ def config_from_args(args: argparse.Namespace) -> GenerateConfig:
 
 
 def print_summary(summary: GenerateSummary, output: str, console: Any) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"inpars.generate → {output}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
     rows = [
         ("documents (this run)", f"{summary.documents:,}"),
         ("documents already done", f"{summary.skipped_done:,}"),
@@ -498,9 +494,7 @@ def print_summary(summary: GenerateSummary, output: str, console: Any) -> None:
         ("queries/s", f"{summary.queries_per_second:.2f}"),
         ("generated tokens/s", f"{summary.tokens_per_second:.1f}"),
     ]
-    for name, value in rows:
-        table.add_row(name, value)
-    console.print(table)
+    console.print(summary_table(f"inpars.generate → {output}", rows))
 
 
 def main(argv: list[str] | None = None) -> int:

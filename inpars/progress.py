@@ -1,7 +1,8 @@
-"""The progress display every long stage shows: one rich layout, on stderr."""
+"""What every stage shows on stderr: one progress layout, and one end-of-run summary table."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -31,3 +32,15 @@ def progress_bar(show: bool, *fields: str) -> Any:
         console=Console(stderr=True),
         disable=not show,
     )
+
+
+def summary_table(title: str, rows: Iterable[tuple[str, str]] = ()) -> Any:
+    """A rich ``Table`` of (what, value) rows, values right-aligned: a stage's summary."""
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for name, value in rows:
+        table.add_row(name, value)
+    return table

@@ -53,7 +53,7 @@ from inpars.bm25 import DEFAULT_B, DEFAULT_K1
 from inpars.errors import InparsError, require_at_least_one
 from inpars.io import atomic_write_json, atomic_write_text
 from inpars.models import cache_dir, pick_device, pick_dtype, resolve_model_path
-from inpars.progress import progress_bar
+from inpars.progress import progress_bar, summary_table
 from inpars.records import Document
 
 EMBEDDINGS_FILE = "embeddings.npy"
@@ -926,11 +926,6 @@ def print_hits(
 
 
 def print_summary(summary: SearchSummary, config: SearchConfig, console: Any) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"inpars.search → {config.output}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
     state = "reused" if summary.embeddings_reused else f"encoded ({summary.embeddings_reason})"
     rows = [
         ("model", config.model),
@@ -942,9 +937,7 @@ def print_summary(summary: SearchSummary, config: SearchConfig, console: Any) ->
         ("search seconds", f"{summary.search_seconds:,.1f}"),
         ("seconds", f"{summary.seconds:,.1f}"),
     ]
-    for name, value in rows:
-        table.add_row(name, value)
-    console.print(table)
+    console.print(summary_table(f"inpars.search → {config.output}", rows))
 
 
 def _interactive(args: argparse.Namespace, console: Any) -> None:

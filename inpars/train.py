@@ -36,6 +36,7 @@ from typing import Any
 
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.io import atomic_write_json, open_lines
+from inpars.progress import summary_table
 from inpars.rerankers import available_kinds, reranker_class
 from inpars.rerankers.base import Reranker, read_metadata
 
@@ -457,11 +458,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def print_summary(summary: TrainSummary, console: Any) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"inpars.train → {summary.output}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
     rows = [
         ("kind", summary.kind),
         ("starting model", summary.model),
@@ -471,9 +467,7 @@ def print_summary(summary: TrainSummary, console: Any) -> None:
         ("last logged loss", "-" if summary.final_loss is None else f"{summary.final_loss:.4f}"),
         ("seconds", f"{summary.seconds:,.1f}"),
     ]
-    for name, value in rows:
-        table.add_row(name, value)
-    console.print(table)
+    console.print(summary_table(f"inpars.train → {summary.output}", rows))
 
 
 def main(argv: list[str] | None = None) -> int:

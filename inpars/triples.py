@@ -55,7 +55,7 @@ from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.filter import dedup_key, normalize_words
 from inpars.io import JsonlWriter, atomic_write_json, open_lines, read_jsonl, repair_jsonl_tail
 from inpars.manifest import file_entry, manifest_path, write_manifest
-from inpars.progress import progress_bar
+from inpars.progress import progress_bar, summary_table
 from inpars.published import RecordNormalizer
 from inpars.records import Triple, to_dict
 
@@ -737,11 +737,6 @@ def config_from_args(args: argparse.Namespace) -> TriplesConfig:
 
 
 def print_summary(summary: TriplesSummary, config: TriplesConfig, console: Any) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"inpars.triples → {config.output}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
     index = "reused" if summary.index_reused else f"built ({summary.index_reason})"
     rows = [
         ("index", f"{index}, {summary.index_documents:,} docs, {summary.index_seconds:.1f} s"),
@@ -757,9 +752,7 @@ def print_summary(summary: TriplesSummary, config: TriplesConfig, console: Any) 
         ("seconds", f"{summary.seconds:,.1f}"),
         ("queries/s (index excluded)", f"{summary.queries_per_second:,.1f}"),
     ]
-    for name, value in rows:
-        table.add_row(name, value)
-    console.print(table)
+    console.print(summary_table(f"inpars.triples → {config.output}", rows))
     console.print(f"TSV: {config.output}\nJSON Lines: {config.jsonl_path}")
 
 

@@ -11,6 +11,7 @@ from inpars.dense.config import BATCH_SAMPLERS, GenQConfig, GplLabelConfig, GplT
 from inpars.dense.labels import GplLabelSummary, label_gpl
 from inpars.dense.training import DenseTrainSummary, train_genq, train_gpl
 from inpars.errors import InparsError
+from inpars.progress import summary_table
 from inpars.search import DEFAULT_MODEL, SIMILARITIES
 from inpars.train import add_run_arguments
 
@@ -242,11 +243,6 @@ def _config(cls: type, args: argparse.Namespace) -> Any:
 
 
 def print_train_summary(summary: DenseTrainSummary, console: Any) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"inpars.dense {summary.method} → {summary.output}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
     rows = [
         ("starting model", summary.model),
         ("training examples", f"{summary.examples:,}"),
@@ -255,17 +251,10 @@ def print_train_summary(summary: DenseTrainSummary, console: Any) -> None:
         ("last logged loss", "-" if summary.final_loss is None else f"{summary.final_loss:.4f}"),
         ("seconds", f"{summary.seconds:,.1f}"),
     ]
-    for name, value in rows:
-        table.add_row(name, value)
-    console.print(table)
+    console.print(summary_table(f"inpars.dense {summary.method} → {summary.output}", rows))
 
 
 def print_label_summary(summary: GplLabelSummary, config: GplLabelConfig, console: Any) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"inpars.dense gpl-label → {config.output}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
     rows = [
         ("query records read", f"{summary.queries_read:,}"),
         ("skipped: already done", f"{summary.already_done:,}"),
@@ -282,9 +271,7 @@ def print_label_summary(summary: GplLabelSummary, config: GplLabelConfig, consol
         ("teacher seconds", f"{summary.teacher_seconds:,.1f}"),
         ("seconds", f"{summary.seconds:,.1f}"),
     ]
-    for name, value in rows:
-        table.add_row(name, value)
-    console.print(table)
+    console.print(summary_table(f"inpars.dense gpl-label → {config.output}", rows))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from inpars.errors import InparsError
+from inpars.progress import summary_table
 from inpars.publish.bundle import PublishSummary, publish
 from inpars.publish.config import PublishConfig
 from inpars.publish.hub import push_to_hub
@@ -112,11 +113,7 @@ def config_from_args(args: argparse.Namespace) -> PublishConfig:
 
 
 def print_summary(summary: PublishSummary, console: Any) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"inpars.publish → {summary.output}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
+    table = summary_table(f"inpars.publish → {summary.output}")
     table.add_row("queries", f"{summary.queries:,}")
     table.add_row("documents", f"{summary.documents:,}")
     table.add_row("triples", f"{summary.triples:,}")
