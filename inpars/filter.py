@@ -17,6 +17,9 @@ drops it:
    short document: the document has fewer than ``min_doc_words`` words (off by default);
 5. duplicate: the same query after normalisation (:func:`normalize_words`) as a better-scored
    record (on equal scores the earlier line wins), across all documents;
+   failed the round trip: with ``consistency_model``, a dense retriever searching the whole
+   corpus with the query does not rank its document in the top ``consistency_depth``
+   (:mod:`inpars.consistency`; off by default);
 6. over the per-document cap: ``max_per_doc`` better records of the same document are kept;
 7. below the top k: ``keep_top_k`` better records are kept.
 
@@ -48,6 +51,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
+from inpars.consistency import RoundTripCheck
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json, atomic_write_text, open_lines
 from inpars.manifest import file_entry, manifest_path, write_manifest
@@ -363,6 +368,10 @@ class FilterConfig:
     copy_threshold: float = 0.75
     copy_min_words: int = 4
     min_doc_words: int = 0  # 0: off
+    consistency_model: str | None = None  # None: no round-trip check
+    consistency_depth: int = DEFAULT_CONSISTENCY_DEPTH
+    consistency_batch_size: int = 256
+    device: str = "auto"
     dedup: bool = True
     skip_invalid: bool = False
     summary: str | None = None
@@ -392,6 +401,18 @@ class FilterConfig:
             raise InparsError(f"--min-doc-words must be 0 or more (got {self.min_doc_words})")
         if self.min_doc_words and self.corpus is None:
             raise InparsError("--min-doc-words needs --corpus")
+        if self.consistency_model is not None:
+            if self.corpus is None:
+                raise InparsError("--consistency-model needs --corpus")
+            if self.consistency_depth < 1:
+                raise InparsError(
+                    f"--consistency-depth must be at least 1 (got {self.consistency_depth})"
+                )
+            if self.consistency_batch_size < 1:
+                raise InparsError(
+                    "--consistency-batch-size must be at least 1 "
+                    f"(got {self.consistency_batch_size})"
+                )
         if Path(self.input).resolve() == Path(self.output).resolve():
             raise InparsError("--output must differ from --input (the input is read twice)")
 
@@ -417,10 +438,12 @@ class FilterSummary:
     copied: int = 0
     short_document: int = 0
     duplicate: int = 0
+    inconsistent: int = 0
     over_doc_cap: int = 0
     below_top_k: int = 0
     kept: int = 0
     copies_checked: bool = False
+    consistency_checked: bool = False
     input_format: str = "inpars"  # see inpars.published.FORMATS
     best_score: float | None = None
     worst_kept_score: float | None = None
@@ -441,6 +464,7 @@ class FilterSummary:
             ("copied from document", self.copied),
             ("document under --min-doc-words", self.short_document),
             ("duplicate", self.duplicate),
+            ("failed the round trip", self.inconsistent),
             ("over --max-per-doc", self.over_doc_cap),
             ("below --keep-top-k", self.below_top_k),
         ]
@@ -506,6 +530,8 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
     if config.needs_documents:
         documents = load_documents_for(config, _referenced_doc_ids(config.input))
     top = TopK(config.keep_top_k, config.max_per_doc)
+    offer = _RoundTripGate(top, _round_trip_check(config, show_progress), config, summary)
+    summary.consistency_checked = offer.check is not None
     out_dir = Path(config.output).resolve().parent
     out_dir.mkdir(parents=True, exist_ok=True)
     with (
@@ -529,15 +555,16 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
             if best is not None:
                 best.offer(dedup_key(words), score, line)
             else:
-                top.offer(score, line, doc_id, record)
+                offer(score, line, doc_id, record)
         progress.update(task, completed=summary.read)
         summary.input_format = normalize.format or summary.input_format
         if best is not None:
             survivors = best.offered
             summary.duplicate = survivors - best.count()
             task = progress.add_task("filter: top k", total=None)
-            _offer_winners(config.input, normalize, best.winners(), top, progress, task)
+            _offer_winners(config.input, normalize, best.winners(), offer, progress, task)
             best.close()
+        offer.flush()
     ranked = top.ranked()
     summary.over_doc_cap = top.dropped_by_cap
     summary.below_top_k = top.dropped_by_k
@@ -662,11 +689,76 @@ def _clean_and_score(
     return words, checked.doc_id, scorer(checked.log_probs)
 
 
+def _round_trip_check(config: FilterConfig, show_progress: bool) -> RoundTripCheck | None:
+    if config.consistency_model is None:
+        return None
+    from inpars.corpus import read_corpus
+    from inpars.progress import progress_bar
+
+    corpus = read_corpus(
+        config.corpus,  # type: ignore[arg-type]  # checked: the rule needs a corpus
+        format=config.corpus_format,
+        id_field=config.id_field,
+        text_field=config.text_field,
+        title_field=config.title_field,
+    )
+    with progress_bar(show_progress) as progress:
+        return RoundTripCheck.open(
+            config.consistency_model,
+            corpus,
+            depth=config.consistency_depth,
+            device=config.device,
+            progress=progress,
+        )
+
+
+class _RoundTripGate:
+    """Offers records to the top k, first passing them through the round-trip check.
+
+    Records wait in a buffer and are checked a batch at a time (one encoder call per
+    batch); ``flush`` checks the rest. Without a check, records go straight through.
+    """
+
+    def __init__(
+        self,
+        top: TopK,
+        check: RoundTripCheck | None,
+        config: FilterConfig,
+        summary: FilterSummary,
+    ) -> None:
+        self.top = top
+        self.check = check
+        self.batch_size = config.consistency_batch_size
+        self.summary = summary
+        self._pending: list[tuple[float, int, str, dict[str, Any]]] = []
+
+    def __call__(self, score: float, line: int, doc_id: str, record: dict[str, Any]) -> None:
+        if self.check is None:
+            self.top.offer(score, line, doc_id, record)
+            return
+        self._pending.append((score, line, doc_id, record))
+        if len(self._pending) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.check is None or not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        ranks = self.check.ranks(
+            [str(item[3]["query"]) for item in pending], [item[2] for item in pending]
+        )
+        for (score, line, doc_id, record), rank in zip(pending, ranks, strict=True):
+            if rank is None:
+                self.summary.inconsistent += 1
+            else:
+                self.top.offer(score, line, doc_id, record)
+
+
 def _offer_winners(
     path: str,
     first_pass: RecordNormalizer,
     winners: Iterable[tuple[int, float]],
-    top: TopK,
+    offer: Callable[[float, int, str, dict[str, Any]], None],
     progress: Any,
     task: Any,
 ) -> None:
@@ -681,7 +773,7 @@ def _offer_winners(
         if line != wanted[0]:
             continue
         record = normalize(json.loads(text), line)
-        top.offer(wanted[1], line, str(record["doc_id"]), record)
+        offer(wanted[1], line, str(record["doc_id"]), record)
         seen += 1
         if seen % 2048 == 0:
             progress.update(task, completed=seen)
@@ -772,6 +864,31 @@ def build_parser() -> argparse.ArgumentParser:
         "needs --corpus; 0 turns the rule off (default: %(default)s)",
     )
     parser.add_argument(
+        "--consistency-model",
+        help="round-trip filter (Promptagator): drop a query unless this dense model "
+        "(a sentence-transformers folder, hub id, or all-minilm-l6-v2, bundled), searching "
+        "the whole --corpus with it, ranks its document in the top --consistency-depth. "
+        "The corpus embeddings are cached. Default: off",
+    )
+    parser.add_argument(
+        "--consistency-depth",
+        type=int,
+        default=DEFAULT_CONSISTENCY_DEPTH,
+        help="how deep a query's document may rank and pass the round trip (1: only "
+        "queries that find their document first) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--consistency-batch-size",
+        type=int,
+        default=256,
+        help="queries checked per encoder call (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="device of the round-trip model: auto, cpu, cuda, mps (default: %(default)s)",
+    )
+    parser.add_argument(
         "--keep-duplicates",
         action="store_true",
         help="keep queries that are the same after normalisation (case, punctuation, "
@@ -805,6 +922,10 @@ def config_from_args(args: argparse.Namespace) -> FilterConfig:
         copy_threshold=args.copy_threshold,
         copy_min_words=args.copy_min_words,
         min_doc_words=args.min_doc_words,
+        consistency_model=args.consistency_model,
+        consistency_depth=args.consistency_depth,
+        consistency_batch_size=args.consistency_batch_size,
+        device=args.device,
         dedup=not args.keep_duplicates,
         skip_invalid=args.skip_invalid,
         summary=args.summary,
@@ -819,6 +940,8 @@ def print_summary(summary: FilterSummary, output: str, console: Any) -> None:
     for rule, count in summary.drops():
         if rule == "copied from document" and not summary.copies_checked:
             table.add_row(f"dropped: {rule}", "not checked (no --corpus)")
+        elif rule == "failed the round trip" and not summary.consistency_checked:
+            continue
         else:
             table.add_row(f"dropped: {rule}", f"{count:,}")
     table.add_row("kept", f"{summary.kept:,}")

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
 from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
 from inpars.io import atomic_write_json
@@ -56,6 +57,8 @@ class PipelineConfig:
     # filter
     keep_top_k: int = 10_000
     max_per_doc: int | None = None
+    consistency_model: str | None = None  # None: no round-trip filter
+    consistency_depth: int = DEFAULT_CONSISTENCY_DEPTH
     # triples
     negatives_depth: int = 100
     negatives_per_query: int = 1
@@ -159,15 +162,22 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         "generate", {**asdict(gen), "model": config.generator}, generate_step
     )
 
+    # Filter settings that change which queries are kept name their own files, so variants
+    # with and without them share one work folder.
+    tag = "" if config.consistency_model is None else f"-roundtrip{config.consistency_depth}"
     filtered = FilterConfig(
-        input=gen.output, output=str(config.path("filtered.jsonl")), corpus=str(collection),
-        keep_top_k=config.keep_top_k, max_per_doc=config.max_per_doc,
+        input=gen.output, output=str(config.path(f"filtered{tag}.jsonl")),
+        corpus=str(collection), keep_top_k=config.keep_top_k, max_per_doc=config.max_per_doc,
+        consistency_model=config.consistency_model, consistency_depth=config.consistency_depth,
+        device=config.device,
     )  # fmt: skip
     seconds["filter"] = state.run(
-        "filter", asdict(filtered), lambda: filter_queries(filtered, show_progress=show_progress)
+        f"filter: {Path(filtered.output).name}",
+        asdict(filtered),
+        lambda: filter_queries(filtered, show_progress=show_progress),
     )
 
-    triples_name = f"triples-depth{config.negatives_depth}-neg{config.negatives_per_query}.tsv"
+    triples_name = f"triples{tag}-depth{config.negatives_depth}-neg{config.negatives_per_query}.tsv"
     triples = TriplesConfig(
         queries=filtered.output, corpus=str(collection), output=str(config.path(triples_name)),
         index=index, depth=config.negatives_depth,
@@ -313,6 +323,9 @@ _HELP = {
     "queries_per_doc": "sampled queries per document",
     "keep_top_k": "queries kept by the filter (mean log-prob)",
     "max_per_doc": "at most this many kept queries per document",
+    "consistency_model": "round-trip filter: keep a query only when this dense model, "
+    "searching the corpus, ranks its document in the top --consistency-depth (off when not given)",
+    "consistency_depth": "rank a query's document must reach to pass the round trip",
     "negatives_depth": "BM25 depth negatives are drawn from (smaller: harder negatives)",
     "kind": "reranker kind to train: cross-encoder, monot5, bi-encoder",
     "reranker_model": "starting model of the trained reranker (default: the kind's)",

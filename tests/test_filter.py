@@ -362,3 +362,67 @@ def test_top_k_memory_is_bounded_by_k() -> None:
         assert len(top) <= 10
         assert len(top._heap) <= 2 * 10 + 65
         assert sum(len(h) for h in top._group_heaps.values()) == top._group_entries <= 2 * 10 + 65
+
+
+# --- round-trip consistency (real bundled MiniLM) ------------------------------------------
+
+
+ROUND_TRIP_DOCS = [
+    ("volcano", "Volcanoes", "Magma rises through the crust and erupts as lava and ash."),
+    ("compiler", "Compilers", "A compiler parses source code and emits machine instructions."),
+    ("bread", "Baking bread", "Knead the dough, let the yeast rise, then bake it in an oven."),
+    ("football", "Football", "Two teams kick a ball and try to score goals past a keeper."),
+]
+
+
+def test_round_trip_check_ranks_each_query_s_own_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inpars.consistency import RoundTripCheck
+
+    monkeypatch.setenv("INPARS_CACHE", str(tmp_path / "cache"))
+    corpus = write_beir_corpus(tmp_path / "corpus", ROUND_TRIP_DOCS)
+    check = RoundTripCheck.open("all-minilm-l6-v2", str(corpus), depth=1, device="cpu")
+    queries = ["how does lava erupt from a volcano", "how do you bake bread with yeast"]
+    assert check.ranks(queries, ["volcano", "football"]) == [1, None]
+    # The whole corpus deep, every document has a rank; the bread query's football one is low.
+    deep = RoundTripCheck(check.retriever, depth=len(ROUND_TRIP_DOCS))
+    first, football = deep.ranks(queries, ["volcano", "football"])
+    assert first == 1 and football is not None and football > 1
+    with pytest.raises(InparsError, match="--consistency-depth must be at least 1"):
+        RoundTripCheck(check.retriever, depth=0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 256])
+def test_round_trip_filter_drops_queries_that_miss_their_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_size: int
+) -> None:
+    monkeypatch.setenv("INPARS_CACHE", str(tmp_path / "cache"))
+    corpus = write_beir_corpus(tmp_path / "corpus", ROUND_TRIP_DOCS)
+    records = [
+        record("volcano", "how does lava erupt from a volcano", [-0.5]),
+        record("compiler", "how do you bake bread with yeast", [-0.1]),  # written off-topic
+        record("bread", "what makes dough rise", [-0.3]),
+        record("football", "how does a compiler emit machine code", [-0.2]),  # off-topic
+    ]
+    summary, kept = run(
+        tmp_path, records, corpus=str(corpus), consistency_model="all-minilm-l6-v2",
+        consistency_depth=1, consistency_batch_size=batch_size, device="cpu",
+    )  # fmt: skip
+    assert [r["doc_id"] for r in kept] == ["bread", "volcano"]  # best score first
+    assert summary.inconsistent == 2 and summary.kept == 2
+    assert ("failed the round trip", 2) in summary.drops()
+    # Without the rule, all four are kept.
+    summary, kept = run(tmp_path, records, corpus=str(corpus))
+    assert summary.kept == 4 and summary.inconsistent == 0
+
+
+def test_round_trip_filter_needs_a_corpus(tmp_path: Path) -> None:
+    with pytest.raises(InparsError, match="--consistency-model needs --corpus"):
+        run(tmp_path, [record("a", "a query", [-0.1])], consistency_model="all-minilm-l6-v2")
+    corpus = write_beir_corpus(tmp_path / "corpus", ROUND_TRIP_DOCS)
+    with pytest.raises(InparsError, match="--consistency-depth must be at least 1"):
+        run(
+            tmp_path, [record("volcano", "a query", [-0.1])], corpus=str(corpus),
+            consistency_model="all-minilm-l6-v2", consistency_depth=0,
+        )  # fmt: skip
