@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,16 @@ def test_pipeline_runs_every_step_then_skips_them(tmp_path: Path, tiny_cross_enc
     assert again.means == results.means and again.seconds == results.seconds
     assert (work / STATE_FILE).read_text() == state
     assert (work / "cross-encoder" / "trained-top10.trec").stat().st_mtime_ns == mtime
+    # A variant with the round-trip filter gets its own filtered queries and triples, and
+    # leaves the first variant's files alone.
+    filtered_mtime = (work / "filtered.jsonl").stat().st_mtime_ns
+    variant = replace(config, consistency_model="all-minilm-l6-v2", consistency_depth=3, name="rt")
+    run_pipeline(variant, show_progress=False)
+    kept = [json.loads(line) for line in (work / "filtered-roundtrip3.jsonl").open()]
+    assert 0 < len(kept) <= 5
+    assert (work / "triples-roundtrip3-depth10-neg1.tsv").stat().st_size > 0
+    assert (work / "rt" / RESULTS_FILE).is_file()
+    assert (work / "filtered.jsonl").stat().st_mtime_ns == filtered_mtime
 
 
 def test_pipeline_needs_qrels(tmp_path: Path, capsys) -> None:
