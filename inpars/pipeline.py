@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
 from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
-from inpars.io import atomic_write_json
+from inpars.io import atomic_write_json, atomic_write_text
 
 STATE_FILE = "pipeline-state.json"
 BASELINES = ("BM25", "zero-shot bi-encoder", "zero-shot + BM25 (RRF)")
@@ -54,6 +55,7 @@ class PipelineConfig:
     max_new_tokens: int = 32
     max_doc_tokens: int = 200
     generate_batch_size: int = 16
+    few_shot: int = 0  # judged queries drawn as the prompt's examples; 0: the template's own
     # filter
     keep_top_k: int = 10_000
     max_per_doc: int | None = None
@@ -100,6 +102,7 @@ class PipelineResults:
     p_values: dict[str, dict[str, dict[str, float]]]
     seconds: dict[str, float]  # step -> seconds (as first run)
     settings: dict[str, Any]
+    excluded_queries: list[str] = field(default_factory=list)  # the few-shot examples' ids
 
 
 class _State:
@@ -108,6 +111,11 @@ class _State:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.steps: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+        # Earlier versions named these steps without their output file.
+        legacy = {"generate": "generate: queries.jsonl", "filter": "filter: filtered.jsonl"}
+        for old, new in legacy.items():
+            if old in self.steps:
+                self.steps.setdefault(new, self.steps.pop(old))
 
     def run(self, name: str, settings: dict[str, Any], step: Callable[[], Any]) -> float:
         """Runs ``step`` unless it finished before with ``settings``; returns its seconds."""
@@ -140,8 +148,18 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
     index = str(config.path("bm25-index"))
     seconds: dict[str, float] = {}
 
+    # Settings that change which queries there are name their own files, so variants with
+    # and without them share one work folder (and BM25 and zero-shot runs).
+    data = data_tag(config)
+    examples: list[dict[str, str]] = []
+    if config.few_shot:
+        examples = few_shot_examples(collection, config.few_shot, config.seed)
+        examples_file = config.path(f"examples{data}.jsonl")
+        atomic_write_text(examples_file, "".join(json.dumps(e) + "\n" for e in examples))
     gen = GenerateConfig(
-        corpus=str(collection), output=str(config.path("queries.jsonl")),
+        corpus=str(collection), output=str(config.path(f"queries{data}.jsonl")),
+        examples=str(examples_file) if examples else None,
+        num_examples=config.few_shot or None,
         template=config.template, max_docs=config.max_docs,
         num_queries_per_doc=config.queries_per_doc, temperature=config.temperature,
         top_p=config.top_p, max_new_tokens=config.max_new_tokens,
@@ -159,14 +177,15 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
             engine.close()
 
     seconds["generate"] = state.run(
-        "generate", {**asdict(gen), "model": config.generator}, generate_step
+        f"generate: {Path(gen.output).name}",
+        {**asdict(gen), "model": config.generator},
+        generate_step,
     )
 
-    # Filter settings that change which queries are kept name their own files, so variants
-    # with and without them share one work folder.
-    tag = "" if config.consistency_model is None else f"-roundtrip{config.consistency_depth}"
+    if config.consistency_model is not None:
+        data += f"-roundtrip{config.consistency_depth}"
     filtered = FilterConfig(
-        input=gen.output, output=str(config.path(f"filtered{tag}.jsonl")),
+        input=gen.output, output=str(config.path(f"filtered{data}.jsonl")),
         corpus=str(collection), keep_top_k=config.keep_top_k, max_per_doc=config.max_per_doc,
         consistency_model=config.consistency_model, consistency_depth=config.consistency_depth,
         device=config.device,
@@ -177,7 +196,8 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         lambda: filter_queries(filtered, show_progress=show_progress),
     )
 
-    triples_name = f"triples{tag}-depth{config.negatives_depth}-neg{config.negatives_per_query}.tsv"
+    negatives = f"depth{config.negatives_depth}-neg{config.negatives_per_query}"
+    triples_name = f"triples{data}-{negatives}.tsv"
     triples = TriplesConfig(
         queries=filtered.output, corpus=str(collection), output=str(config.path(triples_name)),
         index=index, depth=config.negatives_depth,
@@ -235,8 +255,10 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         "trained": trained_run,
         "trained + BM25 (RRF)": reciprocal_rank_fusion([trained_run, bm25]),
     }
+    # The few-shot examples' queries were shown to the generator: not counted.
+    excluded = sorted(example["id"] for example in examples)
     evaluations: dict[str, Evaluation] = {
-        label: evaluate(run, qrels, DEFAULT_MEASURES) for label, run in loaded.items()
+        label: evaluate(run, qrels, DEFAULT_MEASURES, excluded) for label, run in loaded.items()
     }
     p_values = {
         label: {
@@ -253,9 +275,58 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         p_values=p_values,
         seconds=seconds,
         settings=asdict(config),
+        excluded_queries=excluded,
     )
     atomic_write_json(config.variant_path(RESULTS_FILE), asdict(results))
     return results
+
+
+def data_tag(config: PipelineConfig) -> str:
+    """What names the generated queries' files apart from the defaults' (``""`` for those)."""
+    defaults = PipelineConfig(collection="", work_dir="")
+    parts = []
+    if config.generator != defaults.generator:
+        parts.append(_slug(Path(config.generator).stem))
+    if config.template != defaults.template:
+        parts.append(_slug(Path(config.template).stem))
+    if config.few_shot:
+        parts.append(f"fewshot{config.few_shot}")
+    return "".join(f"-{part}" for part in parts)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "_." else "-" for c in text).strip("-.") or "x"
+
+
+def few_shot_examples(collection: Path, k: int, seed: int) -> list[dict[str, str]]:
+    """``k`` judged queries of a BEIR folder (seeded draw), each with a relevant document.
+
+    Promptagator's few-shot setting: the prompt shows the collection's own kind of query.
+    Each example's document is the query's shortest relevant one, to keep prompts short.
+    Records: ``id`` (the query id), ``query``, ``doc_id``, ``document``.
+    """
+    from inpars.corpus import read_corpus, read_qrels, read_queries
+
+    qrels = read_qrels(collection)
+    judged = sorted(qid for qid, docs in qrels.items() if any(rel > 0 for rel in docs.values()))
+    if k > len(judged):
+        raise InparsError(f"--few-shot {k}: {collection} has only {len(judged)} judged queries")
+    chosen = random.Random(seed).sample(judged, k)
+    texts = {q.id: q.text for q in read_queries(collection) if q.id in set(chosen)}
+    relevant = {doc for qid in chosen for doc, rel in qrels[qid].items() if rel > 0}
+    documents = {doc.id: doc.contents for doc in read_corpus(collection) if doc.id in relevant}
+    examples = []
+    for qid in chosen:
+        if qid not in texts:
+            raise InparsError(f"{collection}: judged query {qid!r} is not in its queries file")
+        found = [d for d, rel in qrels[qid].items() if rel > 0 and d in documents]
+        if not found:
+            raise InparsError(f"{collection}: no relevant document of query {qid!r} in the corpus")
+        doc_id = min(found, key=lambda d: (len(documents[d].split()), d))
+        examples.append(
+            {"id": qid, "query": texts[qid], "doc_id": doc_id, "document": documents[doc_id]}
+        )
+    return examples
 
 
 def print_results(results: PipelineResults, console: Any, alpha: float = 0.05) -> None:
@@ -302,14 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--collection", required=True, help="BEIR folder with qrels/test.tsv")
     parser.add_argument("--work-dir", required=True, help="folder for every step's output")
-    for field in fields(PipelineConfig):
-        if field.name in {"collection", "work_dir"}:
+    for option in fields(PipelineConfig):
+        if option.name in {"collection", "work_dir"}:
             continue
         parser.add_argument(
-            "--" + field.name.replace("_", "-"),
-            type=_TYPES[str(field.type).removesuffix(" | None")],
-            default=getattr(defaults, field.name),
-            help=_HELP.get(field.name, field.name.replace("_", " ")),
+            "--" + option.name.replace("_", "-"),
+            type=_TYPES[str(option.type).removesuffix(" | None")],
+            default=getattr(defaults, option.name),
+            help=_HELP.get(option.name, option.name.replace("_", " ")),
         )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     return parser
@@ -322,6 +393,10 @@ _HELP = {
     "max_docs": "documents sampled for generation",
     "queries_per_doc": "sampled queries per document",
     "keep_top_k": "queries kept by the filter (mean log-prob)",
+    "few_shot": "draw this many judged queries of the collection (seeded), each with its "
+    "shortest relevant document, as the prompt's few-shot examples (Promptagator's setting; "
+    "use with --template promptagator); they are left out of every evaluation (0: the "
+    "template's own examples)",
     "max_per_doc": "at most this many kept queries per document",
     "consistency_model": "round-trip filter: keep a query only when this dense model, "
     "searching the corpus, ranks its document in the top --consistency-depth (off when not given)",

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from inpars.pipeline import RESULTS_FILE, STATE_FILE, PipelineConfig, main, run_pipeline
+from inpars.errors import InparsError
+from inpars.pipeline import (
+    RESULTS_FILE,
+    STATE_FILE,
+    PipelineConfig,
+    few_shot_examples,
+    main,
+    run_pipeline,
+)
 
 from conftest import write_beir_collection
 
@@ -59,9 +67,36 @@ def test_pipeline_runs_every_step_then_skips_them(tmp_path: Path, tiny_cross_enc
     assert (work / "triples-roundtrip3-depth10-neg1.tsv").stat().st_size > 0
     assert (work / "rt" / RESULTS_FILE).is_file()
     assert (work / "filtered.jsonl").stat().st_mtime_ns == filtered_mtime
+    # Promptagator's few-shot setting: two judged queries are the prompt's examples, their
+    # queries get their own files, and the two are left out of the evaluation.
+    few_shot = replace(config, template="promptagator", few_shot=2, name="fs")
+    results = run_pipeline(few_shot, show_progress=False)
+    examples = [json.loads(line) for line in (work / "examples-promptagator-fewshot2.jsonl").open()]
+    assert sorted(e["id"] for e in examples) == results.excluded_queries
+    assert results.queries == 5 - 2
+    generated = [json.loads(line) for line in (work / "queries-promptagator-fewshot2.jsonl").open()]
+    assert generated and all(
+        record["fewshot_ids"] == [e["id"] for e in examples] for record in generated
+    )
 
 
 def test_pipeline_needs_qrels(tmp_path: Path, capsys) -> None:
     (tmp_path / "c").mkdir()
     assert main(["--collection", str(tmp_path / "c"), "--work-dir", str(tmp_path / "w")]) == 2
     assert "qrels" in capsys.readouterr().err
+
+
+def test_few_shot_examples_are_judged_queries_with_their_shortest_relevant_document(
+    tmp_path: Path,
+) -> None:
+    collection = write_beir_collection(tmp_path / "collection")
+    with (collection / "qrels" / "test.tsv").open("a") as qrels:
+        qrels.write("q0\td0-3\t1\nq1\td1-2\t0\n")  # a longer relevant one; a non-relevant one
+    examples = few_shot_examples(collection, 5, seed=3)
+    assert sorted(e["id"] for e in examples) == ["q0", "q1", "q2", "q3", "q4"]
+    first = next(e for e in examples if e["id"] == "q0")
+    assert first["doc_id"] == "d0-0"  # 8 words, against d0-3's 24
+    assert first["document"].startswith("On ") and first["query"].startswith("what does")
+    assert few_shot_examples(collection, 2, seed=3) == few_shot_examples(collection, 2, seed=3)
+    with pytest.raises(InparsError, match="has only 5 judged queries"):
+        few_shot_examples(collection, 6, seed=3)
