@@ -55,10 +55,12 @@ class PipelineConfig:
     max_new_tokens: int = 32
     max_doc_tokens: int = 200
     generate_batch_size: int = 16
+    generate_dtype: str = "auto"  # the generator's; bfloat16 is about 2x faster on CPUs
     few_shot: int = 0  # judged queries drawn as the prompt's examples; 0: the template's own
     # filter
     keep_top_k: int = 10_000
     max_per_doc: int | None = None
+    max_query_words: int = 40
     consistency_model: str | None = None  # None: no round-trip filter
     consistency_depth: int = DEFAULT_CONSISTENCY_DEPTH
     # triples
@@ -170,16 +172,17 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
     def generate_step() -> None:
         from inpars.engines.hf import HFEngine
 
-        engine = HFEngine(config.generator, device=config.device)
+        engine = HFEngine(config.generator, device=config.device, dtype=config.generate_dtype)
         try:
             generate(engine, gen, show_progress=show_progress)
         finally:
             engine.close()
 
+    generate_settings = {**asdict(gen), "model": config.generator}
+    if config.generate_dtype != "auto":  # (absent from the settings of earlier versions)
+        generate_settings["dtype"] = config.generate_dtype
     seconds["generate"] = state.run(
-        f"generate: {Path(gen.output).name}",
-        {**asdict(gen), "model": config.generator},
-        generate_step,
+        f"generate: {Path(gen.output).name}", generate_settings, generate_step
     )
 
     if config.consistency_model is not None:
@@ -187,6 +190,7 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
     filtered = FilterConfig(
         input=gen.output, output=str(config.path(f"filtered{data}.jsonl")),
         corpus=str(collection), keep_top_k=config.keep_top_k, max_per_doc=config.max_per_doc,
+        max_words=config.max_query_words or None,
         consistency_model=config.consistency_model, consistency_depth=config.consistency_depth,
         device=config.device,
     )  # fmt: skip
@@ -291,6 +295,8 @@ def data_tag(config: PipelineConfig) -> str:
         parts.append(_slug(Path(config.template).stem))
     if config.few_shot:
         parts.append(f"fewshot{config.few_shot}")
+    if config.generate_dtype != defaults.generate_dtype:
+        parts.append(config.generate_dtype)
     return "".join(f"-{part}" for part in parts)
 
 
@@ -398,6 +404,9 @@ _HELP = {
     "use with --template promptagator); they are left out of every evaluation (0: the "
     "template's own examples)",
     "max_per_doc": "at most this many kept queries per document",
+    "max_query_words": "the filter drops longer queries (run-ons); 0: no limit",
+    "generate_dtype": "generator dtype: auto (float32 on CPUs), bfloat16 (about 2x faster "
+    "on CPUs, log-probs differ by ~0.01 per token), float16",
     "consistency_model": "round-trip filter: keep a query only when this dense model, "
     "searching the corpus, ranks its document in the top --consistency-depth (off when not given)",
     "consistency_depth": "rank a query's document must reach to pass the round trip",
