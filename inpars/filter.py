@@ -31,6 +31,8 @@ normalised query's best score, which is as large as the input; that table lives 
 temporary SQLite file on disk instead of in memory, and a second streaming pass over the input
 picks up the records that won. With the copy rule, the texts of the documents the input refers
 to are held in memory (O(those documents), independent of the number of queries per document).
+The round trip holds the corpus's embeddings (computed once, cached on disk by
+:mod:`inpars.search`) and at most ``consistency_batch_size`` records waiting to be checked.
 """
 
 from __future__ import annotations
