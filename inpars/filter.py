@@ -14,6 +14,10 @@ drops it:
 3. too short / too long: fewer than ``min_words`` or more than ``max_words`` words (split on
    whitespace);
 4. copied: the query repeats its document verbatim (see :func:`is_copied`; needs the corpus);
+   copied from a prompt example: the query repeats the query or document of one of the
+   prompt's few-shot examples the same way (an unrelated text, or a judged query leaking
+   into training); the examples come from ``prompt_examples``, by default those the
+   input's generation manifest names;
    short document: the document has fewer than ``min_doc_words`` words (off by default);
 5. duplicate: the same query after normalisation (:func:`normalize_words`) as a better-scored
    record (on equal scores the earlier line wins), across all documents;
@@ -370,6 +374,9 @@ class FilterConfig:
     copy_threshold: float = 0.75
     copy_min_words: int = 4
     min_doc_words: int = 0  # 0: off
+    # "auto": the examples the input's generation manifest names; "none": off; else a
+    # template (its built-in examples) or an examples file, as inpars.generate takes them
+    prompt_examples: str = "auto"
     consistency_model: str | None = None  # None: no round-trip check
     consistency_depth: int = DEFAULT_CONSISTENCY_DEPTH
     consistency_batch_size: int = 256
@@ -438,6 +445,7 @@ class FilterSummary:
     too_short: int = 0
     too_long: int = 0
     copied: int = 0
+    copied_example: int = 0
     short_document: int = 0
     duplicate: int = 0
     inconsistent: int = 0
@@ -445,6 +453,7 @@ class FilterSummary:
     below_top_k: int = 0
     kept: int = 0
     copies_checked: bool = False
+    example_copies_checked: bool = False
     consistency_checked: bool = False
     input_format: str = "inpars"  # see inpars.published.FORMATS
     best_score: float | None = None
@@ -464,6 +473,7 @@ class FilterSummary:
             ("too short", self.too_short),
             ("too long", self.too_long),
             ("copied from document", self.copied),
+            ("copied from a prompt example", self.copied_example),
             ("document under --min-doc-words", self.short_document),
             ("duplicate", self.duplicate),
             ("failed the round trip", self.inconsistent),
@@ -531,6 +541,8 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
     documents: dict[str, str] = {}
     if config.needs_documents:
         documents = load_documents_for(config, _referenced_doc_ids(config.input))
+    examples = prompt_example_texts(config)
+    summary.example_copies_checked = bool(examples)
     top = TopK(config.keep_top_k, config.max_per_doc)
     offer = _RoundTripGate(top, _round_trip_check(config, show_progress), config, summary)
     summary.consistency_checked = offer.check is not None
@@ -550,7 +562,9 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
             summary.read += 1
             if summary.read % 2048 == 0:
                 progress.update(task, completed=summary.read)
-            outcome = _clean_and_score(record, line, config, scorer, documents, summary)
+            outcome = _clean_and_score(
+                record, line, config, scorer, documents, examples, summary
+            )
             if outcome is None:
                 continue
             words, doc_id, score = outcome
@@ -645,6 +659,7 @@ def _clean_and_score(
     config: FilterConfig,
     scorer: Callable[[Sequence[float]], float],
     documents: dict[str, str],
+    examples: list[str],
     summary: FilterSummary,
 ) -> tuple[list[str], str, float] | None:
     """(normalised words, doc id, score) of a record that passes rules 1-4, else None."""
@@ -683,12 +698,31 @@ def _clean_and_score(
     ):
         summary.copied += 1
         return None
+    if any(
+        is_copied(words, text, config.copy_threshold, config.copy_min_words) for text in examples
+    ):
+        summary.copied_example += 1
+        return None
     if config.min_doc_words and len(documents[checked.doc_id].split()) < config.min_doc_words:
         # A title-only document makes a positive far shorter than any mined negative: a
         # reranker trained on such pairs learns "short means relevant".
         summary.short_document += 1
         return None
     return words, checked.doc_id, scorer(checked.log_probs)
+
+
+def prompt_example_texts(config: FilterConfig) -> list[str]:
+    """The prompt's few-shot queries and documents (:func:`normalized_document`) to check."""
+    from inpars.prompts import examples_from, generation_examples
+
+    if config.prompt_examples == "none" or config.copy_threshold <= 0:
+        return []
+    if config.prompt_examples == "auto":
+        examples = generation_examples(config.input) or []
+    else:
+        examples = examples_from(config.prompt_examples)
+    texts = (example.fields.get(name) for example in examples for name in ("query", "document"))
+    return [normalized_document(text) for text in texts if text]
 
 
 def _round_trip_check(config: FilterConfig, show_progress: bool) -> RoundTripCheck | None:
@@ -866,6 +900,15 @@ def build_parser() -> argparse.ArgumentParser:
         "needs --corpus; 0 turns the rule off (default: %(default)s)",
     )
     parser.add_argument(
+        "--prompt-examples",
+        default="auto",
+        help="drop queries that copy a few-shot example of the prompt (its query or "
+        "document), by the --copy-threshold rule: 'auto' checks the examples that the "
+        "input's generation manifest (<input>.manifest.json) names, a template name or "
+        "file its built-in examples, an examples file (JSONL, TSV) its examples; 'none' "
+        "turns the rule off (default: %(default)s)",
+    )
+    parser.add_argument(
         "--consistency-model",
         help="round-trip filter (Promptagator): drop a query unless this dense model "
         "(a sentence-transformers folder, hub id, or all-minilm-l6-v2, bundled), searching "
@@ -924,6 +967,7 @@ def config_from_args(args: argparse.Namespace) -> FilterConfig:
         copy_threshold=args.copy_threshold,
         copy_min_words=args.copy_min_words,
         min_doc_words=args.min_doc_words,
+        prompt_examples=args.prompt_examples,
         consistency_model=args.consistency_model,
         consistency_depth=args.consistency_depth,
         consistency_batch_size=args.consistency_batch_size,
@@ -942,6 +986,8 @@ def print_summary(summary: FilterSummary, output: str, console: Any) -> None:
     for rule, count in summary.drops():
         if rule == "copied from document" and not summary.copies_checked:
             table.add_row(f"dropped: {rule}", "not checked (no --corpus)")
+        elif rule == "copied from a prompt example" and not summary.example_copies_checked:
+            table.add_row(f"dropped: {rule}", "not checked (no examples known)")
         elif rule == "failed the round trip" and not summary.consistency_checked:
             continue
         else:

@@ -18,6 +18,7 @@ reach the model whole.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import tomllib
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from inpars.engines.base import Tokenizer
 from inpars.errors import InparsError, InputError
+from inpars.manifest import manifest_path
 
 TEMPLATE_SUFFIXES = (".toml", ".txt")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -239,6 +241,53 @@ def draw_examples(examples: list[Example], k: int, seed: int | None) -> list[Exa
     if k > len(examples):
         raise InparsError(f"the template wants {k} examples but the file has {len(examples)}")
     return random.Random(seed).sample(examples, k)
+
+
+
+def examples_from(source: str | Path) -> list[Example]:
+    """Few-shot examples from a template (its built-in ones) or an examples file (JSONL, TSV)."""
+    path = Path(source)
+    if path.suffix == ".toml" or not path.is_file():
+        return list(load_template(str(source)).examples)
+    return load_examples(path)
+
+
+def generation_examples(queries: str | Path) -> list[Example] | None:
+    """The few-shot examples a queries file was generated with, as its manifest names them.
+
+    ``inpars.generate`` records the template's source, the examples file and the drawn
+    example ids in ``<queries>.manifest.json``. None when there is no such manifest (queries
+    made elsewhere).
+
+    Raises:
+        InputError: the manifest names a template or examples file that cannot be read.
+    """
+    manifest = manifest_path(queries)
+    if not manifest.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"unreadable manifest: {exc}", manifest) from None
+    if data.get("stage") != "generate":
+        return None
+    template = data.get("template") or {}
+    examples_file = (data.get("config") or {}).get("examples")
+    source = examples_file or template.get("source")
+    if not examples_file and source and not Path(source).is_file():
+        source = template.get("name")  # a built-in template, installed elsewhere now
+    if not source:
+        return None
+    if examples_file and not Path(source).is_file():
+        raise InputError(
+            f"names {source!r}, which is not a file here; pass the prompt's examples "
+            "explicitly (inpars.filter --prompt-examples FILE) or 'none'",
+            manifest,
+            field="config.examples",
+        )
+    examples = examples_from(source)
+    shown = set(template.get("fewshot_ids") or [])
+    return [e for e in examples if e.id in shown] if shown else examples
 
 
 @dataclass

@@ -288,6 +288,96 @@ def test_min_doc_words_drops_queries_of_short_documents(tmp_path: Path) -> None:
         run(tmp_path, records, min_doc_words=4)
 
 
+class ExampleCopyingEngine:
+    """Through the real generate(): each document's first query repeats the prompt's first
+    few-shot query (the failure seen with small models), the second is its own first words."""
+
+    name = "fake"
+    model = "example-copier"
+    tokenizer = None
+    context_length = None
+
+    def generate(self, prompts: list[str], n: int, params: Any) -> list[list[Any]]:
+        from inpars.engines.base import Generation
+
+        out = []
+        for prompt in prompts:
+            first_example = prompt.split("Relevant Query:", 1)[1].split("\n", 1)[0]
+            own = " ".join(prompt.rsplit("Document:", 1)[1].split()[:2])
+            texts = [first_example.strip(), own][:n]
+            out.append(
+                [
+                    Generation(t, t.split(), [-0.5] * len(t.split()), "stop", 10, len(t.split()))
+                    for t in texts
+                ]
+            )
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def test_queries_copying_a_prompt_example_are_dropped(tmp_path: Path) -> None:
+    from inpars.generate import GenerateConfig, generate
+    from inpars.prompts import load_template
+
+    generated = tmp_path / "queries.jsonl"
+    config = GenerateConfig(corpus="sample", output=str(generated), num_queries_per_doc=2,
+                            max_docs=4, seed=1)  # fmt: skip
+    generate(ExampleCopyingEngine(), config, show_progress=False)
+    example_query = load_template("inpars").examples[0].fields["query"]
+    records = read_jsonl(generated)
+    assert sum(r["query"] == example_query for r in records) == 4
+
+    def kept(prompt_examples: str) -> tuple[Any, list[str]]:
+        output = tmp_path / f"out-{Path(prompt_examples).name}.jsonl"
+        summary = filter_queries(FilterConfig(
+            input=str(generated), output=str(output), corpus="sample", dedup=False,
+            prompt_examples=prompt_examples,
+        ))  # fmt: skip
+        return summary, [r["query"] for r in read_jsonl(output)]
+
+    # "auto": the generation manifest names the template, whose examples are checked.
+    summary, queries = kept("auto")
+    assert (summary.copied_example, summary.example_copies_checked) == (4, True)
+    assert len(queries) == 4 and example_query not in queries
+    assert ("copied from a prompt example", 4) in summary.drops()
+    # Named explicitly: the same; turned off: the copies stay.
+    assert kept("inpars")[0].copied_example == 4
+    summary, queries = kept("none")
+    assert (summary.copied_example, summary.example_copies_checked, len(queries)) == (0, False, 8)
+    # An examples file (JSONL) without that query does not match it.
+    other = write_jsonl(tmp_path / "examples.jsonl", [{"query": "x y z w", "document": "d"}])
+    assert kept(str(other))[0].copied_example == 0
+
+
+def test_dynamic_examples_are_found_through_the_manifest(tmp_path: Path) -> None:
+    from inpars.generate import GenerateConfig, generate
+
+    examples = write_jsonl(tmp_path / "examples.jsonl", [
+        {"id": "q1", "query": "how are judges of the supreme court chosen", "document": "A"},
+        {"id": "q2", "query": "who may vote in federal elections today", "document": "B"},
+    ])  # fmt: skip
+    generated = tmp_path / "queries.jsonl"
+    config = GenerateConfig(corpus="sample", output=str(generated), template=str(
+        write_jsonl(tmp_path / "t.toml", [
+            'example = "Document: {document}\\nRelevant Query: {query}\\n\\n"',
+            'prompt = "{examples}Document: {document}\\nRelevant Query:"',
+        ])), examples=str(examples), num_examples=1, max_docs=3, num_queries_per_doc=2, seed=1,
+    )  # fmt: skip
+    generate(ExampleCopyingEngine(), config, show_progress=False)
+    output = tmp_path / "out.jsonl"
+    summary = filter_queries(FilterConfig(input=str(generated), output=str(output), dedup=False))
+    assert summary.copied_example == 3  # the one drawn example, once per document
+    # The manifest names an examples file that is gone: an error naming manifest and field.
+    examples.unlink()
+    with pytest.raises(InputError, match=r"manifest\.json, field 'config\.examples'"):
+        filter_queries(FilterConfig(input=str(generated), output=str(output)))
+    assert filter_queries(
+        FilterConfig(input=str(generated), output=str(output), prompt_examples="none", dedup=False)
+    ).kept == 6
+
+
 def test_doc_missing_from_corpus_is_an_error(tmp_path: Path) -> None:
     corpus = write_beir_corpus(tmp_path / "corpus", [("d1", "", "some text here")])
     with pytest.raises(InputError, match=r"in\.jsonl:1, field 'doc_id': doc_id 'zz' is not"):
