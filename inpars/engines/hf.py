@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
+import inspect
 import os
 import shutil
 import tempfile
@@ -129,6 +130,10 @@ class HFEngine:
         if self._tokenizer.pad_token_id is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
         self._prefix: _PrefixCache | None = None
+        # transformers renamed the key/value cache argument ``past_key_values`` to ``cache``
+        # (5.24; the old name goes in 5.40): pass the name this model's forward takes.
+        takes_cache = "cache" in inspect.signature(self._model.forward).parameters
+        self._cache_arg = "cache" if takes_cache else "past_key_values"
 
     @property
     def tokenizer(self) -> _TokenizerAdapter:
@@ -230,7 +235,7 @@ class HFEngine:
                 input_ids=step_ids,
                 attention_mask=mask,
                 position_ids=step_positions,
-                past_key_values=cache,
+                **{self._cache_arg: cache},
                 use_cache=True,
                 logits_to_keep=1,
             )
@@ -312,7 +317,7 @@ class HFEngine:
             out = self._model(
                 input_ids=torch.tensor([ids], device=self.device), use_cache=True
             )
-        self._prefix = _PrefixCache(ids, out.past_key_values)
+        self._prefix = _PrefixCache(ids, out[self._cache_arg])
         return self._prefix
 
     def close(self) -> None:
