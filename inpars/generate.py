@@ -44,7 +44,7 @@ from inpars.engines.base import (
 from inpars.errors import InparsError
 from inpars.io import JsonlWriter, atomic_write_json, read_jsonl, repair_jsonl_tail
 from inpars.models import DEFAULT_MODEL
-from inpars.progress import summary_table
+from inpars.progress import DefaultsHelpFormatter, summary_table
 from inpars.prompts import (
     PromptBuilder,
     PromptTemplate,
@@ -400,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
             "per query and a run manifest (<output>.manifest.json). Rerunning the same "
             "command resumes an interrupted run."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     io = parser.add_argument_group("input and output")
     io.add_argument(

@@ -33,6 +33,7 @@ from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
 from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
 from inpars.io import atomic_write_json, atomic_write_text
+from inpars.progress import DefaultsHelpFormatter
 
 STATE_FILE = "pipeline-state.json"
 BASELINES = ("BM25", "zero-shot bi-encoder", "zero-shot + BM25 (RRF)")
@@ -199,6 +200,11 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         asdict(filtered),
         lambda: filter_queries(filtered, show_progress=show_progress),
     )
+    if Path(filtered.output).stat().st_size == 0:
+        raise InparsError(
+            f"{filtered.output}: the filter kept none of the generated queries; "
+            f"{Path(filtered.output).name}.manifest.json counts what each rule dropped"
+        )
 
     negatives = f"depth{config.negatives_depth}-neg{config.negatives_per_query}"
     triples_name = f"triples{data}-{negatives}.tsv"
@@ -375,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         "generate synthetic queries, filter them, mine BM25 negatives, train a reranker, "
         "rerank BM25's top --depth, and evaluate against BM25 and the zero-shot bi-encoder. "
         "Each step is skipped when done with the same settings, and resumes after a crash.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--collection", required=True, help="BEIR folder with qrels/test.tsv")
     parser.add_argument("--work-dir", required=True, help="folder for every step's output")

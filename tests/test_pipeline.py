@@ -18,12 +18,17 @@ from inpars.pipeline import (
     run_pipeline,
 )
 
-from conftest import write_beir_collection
+from conftest import TOPICS, write_beir_collection
 
 
 @pytest.mark.slow
 def test_pipeline_runs_every_step_then_skips_them(tmp_path: Path, tiny_cross_encoder: Path) -> None:
     collection = write_beir_collection(tmp_path / "collection")
+    # Keyword queries: the collection's one query template, shown as few-shot examples,
+    # would have the generator copy it for every topic, and the filter drop the copies.
+    (collection / "queries.jsonl").write_text("".join(
+        json.dumps({"_id": f"q{t}", "text": topic}) + "\n" for t, topic in enumerate(TOPICS)
+    ))  # fmt: skip
     config = PipelineConfig(
         collection=str(collection), work_dir=str(tmp_path / "work"), max_docs=6,
         queries_per_doc=1, temperature=0.0, max_new_tokens=16, negatives_depth=10,
