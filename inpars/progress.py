@@ -54,6 +54,7 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         unset = action.default is None or action.default is False  # (0 is a default)
-        if "default" in text.lower() or unset or action.default == argparse.SUPPRESS:
+        switch = action.nargs == 0  # --quiet, --no-prefix-cache: the help says what it does
+        if "default" in text.lower() or unset or switch or action.default == argparse.SUPPRESS:
             return text
         return super()._get_help_string(action) or text
