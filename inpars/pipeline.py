@@ -113,12 +113,16 @@ class _State:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.steps: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+        self.steps = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        steps: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}
         # Earlier versions named these steps without their output file.
         legacy = {"generate": "generate: queries.jsonl", "filter": "filter: filtered.jsonl"}
         for old, new in legacy.items():
-            if old in self.steps:
-                self.steps.setdefault(new, self.steps.pop(old))
+            if old in steps:
+                steps.setdefault(new, steps.pop(old))
+        return steps
 
     def run(self, name: str, settings: dict[str, Any], step: Callable[[], Any]) -> float:
         """Runs ``step`` unless it finished before with ``settings``; returns its seconds."""
@@ -128,7 +132,9 @@ class _State:
         start = time.perf_counter()
         step()
         seconds = time.perf_counter() - start
-        self.steps[name] = {"settings": settings, "seconds": seconds}
+        # Re-read before writing: another variant running in the same work folder may have
+        # recorded its own steps meanwhile, and they must not be lost.
+        self.steps = {**self._read(), name: {"settings": settings, "seconds": seconds}}
         atomic_write_json(self.path, self.steps)
         return seconds
 

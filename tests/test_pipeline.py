@@ -105,3 +105,17 @@ def test_few_shot_examples_are_judged_queries_with_their_shortest_relevant_docum
     assert few_shot_examples(collection, 2, seed=3) == few_shot_examples(collection, 2, seed=3)
     with pytest.raises(InparsError, match="has only 5 judged queries"):
         few_shot_examples(collection, 6, seed=3)
+
+
+def test_variants_sharing_a_work_folder_keep_each_other_s_steps(tmp_path: Path) -> None:
+    from inpars.pipeline import _State
+
+    path = tmp_path / STATE_FILE
+    first, second = _State(path), _State(path)  # two runs started on the same folder
+    first.run("train: a", {"lr": 1}, lambda: None)
+    second.run("train: b", {"lr": 2}, lambda: None)
+    steps = json.loads(path.read_text())
+    assert set(steps) == {"train: a", "train: b"}
+    calls = []
+    _State(path).run("train: a", {"lr": 1}, lambda: calls.append(1))
+    assert calls == []  # still recorded as done
