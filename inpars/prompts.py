@@ -243,7 +243,6 @@ def draw_examples(examples: list[Example], k: int, seed: int | None) -> list[Exa
     return random.Random(seed).sample(examples, k)
 
 
-
 def examples_from(source: str | Path) -> list[Example]:
     """Few-shot examples from a template (its built-in ones) or an examples file (JSONL, TSV)."""
     path = Path(source)
