@@ -272,19 +272,22 @@ def generation_examples(queries: str | Path) -> list[Example] | None:
         return None
     template = data.get("template") or {}
     examples_file = (data.get("config") or {}).get("examples")
-    source = examples_file or template.get("source")
-    if not examples_file and source and not Path(source).is_file():
-        source = template.get("name")  # a built-in template, installed elsewhere now
-    if not source:
-        return None
-    if examples_file and not Path(source).is_file():
-        raise InputError(
-            f"names {source!r}, which is not a file here; pass the prompt's examples "
-            "explicitly (inpars.filter --prompt-examples FILE) or 'none'",
-            manifest,
-            field="config.examples",
-        )
-    examples = examples_from(source)
+    if examples_file:
+        if not Path(examples_file).is_file():
+            raise InputError(
+                f"names {examples_file!r}, which is not a file here; pass the prompt's "
+                "examples explicitly (inpars.filter --prompt-examples FILE) or 'none'",
+                manifest,
+                field="config.examples",
+            )
+        examples = load_examples(examples_file)
+    else:
+        source = template.get("source")
+        if not source or not Path(source).is_file():
+            source = template.get("name")  # a built-in template, installed elsewhere now
+        if not source:
+            return None
+        examples = list(load_template(source).examples)
     shown = set(template.get("fewshot_ids") or [])
     return [e for e in examples if e.id in shown] if shown else examples
 
