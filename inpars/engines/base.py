@@ -12,6 +12,7 @@ Adding an engine is adding one such file: :func:`available_engines` finds it by 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
@@ -34,6 +35,34 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature <= 0.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt and the seed of each completion wanted for it.
+
+    ``len(seeds)`` completions are generated; completion ``j`` is sampled with ``seeds[j]``
+    and with nothing else that varies between runs, so it does not depend on the batch it
+    shares, on batch size, concurrency, resume or shard. Greedy decoding ignores the seeds
+    (only their number counts).
+    """
+
+    prompt: str
+    seeds: tuple[int, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
+def query_seed(seed: int, doc_id: str, query_index: int) -> int:
+    """The sampling seed of query ``query_index`` of document ``doc_id`` in a run seeded ``seed``.
+
+    A stable hash (SHA-256, not Python's salted ``hash``), below 2**63 so that every engine
+    (torch generators, vLLM, OpenAI's ``seed``) accepts it.
+    """
+    digest = hashlib.sha256(f"{seed}\x00{doc_id}\x00{query_index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 @dataclass
@@ -79,10 +108,11 @@ class Engine(Protocol):
     def context_length(self) -> int | None:
         """The model's context window in tokens, where known."""
 
-    def generate(
-        self, prompts: list[str], n: int, params: SamplingParams
-    ) -> list[list[Generation]]:
-        """``n`` completions for each prompt, in prompt order."""
+    def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Generation]]:
+        """For each request, in request order, one completion per seed, in seed order.
+
+        ``params.seed`` is not used for sampling: each completion's own seed is in its request.
+        """
 
     def close(self) -> None:
         """Releases what the engine holds (connections, memory)."""
