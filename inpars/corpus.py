@@ -18,6 +18,10 @@ Corpus formats (see :data:`CORPUS_FORMATS`), detected from the path unless given
 ``csv``
     Comma-separated (``.csv``, optionally ``.gz``) with a required header row; field names as
     for ``jsonl``. Quoted commas and newlines work.
+``irds``
+    ``irds:<id>``: a dataset of `ir_datasets <https://ir-datasets.com>`_, e.g.
+    ``irds:beir/scifact/test``; fields as :mod:`inpars.irds` maps them. Queries and qrels
+    read the same way (``read_queries("irds:beir/scifact/test")``).
 
 The corpus path ``sample`` (when no such local file or folder exists) names the bundled
 sample corpus, :data:`SAMPLE_CORPUS`: ``--corpus sample`` works out of the box.
@@ -37,11 +41,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inpars import irds
 from inpars.errors import InparsError, InputError
 from inpars.io import open_lines, read_jsonl
 from inpars.records import Document, Query
 
-CORPUS_FORMATS = ("beir", "jsonl", "tsv", "csv")
+CORPUS_FORMATS = ("beir", "jsonl", "tsv", "csv", "irds")
 
 SAMPLE_CORPUS: Path = Path(__file__).resolve().parent / "data" / "sample"
 """The bundled sample corpus: a BEIR folder with the 27 Amendments to the US Constitution."""
@@ -108,6 +113,8 @@ def detect_format(path: str | Path) -> str:
     Raises:
         InputError: when the path does not exist or its format cannot be told.
     """
+    if irds.is_irds(path):
+        return "irds"
     path = resolve_corpus_path(path)
     if not path.exists():
         raise InputError("no such file or directory", path)
@@ -225,13 +232,15 @@ class CorpusReader:
                 f"unknown corpus format {self.format!r}; expected one of "
                 + ", ".join(CORPUS_FORMATS)
             )
-        elif not self.path.exists():
+        elif self.format == "irds" and not irds.is_irds(self.path):
+            raise InparsError(f"the irds corpus format takes irds:<id>, not {self.path}")
+        elif self.format != "irds" and not self.path.exists():
             raise InputError("no such file or directory", self.path)
         self.file = self._data_file()
 
     def _data_file(self) -> Path:
         """The file holding the documents (``corpus.jsonl`` inside a BEIR folder)."""
-        if not self.path.is_dir():
+        if self.format == "irds" or not self.path.is_dir():
             return self.path
         if self.format not in ("beir", "jsonl"):
             raise InputError(
@@ -247,7 +256,7 @@ class CorpusReader:
         """The id field named in error messages."""
         if self.format in ("beir", "jsonl", "csv"):
             return self.id_field or ID_FIELDS[0]
-        return "id"
+        return "doc_id" if self.format == "irds" else "id"
 
     def __iter__(self) -> Iterator[Document]:
         return self._documents(warn=True)
@@ -305,7 +314,14 @@ class CorpusReader:
             return self._json_rows()
         if self.format == "tsv":
             return self._tsv_rows()
+        if self.format == "irds":
+            return self._irds_rows()
         return self._csv_rows()
+
+    def _irds_rows(self) -> Iterator[_Row]:
+        rows = irds.document_rows(self.path, self.text_field, self.title_field)
+        for position, doc_id, title, text in rows:
+            yield _Row(position, doc_id, title, text, "doc_id")
 
     def _json_rows(self) -> Iterator[_Row]:
         for line, record in read_jsonl(self.file):
@@ -613,6 +629,9 @@ def read_queries(path: str | Path) -> Iterator[Query]:
     queries with empty text are skipped with one :class:`CorpusWarning`. The path is checked
     when this is called, the file read as the result is iterated.
     """
+    if irds.is_irds(path):
+        rows = ((n, query_id, text, "query_id") for n, query_id, text in irds.query_rows(path))
+        return _checked_queries(Path(str(path)), rows)
     file = _queries_file(Path(path))
     name = _name_without_gz(file)
     rows = _json_query_rows(file) if name.endswith((".jsonl", ".json")) else _tsv_query_rows(file)
@@ -718,8 +737,10 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     or TREC qrels (``qid iteration docid relevance``, whitespace-separated); the format is
     told from the file's first non-blank line. A BEIR folder reads ``qrels/test.tsv``. Zero
     (and negative) relevance judgments are kept; a repeated (query, document) pair keeps the
-    last judgment.
+    last judgment. ``irds:<id>`` reads the qrels of an ir_datasets dataset.
     """
+    if irds.is_irds(path):
+        return irds.qrels(path)
     file = _qrels_file(Path(path))
     qrels: dict[str, dict[str, int]] = {}
     width: int | None = None  # 3 fields: BEIR, 4 fields: TREC

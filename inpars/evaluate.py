@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inpars import compat
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json, atomic_write_text, open_lines, read_jsonl
 
@@ -287,7 +288,8 @@ def print_reports(reports: Sequence[RunReport], console: Any, alpha: float = 0.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = compat.ArgumentParser(
+        command="evaluate",
         prog="python -m inpars.evaluate",
         description="Score TREC runs against qrels with ir_measures (trec_eval's code): "
         "nDCG@10, MRR@10 (RR@10), Recall@100/1000, MAP by default. With several --run, the "

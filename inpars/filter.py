@@ -57,6 +57,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inpars import compat
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.consistency import RoundTripCheck
 from inpars.errors import InparsError, InputError
@@ -820,7 +821,8 @@ def _offer_winners(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = compat.ArgumentParser(
+        command="filter",
         prog="python -m inpars.filter",
         description="Clean synthetic queries, score them by the generator's token "
         "log-probabilities and keep the best. Writes the kept records (plus a 'score' field) "

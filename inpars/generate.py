@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from inpars import __version__
+from inpars import __version__, compat
 from inpars.corpus import CORPUS_FORMATS, read_corpus, read_doc_ids, select_documents
 from inpars.engines.base import (
     Engine,
@@ -392,7 +392,8 @@ _LOOKAHEAD_BATCHES = 16
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = compat.ArgumentParser(
+        command="generate",
         prog="python -m inpars.generate",
         description=(
             "Generate synthetic queries for the documents of a corpus with a few-shot prompted "

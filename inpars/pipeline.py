@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from inpars import irds
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
 from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
@@ -150,7 +151,7 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
     from inpars.triples import TriplesConfig, make_triples
 
     collection = Path(config.collection)
-    if not (collection / "qrels").is_dir():
+    if not irds.is_irds(collection) and not (collection / "qrels").is_dir():
         raise InparsError(f"{collection}: not a BEIR folder with qrels/ (needed to evaluate)")
     Path(config.work_dir).mkdir(parents=True, exist_ok=True)
     state = _State(config.path(STATE_FILE))
@@ -285,7 +286,7 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         if label not in BASELINES
     }
     results = PipelineResults(
-        collection=collection.name,
+        collection=irds.dataset_id(collection) if irds.is_irds(collection) else collection.name,
         queries=len(evaluations["BM25"].query_ids),
         means={label: result.means() for label, result in evaluations.items()},
         p_values=p_values,
@@ -389,7 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Each step is skipped when done with the same settings, and resumes after a crash.",
         formatter_class=DefaultsHelpFormatter,
     )
-    parser.add_argument("--collection", required=True, help="BEIR folder with qrels/test.tsv")
+    parser.add_argument(
+        "--collection", required=True,
+        help="BEIR folder with qrels/test.tsv, or irds:<id> (an ir_datasets dataset with qrels)",
+    )  # fmt: skip
     parser.add_argument("--work-dir", required=True, help="folder for every step's output")
     for option in fields(PipelineConfig):
         if option.name in {"collection", "work_dir"}:

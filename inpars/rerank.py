@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inpars import compat
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Searcher, ensure_index
 from inpars.corpus import read_corpus, read_qrels, read_queries
 from inpars.errors import InparsError, InputError, require_at_least_one
@@ -237,7 +238,8 @@ def _rerank_chunk(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = compat.ArgumentParser(
+        command="rerank",
         prog="python -m inpars.rerank",
         description="Rerank the top --depth documents of a first stage (BM25 by default, or "
         "--run) with a reranker (a model trained by inpars.train, a monoT5 or cross-encoder "

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from inpars import compat
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.io import atomic_write_json, open_lines
 from inpars.progress import summary_table
@@ -386,7 +387,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, save_steps: int) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = compat.ArgumentParser(
+        command="train",
         prog="python -m inpars.train",
         description="Fine-tune a reranker (monoT5, cross-encoder or bi-encoder) on training "
         "triples (inpars.triples' TSV). Defaults mirror InPars' monoT5 fine-tuning. "

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from inpars import compat
 from inpars.bm25 import (
     DEFAULT_B,
     DEFAULT_K1,
@@ -648,7 +649,8 @@ def _process_batch(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = compat.ArgumentParser(
+        command="triples",
         prog="python -m inpars.triples",
         description="Mine BM25 negatives for synthetic queries and write training triples: "
         "a TSV 'query<TAB>positive text<TAB>negative text' (what monoT5 training reads) and "

@@ -186,7 +186,8 @@ def test_detect_format(tmp_path: Path) -> None:
     ]:
         (tmp_path / name).write_text("")
         assert detect_format(tmp_path / name) == expected, name
-    assert set(CORPUS_FORMATS) == {"beir", "jsonl", "tsv", "csv"}
+    assert detect_format("irds:beir/scifact/test") == "irds"
+    assert set(CORPUS_FORMATS) == {"beir", "jsonl", "tsv", "csv", "irds"}
 
 
 def test_detect_unknown_format(tmp_path: Path) -> None:

@@ -194,15 +194,17 @@ def reranker_class(kind: str) -> type[Reranker]:
 def infer_kind(name: str) -> str:
     """The kind of a model, from its ``inpars-reranker.json``, or else its files and config.
 
-    A T5 model is ``monot5``; a sentence-transformers folder is ``bi-encoder``; any other
-    model is ``cross-encoder``.
+    A T5 model is ``monot5``; a sentence-transformers folder is ``bi-encoder``, unless
+    sentence-transformers saved it as a ``CrossEncoder`` (its
+    ``config_sentence_transformers.json`` says so); any other model is ``cross-encoder``.
     """
     path = resolve_model_path(name)
     saved = read_metadata(path)
     if saved and isinstance(saved.get("kind"), str):
         return saved["kind"]
     if (Path(path) / "modules.json").is_file():
-        return "bi-encoder"
+        saved_as = _sentence_transformers_type(path)
+        return "cross-encoder" if saved_as == "CrossEncoder" else "bi-encoder"
     try:
         from transformers import AutoConfig
 
@@ -212,6 +214,21 @@ def infer_kind(name: str) -> str:
     return (
         "monot5" if getattr(config, "model_type", "") in {"t5", "mt5", "umt5"} else "cross-encoder"
     )
+
+
+def _sentence_transformers_type(path: str | Path) -> str | None:
+    """The ``model_type`` in a sentence-transformers folder's config (``CrossEncoder``, ...).
+
+    sentence-transformers 5 and later save cross-encoders with a ``modules.json`` too; older
+    folders (and bi-encoders) have no ``model_type``.
+    """
+    file = Path(path) / "config_sentence_transformers.json"
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = data.get("model_type") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def load_reranker(
