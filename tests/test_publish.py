@@ -400,8 +400,13 @@ def test_overwrite_and_a_license_the_hub_does_not_list(
     run: dict[str, Path], tmp_path: Path
 ) -> None:
     output = tmp_path / "ds"
-    output.mkdir()
-    (output / "old.txt").write_text("from before")
+    first = PublishConfig(
+        queries=str(run["queries"]), triples=str(run["triples"]), output=str(output),
+        license="cc0-1.0",
+    )  # fmt: skip
+    publish(first)
+    (output / ".cache").mkdir()  # what a Hub download adds is not the user's
+    (output / ".cache" / "x.lock").write_text("")
     publish(
         PublishConfig(
             queries=str(run["queries"]),
@@ -412,7 +417,7 @@ def test_overwrite_and_a_license_the_hub_does_not_list(
             overwrite=True,
         )
     )
-    assert not (output / "old.txt").exists() and verify_bundle(output).ok
+    assert not (output / "triples.tsv").exists() and verify_bundle(output).ok
     metadata = card_metadata(output / "README.md")
     assert metadata["license"] == "other"
     assert metadata["license_name"] == "ms-marco-terms-and-conditions"
@@ -420,6 +425,41 @@ def test_overwrite_and_a_license_the_hub_does_not_list(
     card = (output / "README.md").read_text()
     assert "licensed [MS MARCO Terms and Conditions](https://microsoft.github.io/msmarco/)" in card
     assert 'load_dataset("someone/amendments-inpars", "queries", split="train")' in card
+
+
+def test_overwrite_replaces_only_a_dataset_folder(run: dict[str, Path], tmp_path: Path) -> None:
+    # --overwrite once removed whatever sat at --output, e.g. a data folder.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "corpus.jsonl").write_text('{"_id": "1", "text": "precious"}\n')
+    config = PublishConfig(
+        queries=str(run["queries"]), output=str(data), license="cc0-1.0", overwrite=True
+    )
+    with pytest.raises(InparsError) as info:
+        publish(config)
+    message = str(info.value)
+    assert f"{data} is not a dataset folder made by inpars.publish" in message
+    assert "no SHA256SUMS" in message and "nothing was replaced" in message
+    assert (data / "corpus.jsonl").read_text() == '{"_id": "1", "text": "precious"}\n'
+    # A file, not a folder, at --output.
+    with pytest.raises(InparsError, match=r"is not a dataset folder made by inpars\.publish"):
+        publish(replace(config, output=str(data / "corpus.jsonl")))
+    # A checksum file alone does not make a bundle: the card must be inpars'.
+    (data / "SHA256SUMS").write_text(f"{hashlib.sha256(b'x').hexdigest()}  README.md\n")
+    (data / "README.md").write_text("x")
+    with pytest.raises(InparsError, match=r"its README\.md is not a card inpars\.publish wrote"):
+        publish(config)
+    # A bundle holding files of the user's, which SHA256SUMS does not list, is kept.
+    bundle = tmp_path / "ds"
+    publish(replace(config, output=str(bundle), overwrite=False))
+    (bundle / "notes.md").write_text("my notes")
+    with pytest.raises(InparsError) as info:
+        publish(replace(config, output=str(bundle)))
+    assert "files SHA256SUMS does not list: notes.md" in str(info.value)
+    assert (bundle / "notes.md").read_text() == "my notes"
+    (bundle / "notes.md").unlink()
+    assert publish(replace(config, output=str(bundle))).queries == 40
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "ds"]
 
 
 # --- the Hub ------------------------------------------------------------------------------

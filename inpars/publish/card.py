@@ -10,6 +10,7 @@ from typing import Any
 from inpars import __version__
 from inpars.publish.config import PublishConfig
 from inpars.publish.layout import (
+    CARD_MARK,
     MANIFESTS_DIR,
     QUERIES_FILE,
     STAGES,
@@ -142,7 +143,7 @@ def _card_overview(card: _Card) -> list[str]:
         "few-shot prompted generation, then filtering by the model's own token "
         "log-probabilities"
         + (", then BM25-mined negatives for training rerankers." if has_triples else ".")
-        + f" Made with [inpars](https://github.com/inpars/inpars) {', '.join(versions)}."
+        + f" {CARD_MARK} {', '.join(versions)}."
     )
     if config.description:
         out += ["", config.description]

@@ -55,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="publish even when a stage's manifest is missing or does not match the files "
         "(the card lists what is not recorded)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a dataset folder that inpars.publish made earlier at --output (any "
+        "other folder, or one holding files its SHA256SUMS does not list, is refused)",
+    )
     parser.add_argument(
         "--push-to-hub",
         metavar="REPO_ID",

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inpars.errors import InputError
+from inpars.errors import InparsError, InputError
 from inpars.io import open_lines, read_jsonl
 from inpars.manifest import file_sha256, read_manifest
 from inpars.publish.layout import (
+    CARD_FILE,
+    CARD_MARK,
     MANIFESTS_DIR,
     QUERIES_FILE,
     STAGES,
@@ -157,3 +159,37 @@ def verify_bundle(folder: str | Path) -> VerifyResult:
             continue
         result.unlisted.append(relative.as_posix())
     return result
+
+
+def check_replaceable(folder: str | Path) -> None:
+    """Raises InparsError unless ``folder`` is a dataset folder that inpars.publish made and
+    that holds nothing else, so that replacing it (``--overwrite``) loses no one's files.
+
+    Such a folder has a readable ``SHA256SUMS`` that lists its card, the card carries inpars'
+    mark, and every file in it is listed (files a Hub download adds aside).
+    """
+    folder = Path(folder)
+    refusal = (
+        f"{folder} is not a dataset folder made by inpars.publish, so --overwrite does not "
+        "replace it and nothing was replaced ({why}); choose another --output"
+    )
+    if not folder.is_dir():
+        raise InparsError(refusal.format(why="not a folder"))
+    try:
+        listed = read_checksums(folder / SUMS_FILE)
+    except InputError as exc:
+        raise InparsError(refusal.format(why=str(exc))) from None
+    card = folder / CARD_FILE
+    try:
+        marked = CARD_FILE in listed and CARD_MARK in card.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        marked = False
+    if not marked:
+        raise InparsError(refusal.format(why=f"its {CARD_FILE} is not a card inpars.publish wrote"))
+    unlisted = verify_bundle(folder).unlisted
+    if unlisted:
+        raise InparsError(
+            f"{folder} holds files {SUMS_FILE} does not list: {', '.join(unlisted[:10])}"
+            + (f" and {len(unlisted) - 10} more" if len(unlisted) > 10 else "")
+            + "; --overwrite would delete them, so nothing was replaced. Move them out first."
+        )
