@@ -105,8 +105,30 @@ class VerifyResult:
     unlisted: list[str] = field(default_factory=list)  # files SHA256SUMS does not name
 
     @property
+    def empty(self) -> bool:
+        """Whether SHA256SUMS lists no file at all (it vouches for nothing)."""
+        return not (self.checked or self.mismatched or self.missing)
+
+    @property
     def ok(self) -> bool:
-        return not self.mismatched and not self.missing
+        """Whether the folder is exactly what SHA256SUMS lists: every listed file there and
+        unchanged, no other file (besides what a Hub download adds), and at least one file."""
+        return not (self.mismatched or self.missing or self.unlisted or self.empty)
+
+    def problems(self) -> str:
+        """What is wrong, in one line ("" when :attr:`ok`)."""
+        parts = []
+        if self.empty:
+            parts.append(f"{SUMS_FILE} lists no files")
+        for label, names in (
+            ("changed", self.mismatched),
+            ("missing", self.missing),
+            (f"not listed in {SUMS_FILE}", self.unlisted),
+        ):
+            if names:
+                more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+                parts.append(f"{label}: {', '.join(names[:10])}{more}")
+        return "; ".join(parts)
 
 
 def read_checksums(path: Path) -> dict[str, str]:
@@ -136,9 +158,11 @@ def read_checksums(path: Path) -> dict[str, str]:
 
 
 def verify_bundle(folder: str | Path) -> VerifyResult:
-    """Checks every file ``SHA256SUMS`` lists; also reports files it does not list.
+    """Checks every file ``SHA256SUMS`` lists, and finds files it does not list.
 
-    Files that Hub downloads add (``.gitattributes``, ``.cache/``) are not reported.
+    The result is :attr:`~VerifyResult.ok` only when the folder holds exactly the listed files
+    and they match. Files that Hub downloads add (``.gitattributes``, ``.cache/``) are left
+    out of the comparison.
     """
     folder = Path(folder)
     listed = read_checksums(folder / SUMS_FILE)
