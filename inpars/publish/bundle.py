@@ -148,6 +148,7 @@ def _write_queries(source: str, target: Path) -> _QueryStats:
                     )
                 stats.scores.append(float(score))
             stats.count += 1
+            stats.formats[str(record.get("source_format", "inpars"))] += 1
             stats.words.append(len(query.split()))
             stats.per_doc[doc_id] += 1
             stats.keys.add(_pair_key(doc_id, query))
@@ -158,7 +159,6 @@ def _write_queries(source: str, target: Path) -> _QueryStats:
         writer.write_many(batch)
     if stats.count == 0:
         raise InputError("no queries to publish", source)
-    stats.format = normalize.format or stats.format
     return stats
 
 

@@ -196,13 +196,20 @@ def _card_fields(card: _Card) -> list[str]:
         "| `model`, `engine`, `temperature`, `top_p`, `max_new_tokens`, `seed` | how it was "
         "sampled |",
     ]
-    if stats.get("source_format") not in (None, "inpars"):
+    converted = {
+        name: count
+        for name, count in (stats.get("source_formats") or {}).items()
+        if name != "inpars"
+    }
+    if converted:
+        formats = ", ".join(f"`{name}` ({count:,} records)" for name, count in converted.items())
+        if len(converted) == 1 and stats.get("source_format") in converted:
+            formats = f"`{stats['source_format']}`"
         out += [
             "",
-            f"These records were converted from the `{stats['source_format']}` format "
-            "published by the InPars authors (see `inpars.published`): fields the original "
-            "files had are kept, `question` became `query`, and `source_format` says where "
-            "each record came from.",
+            f"These records were converted from the {formats} format published by the InPars "
+            "authors (see `inpars.published`): fields the original files had are kept, "
+            "`question` became `query`, and `source_format` says where each record came from.",
         ]
     if has_triples:
         out += [

@@ -82,7 +82,8 @@ class _QueryStats:
     words: list[int] = field(default_factory=list)
     per_doc: Counter[str] = field(default_factory=Counter)
     keys: set[bytes] = field(default_factory=set)  # (doc id, query) digests
-    format: str = "inpars"
+    # Records by their source_format (set once, where a published file was first read).
+    formats: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -116,7 +117,8 @@ def build_stats(
             "mean": _round(queries.count / len(per_doc)),
         },
         "corpus_documents": _section(triples_manifest, "index").get("documents"),
-        "source_format": queries.format,
+        "source_format": next(iter(queries.formats)) if len(queries.formats) == 1 else "mixed",
+        "source_formats": dict(sorted(queries.formats.items())),
         "filter": None,
         "score": None,
         "query_words": {
