@@ -4,6 +4,7 @@ failure paths."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import json
@@ -219,6 +220,52 @@ def test_statistics_describe_the_files(run: dict[str, Path], bundle: Path) -> No
     assert stats["triples"]["queries_with_triples"] == len(
         {(t["query"], t["pos_id"]) for t in triples}
     )
+
+
+def test_statistics_and_card_account_for_every_filter_rule(
+    run: dict[str, Path], tmp_path: Path
+) -> None:
+    # stats.json and the card once left out copied_example, short_document and inconsistent
+    # (the round trip): read minus dropped was not kept, and the card never named them.
+    from inpars.filter import DROP_RULES, FilterSummary
+
+    queries = tmp_path / "filtered.jsonl"
+    shutil.copy(run["queries"], queries)
+    manifest = json.loads(Path(f"{run['queries']}.manifest.json").read_text())
+    counters = [f.name for f in dataclasses.fields(FilterSummary) if f.type in ("int", int)]
+    assert sorted(rule.name for rule in DROP_RULES) == sorted(set(counters) - {"read", "kept"})
+    for number, rule in enumerate(DROP_RULES, start=1):
+        manifest["summary"][rule.name] = number  # every rule dropped some records
+        if rule.switch is not None:
+            manifest["summary"][rule.switch] = True
+    manifest["summary"]["read"] = manifest["summary"]["kept"] + sum(range(len(DROP_RULES) + 1))
+    manifest["config"].update(min_doc_words=5, consistency_model="all-MiniLM-L6-v2",
+                              consistency_depth=50)  # fmt: skip
+    Path(f"{queries}.manifest.json").write_text(json.dumps(manifest))
+    output = tmp_path / "ds"
+    publish(PublishConfig(queries=str(queries), output=str(output), license="cc0-1.0"))
+    filtered = json.loads((output / "stats.json").read_text())["filter"]
+    assert list(filtered["dropped"]) == [rule.name for rule in DROP_RULES]
+    assert filtered["read"] - sum(filtered["dropped"].values()) == filtered["kept"] == 40
+    card = (output / "README.md").read_text()
+    method = card.split("## How it was made")[1].split("\n## ")[0]
+    statistics = card.split("## Statistics")[1].split("\n## ")[0]
+    for number, rule in enumerate(DROP_RULES, start=1):
+        assert f"{rule.label}: {number:,}" in method
+        assert f"| dropped: {rule.label} | {number:,} |" in statistics
+    assert "round trip: `all-MiniLM-L6-v2`" in method and "top 50" in method
+    assert "fewer than 5 words" in method  # --min-doc-words
+    # A rule that did not run says so rather than counting zero.
+    manifest["summary"].update(inconsistent=0, consistency_checked=False)
+    manifest["summary"]["read"] -= DROP_RULES.index(
+        next(r for r in DROP_RULES if r.name == "inconsistent")
+    ) + 1
+    Path(f"{queries}.manifest.json").write_text(json.dumps(manifest))
+    publish(PublishConfig(queries=str(queries), output=str(output), license="cc0-1.0",
+                          overwrite=True))  # fmt: skip
+    card = (output / "README.md").read_text()
+    assert "failed the round trip: not checked" in card
+    assert "| dropped: failed the round trip | not checked |" in card
 
 
 def test_describe_and_size_categories() -> None:

@@ -20,7 +20,7 @@ from inpars.publish.layout import (
     TRIPLES_TSV_FILE,
 )
 from inpars.publish.provenance import Provenance, _section
-from inpars.publish.stats import _stats_lines, size_category
+from inpars.publish.stats import _stats_lines, dropped_lines, size_category
 
 INPARS_CITATION = """@inproceedings{bonifacio2022inpars,
   title = {{InPars}: Unsupervised Dataset Generation for Information Retrieval},
@@ -268,6 +268,30 @@ def _card_method(card: _Card) -> list[str]:
                 else "not checked"
             ),
         ]
+        summary = _section(card.provenance.manifests.get("filter", {}), "summary")
+        if summary.get("example_copies_checked"):
+            out.append(
+                "- dropped: queries copying a query or document of the prompt's few-shot "
+                f"examples (threshold {_value(filter_config, 'copy_threshold')})"
+            )
+        if filter_config.get("min_doc_words"):
+            out.append(
+                "- dropped: queries of documents of fewer than "
+                f"{_value(filter_config, 'min_doc_words')} words"
+            )
+        if summary.get("consistency_checked"):
+            out.append(
+                f"- round trip: `{_value(filter_config, 'consistency_model')}` searched the "
+                "whole corpus with each query; dropped when the query's own document was not "
+                f"in the top {_value(filter_config, 'consistency_depth')}"
+            )
+        filtered = card.stats.get("filter")
+        if filtered:
+            counts = "; ".join(f"{label}: {count}" for label, count in dropped_lines(filtered))
+            out.append(
+                f"- records dropped by each rule, in the order applied, of "
+                f"{_value(filtered, 'read')} read ({_value(filtered, 'kept')} kept): {counts}"
+            )
     else:
         out.append("- not recorded (no filter manifest)")
     if has_triples:
