@@ -27,6 +27,7 @@ from inpars.engines.base import Generation, SamplingParams
 from inpars.errors import InparsError, InputError
 from inpars.filter import FilterConfig, filter_queries
 from inpars.generate import GenerateConfig, generate
+from inpars.manifest import file_sha256
 from inpars.publish import (
     PublishConfig,
     describe,
@@ -507,6 +508,75 @@ def test_overwrite_replaces_only_a_dataset_folder(run: dict[str, Path], tmp_path
     (bundle / "notes.md").unlink()
     assert publish(replace(config, output=str(bundle))).queries == 40
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "ds"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"), [("NaN", "nan"), ("Infinity", "inf"), ("-Infinity", "-inf")]
+)
+def test_a_non_finite_score_is_a_clear_error(
+    run: dict[str, Path], tmp_path: Path, bad: str, shown: str
+) -> None:
+    queries = tmp_path / "filtered.jsonl"
+    rows = lines(run["queries"])
+    record = json.loads(rows[1])
+    record.pop("score")
+    rows[1] = json.dumps(record)[:-1] + f', "score": {bad}}}'  # Python's json reads these
+    queries.write_text("".join(f"{row}\n" for row in rows))
+    assert f'"score": {bad}' in queries.read_text()
+    output = tmp_path / "ds"
+    args = ["--queries", str(queries), "--output", str(output), "--license", "cc0-1.0",
+            "--allow-missing-manifests"]  # fmt: skip
+    done, _ = run_publish(args, hub_env(tmp_path))
+    err = " ".join(done.stderr.split())
+    assert done.returncode == 2, err
+    assert f"{queries}:2, field 'score': must be a finite number, got {shown}" in err
+    assert "Traceback" not in done.stderr and not output.exists()
+
+
+def test_the_folder_keeps_local_paths_and_server_addresses_private(
+    run: dict[str, Path], tmp_path: Path
+) -> None:
+    # Card notes and manifests once carried absolute local paths and the --base-url host.
+    work = tmp_path / "alice" / "run"
+    work.mkdir(parents=True)
+    generated, queries = work / "generated.jsonl", work / "filtered.jsonl"
+    shutil.copy(run["generated"], generated)
+    shutil.copy(run["queries"], queries)
+    gen_manifest = json.loads(Path(f"{run['generated']}.manifest.json").read_text())
+    gen_manifest["engine_options"] = {"base_url": "http://10.1.2.3:8000/v1", "concurrency": 4}
+    gen_manifest["config"].update(corpus="/srv/corpora/scifact", output=str(generated))
+    Path(f"{generated}.manifest.json").write_text(json.dumps(gen_manifest))
+    filter_manifest = json.loads(Path(f"{run['queries']}.manifest.json").read_text())
+    filter_manifest["input"]["path"] = str(generated)
+    filter_manifest["summary"]["invalid_examples"] = [f"{generated}:7: malformed JSON"]
+    Path(f"{queries}.manifest.json").write_text(json.dumps(filter_manifest))
+    output = work / "dataset"
+    summary = publish(PublishConfig(queries=str(queries), output=str(output), license="mit"))
+    assert summary.notes == []
+    published = {p.name: p.read_bytes().decode("latin-1") for p in output.rglob("*") if p.is_file()}
+    for name, text in published.items():
+        assert str(tmp_path.parent) not in text and "alice" not in text, name
+        assert "10.1.2.3" not in text and "/srv/corpora" not in text, name
+    generate = json.loads(published["generate.manifest.json"])
+    assert generate["engine_options"] == {"base_url": "http://<host withheld>", "concurrency": 4}
+    assert generate["config"]["corpus"] == "<local>/scifact"
+    assert generate["config"]["output"] == "../generated.jsonl"  # relative to the folder
+    filtered = json.loads(published["filter.manifest.json"])
+    assert filtered["input"]["path"] == "../generated.jsonl"
+    assert filtered["input"]["sha256"] == file_sha256(generated)  # checksums are kept
+    assert filtered["summary"]["invalid_examples"] == ["../generated.jsonl:7: malformed JSON"]
+    assert "corpus: `<local>/scifact`" in published["README.md"]
+    assert "synthetic search queries for the documents of **scifact**" in published[
+        "README.md"
+    ].lower()
+    # A provenance note names the file in full on the terminal, relative in the card.
+    Path(f"{queries}.manifest.json").unlink()
+    summary = publish(PublishConfig(queries=str(queries), output=str(output), license="mit",
+                                    overwrite=True, allow_missing_manifests=True))  # fmt: skip
+    assert summary.notes[0].startswith(f"no manifest beside {queries} (")
+    card = (output / "README.md").read_text()
+    assert "- no manifest beside ../filtered.jsonl (filtered.jsonl.manifest.json)" in card
+    assert str(tmp_path) not in card
 
 
 # --- the Hub ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -66,6 +67,8 @@ def publish(config: PublishConfig) -> PublishSummary:
             "--allow-missing-manifests to publish anyway: the dataset card then lists them."
         )
     output = Path(config.output)
+    # What the folder says of the run, without local paths and server addresses.
+    published = provenance.public(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     building = output.with_name(f".{output.name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
@@ -77,15 +80,15 @@ def publish(config: PublishConfig) -> PublishSummary:
             triple_stats = _write_triples(config, query_stats, building)
         (building / MANIFESTS_DIR).mkdir()
         for stage in STAGES:
-            if stage in provenance.manifests:
+            if stage in published.manifests:
                 atomic_write_json(
                     building / MANIFESTS_DIR / f"{stage}.manifest.json",
-                    provenance.manifests[stage],
+                    published.manifests[stage],
                 )
-        stats = build_stats(query_stats, triple_stats, provenance)
+        stats = build_stats(query_stats, triple_stats, published)
         atomic_write_json(building / STATS_FILE, stats)
         atomic_write_text(
-            building / CARD_FILE, render_card(config, provenance, stats, triple_stats is not None)
+            building / CARD_FILE, render_card(config, published, stats, triple_stats is not None)
         )
         write_checksums(building)
         _readable_by_all(building)
@@ -146,6 +149,9 @@ def _write_queries(source: str, target: Path) -> _QueryStats:
                     raise InputError(
                         f"must be a number, got {type(score).__name__}", source, line, "score"
                     )
+                if not math.isfinite(score):
+                    # JSON readers disagree on NaN and Infinity, and no statistic survives one.
+                    raise InputError(f"must be a finite number, got {score}", source, line, "score")
                 stats.scores.append(float(score))
             stats.count += 1
             stats.formats[str(record.get("source_format", "inpars"))] += 1
