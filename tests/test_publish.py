@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from images import pixels_with_colour, png_size
 
 from inpars.engines.base import Generation, SamplingParams
 from inpars.errors import InparsError, InputError
@@ -144,6 +145,10 @@ def test_the_folder_holds_the_run_and_its_checksums(run: dict[str, Path], bundle
         "manifests/filter.manifest.json",
         "manifests/generate.manifest.json",
         "manifests/triples.manifest.json",
+        "plots/dropped_per_rule.png",
+        "plots/queries_per_document.png",
+        "plots/query_length.png",
+        "plots/scores.png",
         "queries.jsonl",
         "stats.json",
         "triples.jsonl",
@@ -267,6 +272,34 @@ def test_statistics_and_card_account_for_every_filter_rule(
     card = (output / "README.md").read_text()
     assert "failed the round trip: not checked" in card
     assert "| dropped: failed the round trip | not checked |" in card
+
+
+def test_the_folder_shows_its_statistics_as_plots(bundle: Path) -> None:
+    card = (bundle / "README.md").read_text()
+    listed = {line.split("  ", 1)[1] for line in lines(bundle / "SHA256SUMS")}
+    for name in ("scores", "dropped_per_rule", "query_length", "queries_per_document"):
+        path = bundle / "plots" / f"{name}.png"
+        assert png_size(path) == (800, 500)
+        assert f"plots/{name}.png" in listed
+        assert re.search(rf"\n!\[[^\]]+\]\(plots/{name}\.png\)\n", card), name
+    # The score plot shows the kept queries, the dropped ones (read from the filter's input)
+    # and the cut between them.
+    scores = bundle / "plots" / "scores.png"
+    kept, dropped, cut = (
+        pixels_with_colour(scores, colour, tolerance=2)
+        for colour in ((0x1F, 0x77, 0xB4), (0xC7, 0xC7, 0xC7), (0xD6, 0x27, 0x28))
+    )
+    assert kept and dropped and cut
+    # Along the x axis (the bars' feet; the legend is above them): dropped bars reach left of
+    # every kept one, and the cut lies between the lowest dropped and the highest kept.
+    axis = max(y for _, y in kept)
+
+    def feet(pixels: list[tuple[int, int]]) -> list[int]:
+        return sorted(x for x, y in pixels if axis - 3 <= y <= axis)
+
+    assert feet(kept) and feet(dropped) and feet(cut)
+    assert min(feet(dropped)) < min(feet(kept)) and min(feet(dropped)) < min(feet(cut))
+    assert min(feet(cut)) < max(feet(kept))
 
 
 def test_describe_and_size_categories() -> None:

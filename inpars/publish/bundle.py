@@ -15,6 +15,7 @@ from inpars.io import JsonlWriter, atomic_write_json, atomic_write_text, open_li
 from inpars.manifest import file_sha256
 from inpars.publish.card import render_card
 from inpars.publish.config import PublishConfig
+from inpars.publish.figures import write_plots
 from inpars.publish.layout import (
     CARD_FILE,
     MANIFESTS_DIR,
@@ -87,8 +88,10 @@ def publish(config: PublishConfig) -> PublishSummary:
                 )
         stats = build_stats(query_stats, triple_stats, published)
         atomic_write_json(building / STATS_FILE, stats)
+        plots = write_plots(building, query_stats, stats, provenance.filter_input)
         atomic_write_text(
-            building / CARD_FILE, render_card(config, published, stats, triple_stats is not None)
+            building / CARD_FILE,
+            render_card(config, published, stats, triple_stats is not None, plots),
         )
         write_checksums(building)
         _readable_by_all(building)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from inpars.publish.config import PublishConfig
 from inpars.publish.layout import (
     CARD_MARK,
     MANIFESTS_DIR,
+    PLOTS_DIR,
     QUERIES_FILE,
     STAGES,
     STATS_FILE,
@@ -53,9 +55,14 @@ def _corpus_name(config: PublishConfig, provenance: Provenance) -> str:
 
 
 def render_card(
-    config: PublishConfig, provenance: Provenance, stats: dict[str, Any], has_triples: bool
+    config: PublishConfig,
+    provenance: Provenance,
+    stats: dict[str, Any],
+    has_triples: bool,
+    plots: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The dataset card: Hugging Face YAML metadata, then the Markdown body."""
+    """The dataset card: Hugging Face YAML metadata, then the Markdown body; ``plots`` are
+    (path in the folder, caption) of the images to show."""
     from huggingface_hub import DatasetCardData
 
     corpus = _corpus_name(config, provenance)
@@ -86,7 +93,7 @@ def render_card(
         configs=configs,
         **extra,
     )
-    body = _card_body(_Card(config, provenance, stats, has_triples, corpus, title))
+    body = _card_body(_Card(config, provenance, stats, has_triples, corpus, title, tuple(plots)))
     return f"---\n{metadata.to_yaml()}\n---\n\n{body}"
 
 
@@ -100,6 +107,7 @@ class _Card:
     has_triples: bool
     corpus: str
     title: str
+    plots: tuple[tuple[str, str], ...] = ()
 
     @property
     def generate(self) -> dict[str, Any]:
@@ -124,6 +132,7 @@ def _card_body(card: _Card) -> str:
         _card_fields(card),
         _card_method(card),
         ["", "## Statistics", "", *_stats_lines(card.stats)],
+        _card_plots(card),
         _card_loading(card),
         _card_use_and_license(card),
     ]
@@ -170,6 +179,11 @@ def _card_overview(card: _Card) -> list[str]:
         f"| `{MANIFESTS_DIR}/*.manifest.json` | the run manifests of "
         f"{', '.join(s for s in STAGES if s in card.provenance.manifests) or 'no stage'} |",
         f"| `{STATS_FILE}` | the statistics below, in full |",
+        *(
+            [f"| `{PLOTS_DIR}/*.png` | plots of the statistics (shown below) |"]
+            if card.plots
+            else []
+        ),
         f"| `{SUMS_FILE}` | SHA-256 of every file (`sha256sum -c {SUMS_FILE}`) |",
         "",
     ]
@@ -310,6 +324,13 @@ def _card_method(card: _Card) -> list[str]:
     if card.provenance.notes:
         out += ["", "**Provenance notes** (published with `--allow-missing-manifests`):", ""]
         out += [f"- {note}" for note in card.provenance.notes]
+    return out
+
+
+def _card_plots(card: _Card) -> list[str]:
+    out: list[str] = []
+    for path, caption in card.plots:
+        out += ["", f"![{caption}]({path})"]
     return out
 
 

@@ -18,6 +18,8 @@ class Provenance:
 
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> manifest
     notes: list[str] = field(default_factory=list)  # Notes, naming local paths in full
+    # The filter's input on this machine, when it is the very file the filter read.
+    filter_input: Path | None = None
 
     def public(self, bundle: str | Path) -> Provenance:
         """What a dataset folder at ``bundle`` publishes: the manifests and notes with local
@@ -84,6 +86,7 @@ def gather_provenance(config: PublishConfig) -> Provenance:
                         queries,
                     )
                 )
+            found.filter_input = _filter_input(manifest, path)
             _gather_generate(manifest, path, found)
         elif stage == "generate":
             found.manifests["generate"] = manifest
@@ -103,16 +106,36 @@ def gather_provenance(config: PublishConfig) -> Provenance:
     return found
 
 
+def _filter_input(filter_manifest: dict[str, Any], path: Path) -> Path | None:
+    """The file the filter read (as named, or relative to its manifest's folder), if it is
+    still there unchanged."""
+    entry = _section(filter_manifest, "input")
+    source, recorded = entry.get("path"), entry.get("sha256")
+    if not isinstance(source, str) or not isinstance(recorded, str):
+        return None
+    candidates = [Path(source)]
+    if not Path(source).is_absolute():
+        candidates.append(path.parent / source)
+    for candidate in candidates:
+        if candidate.is_file() and file_sha256(candidate) == recorded:
+            return candidate
+    return None
+
+
 def _gather_generate(filter_manifest: dict[str, Any], path: Path, found: Provenance) -> None:
     source = _section(filter_manifest, "input").get("path")
     if not isinstance(source, str):
-        found.notes.append(f"{path} does not name the filter's input")
+        found.notes.append(Note("{0} does not name the filter's input", path))
         return
     located = _find_manifest(source, path.parent)
     if located is None:
         found.notes.append(
-            f"no generation manifest beside the filter's input {source} "
-            f"({manifest_path(source).name}): the model and sampling are not recorded"
+            Note(
+                "no generation manifest beside the filter's input {0} "
+                f"({_literal(manifest_path(source).name)}): the model and sampling are not "
+                "recorded",
+                source,
+            )
         )
         return
     generate_path = manifest_path(located)
