@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from fake_hub import FakeHub
+from fake_hub import Repo as HubRepo
 from images import pixels_with_colour, png_size
 
 from inpars.engines.base import Generation, SamplingParams
@@ -713,100 +715,63 @@ def test_push_refuses_a_folder_failing_its_checksums(bundle: Path, tmp_path: Pat
     assert "fails its checksums (changed: queries.jsonl" in " ".join(done.stderr.split())
 
 
-class FakeHubApi:
-    """A stand-in for ``huggingface_hub.HfApi`` (the Hub cannot be reached here) holding one
-    dataset repository in memory. Each call is checked against the real HfApi's signature,
-    and upload_folder applies allow_patterns and delete_patterns as the real client does."""
-
-    endpoint = "https://hub.example"
-
-    def __init__(self, files: dict[str, bytes] | None = None, private: bool | None = None):
-        self.files = dict(files or {})
-        self.private = private  # None: the repository does not exist yet
-        self.calls: list[str] = []
-
-    def _called(self, name: str, *args: Any, **kwargs: Any) -> None:
-        import inspect
-
-        from huggingface_hub import HfApi
-
-        inspect.signature(getattr(HfApi, name)).bind(self, *args, **kwargs)
-        self.calls.append(name)
-
-    def create_repo(self, *args: Any, **kwargs: Any) -> None:
-        self._called("create_repo", *args, **kwargs)
-        if self.private is None:
-            self.private = bool(kwargs.get("private"))
-            self.files = {".gitattributes": b"*.jsonl filter=lfs\n"}
-
-    def repo_info(self, *args: Any, **kwargs: Any) -> Any:
-        self._called("repo_info", *args, **kwargs)
-        return type("Info", (), {"private": self.private})()
-
-    def update_repo_settings(self, *args: Any, **kwargs: Any) -> None:
-        self._called("update_repo_settings", *args, **kwargs)
-        if kwargs.get("private") is not None:
-            self.private = kwargs["private"]
-
-    def upload_folder(self, *args: Any, **kwargs: Any) -> Any:
-        import fnmatch
-
-        self._called("upload_folder", *args, **kwargs)
-        root = Path(kwargs["folder_path"])
-        allow = kwargs.get("allow_patterns")
-        upload = {
-            p.relative_to(root).as_posix(): p.read_bytes()
-            for p in root.rglob("*")
-            if p.is_file()
-            and (allow is None or any(fnmatch.fnmatch(p.relative_to(root).as_posix(), a)
-                                      for a in allow))
-        }  # fmt: skip
-        for name in list(self.files):
-            deleted = any(fnmatch.fnmatch(name, d) for d in kwargs.get("delete_patterns") or [])
-            if deleted and name not in upload and name != ".gitattributes":
-                del self.files[name]
-        self.files.update(upload)
-        return type("Commit", (), {"commit_url": f"{self.endpoint}/commit/1"})()
+def push(folder: Path, repo_id: str, hub: FakeHub, tmp_path: Path, *flags: str) -> Any:
+    """``python -m inpars.publish push`` against the fake hub, with the real HfApi."""
+    env = hub_env(tmp_path, HF_TOKEN="hf_x", HF_ENDPOINT=hub.url)
+    done, _ = run_publish(["push", str(folder), "--repo-id", repo_id, *flags], env)
+    return done
 
 
 def test_push_makes_the_repository_exactly_the_verified_folder(
     bundle: Path, tmp_path: Path
 ) -> None:
-    from inpars.publish import push_to_hub
-
     copy = tmp_path / "copy"
     shutil.copytree(bundle, copy)
     (copy / ".cache" / "huggingface").mkdir(parents=True)  # left by a Hub download
     (copy / ".cache" / "huggingface" / "x.lock").write_text("")
-    api = FakeHubApi({".gitattributes": b"", "old-plot.png": b"from an earlier push",
-                      "queries.jsonl": b"old"}, private=False)  # fmt: skip
-    url = push_to_hub(copy, "someone/amendments", api=api)
-    assert url == "https://hub.example/commit/1"
-    expected = {p.relative_to(bundle).as_posix(): p.read_bytes()
-                for p in bundle.rglob("*") if p.is_file()}  # fmt: skip
-    assert api.files == {**expected, ".gitattributes": b""}
-    assert api.private is False  # without --private a repository keeps its visibility
+    with FakeHub() as hub:
+        hub.repos["someone/amendments"] = HubRepo(
+            private=False,
+            files={".gitattributes": b"*.bin filter=lfs\n", "old-plot.png": b"earlier push",
+                   "queries.jsonl": b"old"},
+        )  # fmt: skip
+        done = push(copy, "someone/amendments", hub, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"uploaded: {hub.url}/datasets/someone/amendments/commit/" in " ".join(
+            done.stderr.split()
+        )
+        expected = {p.relative_to(bundle).as_posix(): p.read_bytes()
+                    for p in bundle.rglob("*") if p.is_file()}  # fmt: skip
+        repo = hub.repos["someone/amendments"]
+        assert repo.files == {**expected, ".gitattributes": b"*.bin filter=lfs\n"}
+        assert repo.private is False  # without --private a repository keeps its visibility
 
 
-def test_push_private_to_a_public_repository_is_refused(bundle: Path) -> None:
-    from inpars.publish import push_to_hub
-
-    public = FakeHubApi({"old.txt": b"x"}, private=False)
-    with pytest.raises(InparsError) as info:
-        push_to_hub(bundle, "someone/amendments", private=True, api=public)
-    message = " ".join(str(info.value).split())
-    assert "https://hub.example/datasets/someone/amendments already exists and is public" in message
-    assert "nothing was uploaded" in message and "--make-private" in message
-    assert public.files == {"old.txt": b"x"} and "upload_folder" not in public.calls
-    # Asked to, it turns the repository private first, then uploads.
-    push_to_hub(bundle, "someone/amendments", private=True, make_private=True, api=public)
-    assert public.private is True
-    assert public.calls.index("update_repo_settings") < public.calls.index("upload_folder")
-    assert "old.txt" not in public.files and "SHA256SUMS" in public.files
-    # A new repository is created private.
-    new = FakeHubApi()
-    push_to_hub(bundle, "someone/new", private=True, api=new)
-    assert new.private is True and "queries.jsonl" in new.files
+def test_push_private_to_a_public_repository_is_refused(bundle: Path, tmp_path: Path) -> None:
+    with FakeHub() as hub:
+        hub.repos["someone/amendments"] = HubRepo(private=False, files={"old.txt": b"x"})
+        done = push(bundle, "someone/amendments", hub, tmp_path, "--private")
+        assert done.returncode == 2
+        message = " ".join(done.stderr.split())
+        assert f"{hub.url}/datasets/someone/amendments already exists and is public" in message
+        assert "nothing was uploaded" in message and "--make-private" in message
+        assert hub.repos["someone/amendments"] == HubRepo(private=False, files={"old.txt": b"x"})
+        assert not [r for r in hub.requests if "/commit/" in r or "/settings" in r]
+        # Asked to, it turns the repository private first, then uploads.
+        hub.requests.clear()
+        done = push(bundle, "someone/amendments", hub, tmp_path, "--private", "--make-private")
+        assert done.returncode == 0, done.stderr
+        repo = hub.repos["someone/amendments"]
+        assert repo.private is True
+        assert "old.txt" not in repo.files and "SHA256SUMS" in repo.files
+        settings = next(i for i, r in enumerate(hub.requests) if r.endswith("/settings"))
+        commit = next(i for i, r in enumerate(hub.requests) if "/commit/" in r)
+        assert settings < commit
+        # A new repository is created private.
+        done = push(bundle, "someone/new", hub, tmp_path, "--private")
+        assert done.returncode == 0, done.stderr
+        assert hub.repos["someone/new"].private is True
+        assert "queries.jsonl" in hub.repos["someone/new"].files
 
 
 def test_verify_fails_for_unlisted_files_and_an_empty_checksum_file(

@@ -19,7 +19,6 @@ def push_to_hub(
     make_private: bool = False,
     timeout: float = 10.0,
     commit_message: str | None = None,
-    api: Any = None,
 ) -> str:
     """Uploads a verified dataset folder to a Hub dataset repository; returns the commit URL.
 
@@ -31,9 +30,7 @@ def push_to_hub(
     Without ``private`` an existing repository keeps its visibility.
 
     Fails fast, before any upload, in offline mode (``HF_HUB_OFFLINE``), without a token, and
-    when the hub does not answer within ``timeout`` seconds or rejects the token. ``api`` is an
-    ``HfApi`` to use instead of one made from the token and endpoint (then those checks are
-    skipped: it is assumed to be set up).
+    when the hub does not answer within ``timeout`` seconds or rejects the token.
 
     Raises:
         InparsError: saying why nothing was (or may not have been) uploaded.
@@ -45,9 +42,8 @@ def push_to_hub(
             f"{folder} fails its checksums ({result.problems()}); nothing was uploaded"
         )
     listed = sorted(read_checksums(Path(folder) / SUMS_FILE))
-    if api is None:
-        api = _hub_api(folder, repo_id, timeout)
-    endpoint = str(getattr(api, "endpoint", None) or "https://huggingface.co").rstrip("/")
+    api = _hub_api(folder, repo_id, timeout)
+    endpoint = str(api.endpoint).rstrip("/")
     where = f"{endpoint}/datasets/{repo_id}"
     _settle_visibility(api, repo_id, where, private=private, make_private=make_private)
     message = commit_message or f"Upload dataset made with inpars {__version__}"
