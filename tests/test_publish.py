@@ -304,6 +304,22 @@ def test_the_folder_shows_its_statistics_as_plots(bundle: Path) -> None:
     assert min(feet(cut)) < max(feet(kept))
 
 
+def test_plots_pass_over_lines_the_filter_skipped(run: dict[str, Path], tmp_path: Path) -> None:
+    # The score plot re-reads the filter's input; a line the filter skipped as invalid must
+    # not stop publish.
+    generated = tmp_path / "generated.jsonl"
+    generated.write_text(run["generated"].read_text() + "{not json\n[1, 2]\n")
+    filtered = tmp_path / "filtered.jsonl"
+    summary = filter_queries(FilterConfig(input=str(generated), output=str(filtered),
+                                          keep_top_k=10, skip_invalid=True))  # fmt: skip
+    assert summary.invalid == 2
+    output = tmp_path / "ds"
+    publish(PublishConfig(queries=str(filtered), output=str(output), license="cc0-1.0",
+                          allow_missing_manifests=True))  # fmt: skip
+    assert png_size(output / "plots" / "scores.png") == (800, 500)
+    assert pixels_with_colour(output / "plots" / "scores.png", (0xC7, 0xC7, 0xC7), tolerance=2)
+
+
 def test_describe_and_size_categories() -> None:
     summary = describe([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
     assert summary is not None

@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from inpars.errors import InparsError
 from inpars.publish.layout import PLOTS_DIR
 from inpars.publish.stats import _pair_key, _QueryStats, rule_counts
 
@@ -64,25 +63,22 @@ def write_plots(
 
 def _dropped_scores(path: Path | None, score_name: str, kept: _QueryStats) -> list[float]:
     """Filter scores of the records of ``path`` that are not among the kept queries."""
-    from inpars.filter import SCORE_FUNCTIONS
-    from inpars.io import read_jsonl
-    from inpars.published import RecordNormalizer
+    # The filter's own reader: normalised records, lines it would count invalid passed over.
+    from inpars.filter import SCORE_FUNCTIONS, _records
 
     scorer = SCORE_FUNCTIONS.get(score_name)
     if path is None or scorer is None:
         return []
-    normalize = RecordNormalizer(path)
     scores = []
-    for line, raw in read_jsonl(path):
-        try:
-            record = normalize(raw, line)
-        except InparsError:  # a line the filter dropped as invalid has no score to show
-            continue
+    for _, record in _records(str(path), None, skip_invalid=True):
         log_probs = record.get("log_probs")
         query, doc_id = record.get("query"), record.get("doc_id")
         if not (isinstance(log_probs, list) and log_probs and isinstance(query, str)):
             continue
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in log_probs):
+        if not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in log_probs
+        ):
             continue
         if _pair_key(str(doc_id), query) in kept.keys:
             continue
