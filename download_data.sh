@@ -291,29 +291,39 @@ get_msmarco() {
 }
 
 plan() {
-    # plan NAME: "KIND URL DEST ALGO HEX" for a valid name, or a usage error.
-    local name="$1" dataset
+    # plan NAME: appends what NAME needs to the PLAN_* arrays (one entry per name, each field
+    # its own array element, so a --dir with spaces stays whole), or a usage error.
+    local name="$1" dataset kind url dest algo hex
     case "$name" in
         inpars-v1:*)
             dataset="${name#inpars-v1:}"
             in_list "$dataset" "$INPARS_V1_NAMES" ||
                 usage_error "unknown InPars v1 dataset '$dataset' in '$name'"
-            echo "file $INPARS_V1_URL/${INPARS_V1_FILES[$dataset]} $DIR/inpars-v1/$dataset.jsonl server-published -"
+            kind=file url="$INPARS_V1_URL/${INPARS_V1_FILES[$dataset]}"
+            dest="$DIR/inpars-v1/$dataset.jsonl" algo= hex=
             ;;
         inpars-v2:*)
             dataset="${name#inpars-v2:}"
             in_list "$dataset" "$INPARS_V2_NAMES" ||
                 usage_error "unknown InPars-v2 dataset '$dataset' in '$name'"
-            echo "file $INPARS_V2_URL/$dataset/queries.jsonl $DIR/inpars-v2/$dataset.jsonl server-published -"
+            kind=file url="$INPARS_V2_URL/$dataset/queries.jsonl"
+            dest="$DIR/inpars-v2/$dataset.jsonl" algo= hex=
             ;;
         msmarco-passage)
-            echo "msmarco $MSMARCO_URL/$MSMARCO_FILE $DIR/msmarco-passage/ md5 $MSMARCO_MD5"
+            kind=msmarco url="$MSMARCO_URL/$MSMARCO_FILE" dest="$DIR/msmarco-passage/"
+            algo=md5 hex="$MSMARCO_MD5"
             ;;
         *)
             in_list "$name" "$BEIR_NAMES" || usage_error "unknown dataset '$name'"
-            echo "beir $BEIR_URL/$name.zip $DIR/$name/ md5 ${BEIR_MD5[$name]}"
+            kind=beir url="$BEIR_URL/$name.zip" dest="$DIR/$name/" algo=md5
+            hex="${BEIR_MD5[$name]}"
             ;;
     esac
+    PLAN_KIND+=("$kind")
+    PLAN_URL+=("$url")
+    PLAN_DEST+=("$dest")
+    PLAN_ALGO+=("$algo")
+    PLAN_HEX+=("$hex")
 }
 
 # A folder being extracted; removed if the script stops before moving it into place.
@@ -364,19 +374,19 @@ while [[ $# -gt 0 ]]; do
 done
 [[ ${#NAMES[@]} -gt 0 ]] || usage_error "name at least one dataset to download"
 
-# Check every name before downloading anything.
-PLANS=()
+# Check every name before downloading anything. Plan i is PLAN_*[i]; an empty PLAN_ALGO
+# means the checksum the server publishes, if any.
+PLAN_KIND=() PLAN_URL=() PLAN_DEST=() PLAN_ALGO=() PLAN_HEX=()
 for name in "${NAMES[@]}"; do
-    PLANS+=("$(plan "$name")")
+    plan "$name"
 done
 
 if [[ $DRY_RUN -eq 1 ]]; then
     for i in "${!NAMES[@]}"; do
-        read -r kind url dest algo hex <<<"${PLANS[$i]}"
-        if [[ "$algo" == server-published ]]; then
-            echo "${NAMES[$i]}: $url -> $dest (checksum: the one the server publishes, if any)"
+        if [[ -z "${PLAN_ALGO[$i]}" ]]; then
+            echo "${NAMES[$i]}: ${PLAN_URL[$i]} -> ${PLAN_DEST[$i]} (checksum: the one the server publishes, if any)"
         else
-            echo "${NAMES[$i]}: $url -> $dest ($algo $hex)"
+            echo "${NAMES[$i]}: ${PLAN_URL[$i]} -> ${PLAN_DEST[$i]} (${PLAN_ALGO[$i]} ${PLAN_HEX[$i]})"
         fi
     done
     exit 0
@@ -384,11 +394,10 @@ fi
 
 command -v curl >/dev/null 2>&1 || die "curl is needed (apt-get install curl)"
 for i in "${!NAMES[@]}"; do
-    read -r kind url dest algo hex <<<"${PLANS[$i]}"
-    case "$kind" in
+    case "${PLAN_KIND[$i]}" in
         beir) get_beir "${NAMES[$i]}" ;;
         msmarco) get_msmarco ;;
-        file) fetch "$url" "$dest" ;;
+        file) fetch "${PLAN_URL[$i]}" "${PLAN_DEST[$i]}" ;;
     esac
 done
 log "done: ${NAMES[*]} in $DIR"

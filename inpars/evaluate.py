@@ -195,6 +195,8 @@ class EvaluateConfig:
     exclude_queries: str | None = None
     per_query: str | None = None
     json: str | None = None
+    plot: str | None = None  # a PNG of per-query differences against the first run
+    plot_measure: str | None = None  # default: the first measure
 
 
 @dataclass
@@ -213,6 +215,8 @@ def evaluate_runs(config: EvaluateConfig) -> list[RunReport]:
 
     if not config.runs:
         raise InparsError("give at least one --run")
+    if config.plot and len(config.runs) < 2:
+        raise InparsError("--plot draws runs against the first: give at least two --run")
     qrels = read_qrels(config.qrels)
     exclude = read_excluded_ids(config.exclude_queries) if config.exclude_queries else set()
     labels = _labels(config.runs)
@@ -225,7 +229,30 @@ def evaluate_runs(config: EvaluateConfig) -> list[RunReport]:
         write_per_query(config.per_query, {r.label: r.evaluation for r in reports})
     if config.json:
         atomic_write_json(config.json, reports_to_json(reports, config))
+    if config.plot:
+        plot_differences(config.plot, reports, config.plot_measure)
     return reports
+
+
+def plot_differences(path: str | Path, reports: Sequence[RunReport], measure: str | None) -> Path:
+    """Draws, per run after the first, its per-query difference from the first run on
+    ``measure`` (default: the first measure), sorted, as a PNG (see :mod:`inpars.plots`)."""
+    from inpars.plots import per_query_differences
+
+    baseline = reports[0].evaluation
+    measure = str(parse_measures([measure])[0]) if measure else baseline.measures[0]
+    if measure not in baseline.measures:
+        raise InparsError(
+            f"--plot-measure {measure!r} is not among the measures: {', '.join(baseline.measures)}"
+        )
+    differences = {
+        report.label: [
+            report.evaluation.per_query[measure][q] - baseline.per_query[measure][q]
+            for q in baseline.query_ids
+        ]
+        for report in reports[1:]
+    }
+    return per_query_differences(path, differences, measure, reports[0].label)
 
 
 def _labels(paths: Sequence[str]) -> list[str]:
@@ -322,6 +349,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--per-query", help="write per-query values to this TSV")
     parser.add_argument("--json", help="write means and p-values to this JSON file")
     parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="draw each run's per-query difference from the first run (sorted bars) into "
+        "this PNG",
+    )
+    parser.add_argument(
+        "--plot-measure",
+        metavar="MEASURE",
+        help="the measure --plot draws (default: the first of --measures)",
+    )
+    parser.add_argument(
         "--alpha",
         type=float,
         default=0.05,
@@ -342,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         exclude_queries=args.exclude_queries,
         per_query=args.per_query,
         json=args.json,
+        plot=args.plot,
+        plot_measure=args.plot_measure,
     )
     try:
         reports = evaluate_runs(config)

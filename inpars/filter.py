@@ -55,7 +55,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from inpars import compat
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
@@ -435,9 +435,35 @@ class FilterConfig:
         return self.checks_copies or self.min_doc_words > 0
 
 
+class DropRule(NamedTuple):
+    """One of the filter's rules: how it is counted, named, and told to have run."""
+
+    name: str  # the FilterSummary counter (and manifest summary key) of records it dropped
+    label: str  # what it is called in summaries, statistics and dataset cards
+    switch: str | None  # the FilterSummary flag saying whether it ran; None: it always runs
+
+
+DROP_RULES: tuple[DropRule, ...] = (
+    DropRule("invalid", "invalid", None),
+    DropRule("empty", "empty query", None),
+    DropRule("too_short", "too short", None),
+    DropRule("too_long", "too long", None),
+    DropRule("copied", "copied from document", "copies_checked"),
+    DropRule("copied_example", "copied from a prompt example", "example_copies_checked"),
+    DropRule("short_document", "document under --min-doc-words", "short_documents_checked"),
+    DropRule("duplicate", "duplicate", None),
+    DropRule("inconsistent", "failed the round trip", "consistency_checked"),
+    DropRule("over_doc_cap", "over --max-per-doc", None),
+    DropRule("below_top_k", "below --keep-top-k", None),
+)
+"""Every rule, in the order records meet them; each record read is kept or counted under
+exactly one. Whatever reports the filter's work (its summary table, ``inpars.publish``'s
+statistics and card) lists the rules from here, so a new rule is reported everywhere."""
+
+
 @dataclass
 class FilterSummary:
-    """How many records each rule dropped, and what was kept."""
+    """How many records each rule dropped (see :data:`DROP_RULES`), and what was kept."""
 
     score: str
     read: int = 0
@@ -456,6 +482,7 @@ class FilterSummary:
     copies_checked: bool = False
     example_copies_checked: bool = False
     consistency_checked: bool = False
+    short_documents_checked: bool = False
     input_format: str = "inpars"  # see inpars.published.FORMATS
     best_score: float | None = None
     worst_kept_score: float | None = None
@@ -467,20 +494,8 @@ class FilterSummary:
         return self.read / self.seconds if self.seconds > 0 else 0.0
 
     def drops(self) -> list[tuple[str, int]]:
-        """(rule, count) rows in rule order, for display."""
-        return [
-            ("invalid", self.invalid),
-            ("empty query", self.empty),
-            ("too short", self.too_short),
-            ("too long", self.too_long),
-            ("copied from document", self.copied),
-            ("copied from a prompt example", self.copied_example),
-            ("document under --min-doc-words", self.short_document),
-            ("duplicate", self.duplicate),
-            ("failed the round trip", self.inconsistent),
-            ("over --max-per-doc", self.over_doc_cap),
-            ("below --keep-top-k", self.below_top_k),
-        ]
+        """(rule label, count) rows in rule order, for display."""
+        return [(rule.label, getattr(self, rule.name)) for rule in DROP_RULES]
 
 
 def load_documents_for(config: FilterConfig, doc_ids: set[str]) -> dict[str, str]:
@@ -538,7 +553,11 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
     manifest_path(config.output).unlink(missing_ok=True)
     start = time.perf_counter()
     scorer = SCORE_FUNCTIONS[config.score]
-    summary = FilterSummary(score=config.score, copies_checked=config.checks_copies)
+    summary = FilterSummary(
+        score=config.score,
+        copies_checked=config.checks_copies,
+        short_documents_checked=config.min_doc_words > 0,
+    )
     documents: dict[str, str] = {}
     if config.needs_documents:
         documents = load_documents_for(config, _referenced_doc_ids(config.input))

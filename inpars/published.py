@@ -28,7 +28,9 @@ Normalised records have the fields ``inpars.filter`` and ``inpars.triples`` read
   output) becomes ``score`` instead, since no per-token values are left to filter by;
 * ``fewshot_ids``: v2's ``fewshot_examples`` (the example query ids), as strings;
 * ``doc_text``: the document text (v2's ``text``);
-* ``source_format``: ``inpars-v1`` or ``inpars-v2``.
+* ``source_format``: ``inpars-v1`` or ``inpars-v2``. It marks the record as normalised:
+  a record with it is never detected again (the output of ``inpars.filter`` on a v1 file
+  has ``doc_text`` and no ``tokens``, like a v2 record, and stays v1).
 
 Other fields are kept as they are. There are no ``tokens`` in either published schema; the
 filter does not need them (it checks their count against ``log_probs`` only when present).
@@ -66,8 +68,12 @@ def detect_format(record: dict[str, Any]) -> str | None:
 
     A record with ``question`` and no ``query`` is InPars v1; one with ``query``, no
     ``tokens`` and a field only the InPars toolkit writes is InPars v2; any other record with
-    ``query`` is inpars' own.
+    ``query`` is inpars' own. A record with ``source_format`` was normalised already (only the
+    normalisers here write that field): it is inpars' own, and its ``source_format`` stays as
+    the one detection at the boundary found, however many stages it passes through.
     """
+    if "query" in record and "source_format" in record:
+        return "inpars"
     if "query" in record:
         if "tokens" not in record and not _V2_MARKERS.isdisjoint(record):
             return "inpars-v2"

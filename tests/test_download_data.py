@@ -239,3 +239,24 @@ def test_a_beir_zip_failing_its_md5_is_not_extracted(tmp_path: Path, server: str
         p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*")
     )
     assert leftovers == ["downloads"]  # no scifact/, no zip, no .part, no extraction folder
+
+
+def test_a_folder_with_spaces_keeps_every_file_inside_it(tmp_path: Path, server: str) -> None:
+    # A plan must keep --dir in one piece: "my data" once sent scifact to the file "my" and
+    # skipped fiqa as "already downloaded".
+    scifact, fiqa = payload(2000), payload(3000)
+    _Files.files["/v1/scifacts_synthetic_queries_100k.jsonl"] = scifact
+    _Files.files["/v1/fiqa_synthetic_queries_100k.jsonl"] = fiqa
+    folder = tmp_path / "my data  here"
+    done, _ = run_script("--dir", str(folder), "inpars-v1:scifact", "inpars-v1:fiqa",
+                         cwd=tmp_path, INPARS_V1_URL=f"{server}/v1")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (folder / "inpars-v1" / "scifact.jsonl").read_bytes() == scifact
+    assert (folder / "inpars-v1" / "fiqa.jsonl").read_bytes() == fiqa
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my data  here"]
+    done, _ = run_script("--dry-run", "--dir", "a b", "inpars-v1:fiqa", cwd=tmp_path,
+                         INPARS_V1_URL="https://v1.example")  # fmt: skip
+    assert done.stdout.splitlines() == [
+        "inpars-v1:fiqa: https://v1.example/fiqa_synthetic_queries_100k.jsonl -> "
+        "a b/inpars-v1/fiqa.jsonl (checksum: the one the server publishes, if any)"
+    ]

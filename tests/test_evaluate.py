@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+from images import columns_with_colour, png_size
 
 from inpars.errors import InparsError
 from inpars.evaluate import compare, evaluate, main, paired_t_test, read_excluded_ids
@@ -104,6 +105,38 @@ def test_cli_reports_bad_input_without_traceback(tmp_path: Path, capsys) -> None
     qrels.write_text("q1\td1\t1\n")
     assert main(["--qrels", str(qrels), "--run", str(run)]) == 2
     assert f"{run}:1" in capsys.readouterr().err
+
+
+def test_plot_draws_sorted_per_query_differences(tmp_path: Path, capsys) -> None:
+    # 12 judged queries, one relevant document each; the baseline ranks it 3rd everywhere,
+    # the other run 1st for q00-q06, 3rd for q07-q08 (tied) and absent for q09-q11.
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("".join(f"q{i:02d}\tgood{i}\t1\n" for i in range(12)))
+    base, better = tmp_path / "bm25.trec", tmp_path / "reranked.trec"
+
+    def ranking(i: int, order: list[str], tag: str) -> str:
+        return "".join(f"q{i:02d} Q0 {d}{i} {r} {9 - r} {tag}\n" for r, d in enumerate(order, 1))
+
+    base.write_text("".join(ranking(i, ["x", "y", "good"], "b") for i in range(12)))
+    better.write_text(
+        "".join(ranking(i, ["good", "x"], "r") for i in range(7))
+        + "".join(ranking(i, ["x", "y", "good"], "r") for i in range(7, 9))
+    )
+    plot = tmp_path / "plots" / "diff.png"
+    code = main(["--qrels", str(qrels), "--run", str(base), "--run", str(better),
+                 "--measures", "RR@10", "--plot", str(plot)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert png_size(plot) == (800, 500)
+    green = columns_with_colour(plot, (0x2C, 0xA0, 0x2C))
+    red = columns_with_colour(plot, (0xD6, 0x27, 0x28))
+    assert green and red and max(green) < min(red)  # sorted: gains left, losses right
+    # ~7/12 of the bars' width is green and ~3/12 red.
+    assert 1.5 < len(green) / len(red) < 3.5
+    assert main(["--qrels", str(qrels), "--run", str(base), "--plot", str(plot)]) == 2
+    assert "give at least two --run" in capsys.readouterr().err
+    code = main(["--qrels", str(qrels), "--run", str(base), "--run", str(better),
+                 "--plot", str(plot), "--plot-measure", "P@5"])  # fmt: skip
+    assert code == 2 and "--plot-measure 'P@5' is not among" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ failure paths."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import json
@@ -21,11 +22,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from fake_hub import FakeHub
+from fake_hub import Repo as HubRepo
+from images import pixels_with_colour, png_size
 
 from inpars.engines.base import Generation, SamplingParams
 from inpars.errors import InparsError, InputError
 from inpars.filter import FilterConfig, filter_queries
 from inpars.generate import GenerateConfig, generate
+from inpars.manifest import file_sha256
 from inpars.publish import (
     PublishConfig,
     describe,
@@ -142,6 +147,10 @@ def test_the_folder_holds_the_run_and_its_checksums(run: dict[str, Path], bundle
         "manifests/filter.manifest.json",
         "manifests/generate.manifest.json",
         "manifests/triples.manifest.json",
+        "plots/dropped_per_rule.png",
+        "plots/queries_per_document.png",
+        "plots/query_length.png",
+        "plots/scores.png",
         "queries.jsonl",
         "stats.json",
         "triples.jsonl",
@@ -219,6 +228,96 @@ def test_statistics_describe_the_files(run: dict[str, Path], bundle: Path) -> No
     assert stats["triples"]["queries_with_triples"] == len(
         {(t["query"], t["pos_id"]) for t in triples}
     )
+
+
+def test_statistics_and_card_account_for_every_filter_rule(
+    run: dict[str, Path], tmp_path: Path
+) -> None:
+    # stats.json and the card once left out copied_example, short_document and inconsistent
+    # (the round trip): read minus dropped was not kept, and the card never named them.
+    from inpars.filter import DROP_RULES, FilterSummary
+
+    queries = tmp_path / "filtered.jsonl"
+    shutil.copy(run["queries"], queries)
+    manifest = json.loads(Path(f"{run['queries']}.manifest.json").read_text())
+    counters = [f.name for f in dataclasses.fields(FilterSummary) if f.type in ("int", int)]
+    assert sorted(rule.name for rule in DROP_RULES) == sorted(set(counters) - {"read", "kept"})
+    for number, rule in enumerate(DROP_RULES, start=1):
+        manifest["summary"][rule.name] = number  # every rule dropped some records
+        if rule.switch is not None:
+            manifest["summary"][rule.switch] = True
+    manifest["summary"]["read"] = manifest["summary"]["kept"] + sum(range(len(DROP_RULES) + 1))
+    manifest["config"].update(min_doc_words=5, consistency_model="all-MiniLM-L6-v2",
+                              consistency_depth=50)  # fmt: skip
+    Path(f"{queries}.manifest.json").write_text(json.dumps(manifest))
+    output = tmp_path / "ds"
+    publish(PublishConfig(queries=str(queries), output=str(output), license="cc0-1.0"))
+    filtered = json.loads((output / "stats.json").read_text())["filter"]
+    assert list(filtered["dropped"]) == [rule.name for rule in DROP_RULES]
+    assert filtered["read"] - sum(filtered["dropped"].values()) == filtered["kept"] == 40
+    card = (output / "README.md").read_text()
+    method = card.split("## How it was made")[1].split("\n## ")[0]
+    statistics = card.split("## Statistics")[1].split("\n## ")[0]
+    for number, rule in enumerate(DROP_RULES, start=1):
+        assert f"{rule.label}: {number:,}" in method
+        assert f"| dropped: {rule.label} | {number:,} |" in statistics
+    assert "round trip: `all-MiniLM-L6-v2`" in method and "top 50" in method
+    assert "fewer than 5 words" in method  # --min-doc-words
+    # A rule that did not run says so rather than counting zero.
+    manifest["summary"].update(inconsistent=0, consistency_checked=False)
+    manifest["summary"]["read"] -= DROP_RULES.index(
+        next(r for r in DROP_RULES if r.name == "inconsistent")
+    ) + 1
+    Path(f"{queries}.manifest.json").write_text(json.dumps(manifest))
+    publish(PublishConfig(queries=str(queries), output=str(output), license="cc0-1.0",
+                          overwrite=True))  # fmt: skip
+    card = (output / "README.md").read_text()
+    assert "failed the round trip: not checked" in card
+    assert "| dropped: failed the round trip | not checked |" in card
+
+
+def test_the_folder_shows_its_statistics_as_plots(bundle: Path) -> None:
+    card = (bundle / "README.md").read_text()
+    listed = {line.split("  ", 1)[1] for line in lines(bundle / "SHA256SUMS")}
+    for name in ("scores", "dropped_per_rule", "query_length", "queries_per_document"):
+        path = bundle / "plots" / f"{name}.png"
+        assert png_size(path) == (800, 500)
+        assert f"plots/{name}.png" in listed
+        assert re.search(rf"\n!\[[^\]]+\]\(plots/{name}\.png\)\n", card), name
+    # The score plot shows the kept queries, the dropped ones (read from the filter's input)
+    # and the cut between them.
+    scores = bundle / "plots" / "scores.png"
+    kept, dropped, cut = (
+        pixels_with_colour(scores, colour, tolerance=2)
+        for colour in ((0x1F, 0x77, 0xB4), (0xC7, 0xC7, 0xC7), (0xD6, 0x27, 0x28))
+    )
+    assert kept and dropped and cut
+    # Along the x axis (the bars' feet; the legend is above them): dropped bars reach left of
+    # every kept one, and the cut lies between the lowest dropped and the highest kept.
+    axis = max(y for _, y in kept)
+
+    def feet(pixels: list[tuple[int, int]]) -> list[int]:
+        return sorted(x for x, y in pixels if axis - 3 <= y <= axis)
+
+    assert feet(kept) and feet(dropped) and feet(cut)
+    assert min(feet(dropped)) < min(feet(kept)) and min(feet(dropped)) < min(feet(cut))
+    assert min(feet(cut)) < max(feet(kept))
+
+
+def test_plots_pass_over_lines_the_filter_skipped(run: dict[str, Path], tmp_path: Path) -> None:
+    # The score plot re-reads the filter's input; a line the filter skipped as invalid must
+    # not stop publish.
+    generated = tmp_path / "generated.jsonl"
+    generated.write_text(run["generated"].read_text() + "{not json\n[1, 2]\n")
+    filtered = tmp_path / "filtered.jsonl"
+    summary = filter_queries(FilterConfig(input=str(generated), output=str(filtered),
+                                          keep_top_k=10, skip_invalid=True))  # fmt: skip
+    assert summary.invalid == 2
+    output = tmp_path / "ds"
+    publish(PublishConfig(queries=str(filtered), output=str(output), license="cc0-1.0",
+                          allow_missing_manifests=True))  # fmt: skip
+    assert png_size(output / "plots" / "scores.png") == (800, 500)
+    assert pixels_with_colour(output / "plots" / "scores.png", (0xC7, 0xC7, 0xC7), tolerance=2)
 
 
 def test_describe_and_size_categories() -> None:
@@ -400,8 +499,13 @@ def test_overwrite_and_a_license_the_hub_does_not_list(
     run: dict[str, Path], tmp_path: Path
 ) -> None:
     output = tmp_path / "ds"
-    output.mkdir()
-    (output / "old.txt").write_text("from before")
+    first = PublishConfig(
+        queries=str(run["queries"]), triples=str(run["triples"]), output=str(output),
+        license="cc0-1.0",
+    )  # fmt: skip
+    publish(first)
+    (output / ".cache").mkdir()  # what a Hub download adds is not the user's
+    (output / ".cache" / "x.lock").write_text("")
     publish(
         PublishConfig(
             queries=str(run["queries"]),
@@ -412,7 +516,7 @@ def test_overwrite_and_a_license_the_hub_does_not_list(
             overwrite=True,
         )
     )
-    assert not (output / "old.txt").exists() and verify_bundle(output).ok
+    assert not (output / "triples.tsv").exists() and verify_bundle(output).ok
     metadata = card_metadata(output / "README.md")
     assert metadata["license"] == "other"
     assert metadata["license_name"] == "ms-marco-terms-and-conditions"
@@ -420,6 +524,110 @@ def test_overwrite_and_a_license_the_hub_does_not_list(
     card = (output / "README.md").read_text()
     assert "licensed [MS MARCO Terms and Conditions](https://microsoft.github.io/msmarco/)" in card
     assert 'load_dataset("someone/amendments-inpars", "queries", split="train")' in card
+
+
+def test_overwrite_replaces_only_a_dataset_folder(run: dict[str, Path], tmp_path: Path) -> None:
+    # --overwrite once removed whatever sat at --output, e.g. a data folder.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "corpus.jsonl").write_text('{"_id": "1", "text": "precious"}\n')
+    config = PublishConfig(
+        queries=str(run["queries"]), output=str(data), license="cc0-1.0", overwrite=True
+    )
+    with pytest.raises(InparsError) as info:
+        publish(config)
+    message = str(info.value)
+    assert f"{data} is not a dataset folder made by inpars.publish" in message
+    assert "no SHA256SUMS" in message and "nothing was replaced" in message
+    assert (data / "corpus.jsonl").read_text() == '{"_id": "1", "text": "precious"}\n'
+    # A file, not a folder, at --output.
+    with pytest.raises(InparsError, match=r"is not a dataset folder made by inpars\.publish"):
+        publish(replace(config, output=str(data / "corpus.jsonl")))
+    # A checksum file alone does not make a bundle: the card must be inpars'.
+    (data / "SHA256SUMS").write_text(f"{hashlib.sha256(b'x').hexdigest()}  README.md\n")
+    (data / "README.md").write_text("x")
+    with pytest.raises(InparsError, match=r"its README\.md is not a card inpars\.publish wrote"):
+        publish(config)
+    # A bundle holding files of the user's, which SHA256SUMS does not list, is kept.
+    bundle = tmp_path / "ds"
+    publish(replace(config, output=str(bundle), overwrite=False))
+    (bundle / "notes.md").write_text("my notes")
+    with pytest.raises(InparsError) as info:
+        publish(replace(config, output=str(bundle)))
+    assert "files SHA256SUMS does not list: notes.md" in str(info.value)
+    assert (bundle / "notes.md").read_text() == "my notes"
+    (bundle / "notes.md").unlink()
+    assert publish(replace(config, output=str(bundle))).queries == 40
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "ds"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"), [("NaN", "nan"), ("Infinity", "inf"), ("-Infinity", "-inf")]
+)
+def test_a_non_finite_score_is_a_clear_error(
+    run: dict[str, Path], tmp_path: Path, bad: str, shown: str
+) -> None:
+    queries = tmp_path / "filtered.jsonl"
+    rows = lines(run["queries"])
+    record = json.loads(rows[1])
+    record.pop("score")
+    rows[1] = json.dumps(record)[:-1] + f', "score": {bad}}}'  # Python's json reads these
+    queries.write_text("".join(f"{row}\n" for row in rows))
+    assert f'"score": {bad}' in queries.read_text()
+    output = tmp_path / "ds"
+    args = ["--queries", str(queries), "--output", str(output), "--license", "cc0-1.0",
+            "--allow-missing-manifests"]  # fmt: skip
+    done, _ = run_publish(args, hub_env(tmp_path))
+    err = " ".join(done.stderr.split())
+    assert done.returncode == 2, err
+    assert f"{queries}:2, field 'score': must be a finite number, got {shown}" in err
+    assert "Traceback" not in done.stderr and not output.exists()
+
+
+def test_the_folder_keeps_local_paths_and_server_addresses_private(
+    run: dict[str, Path], tmp_path: Path
+) -> None:
+    # Card notes and manifests once carried absolute local paths and the --base-url host.
+    work = tmp_path / "alice" / "run"
+    work.mkdir(parents=True)
+    generated, queries = work / "generated.jsonl", work / "filtered.jsonl"
+    shutil.copy(run["generated"], generated)
+    shutil.copy(run["queries"], queries)
+    gen_manifest = json.loads(Path(f"{run['generated']}.manifest.json").read_text())
+    gen_manifest["engine_options"] = {"base_url": "http://10.1.2.3:8000/v1", "concurrency": 4}
+    gen_manifest["config"].update(corpus="/srv/corpora/scifact", output=str(generated))
+    Path(f"{generated}.manifest.json").write_text(json.dumps(gen_manifest))
+    filter_manifest = json.loads(Path(f"{run['queries']}.manifest.json").read_text())
+    filter_manifest["input"]["path"] = str(generated)
+    filter_manifest["summary"]["invalid_examples"] = [f"{generated}:7: malformed JSON"]
+    Path(f"{queries}.manifest.json").write_text(json.dumps(filter_manifest))
+    output = work / "dataset"
+    summary = publish(PublishConfig(queries=str(queries), output=str(output), license="mit"))
+    assert summary.notes == []
+    published = {p.name: p.read_bytes().decode("latin-1") for p in output.rglob("*") if p.is_file()}
+    for name, text in published.items():
+        assert str(tmp_path.parent) not in text and "alice" not in text, name
+        assert "10.1.2.3" not in text and "/srv/corpora" not in text, name
+    generate = json.loads(published["generate.manifest.json"])
+    assert generate["engine_options"] == {"base_url": "http://<host withheld>", "concurrency": 4}
+    assert generate["config"]["corpus"] == "<local>/scifact"
+    assert generate["config"]["output"] == "../generated.jsonl"  # relative to the folder
+    filtered = json.loads(published["filter.manifest.json"])
+    assert filtered["input"]["path"] == "../generated.jsonl"
+    assert filtered["input"]["sha256"] == file_sha256(generated)  # checksums are kept
+    assert filtered["summary"]["invalid_examples"] == ["../generated.jsonl:7: malformed JSON"]
+    assert "corpus: `<local>/scifact`" in published["README.md"]
+    assert "synthetic search queries for the documents of **scifact**" in published[
+        "README.md"
+    ].lower()
+    # A provenance note names the file in full on the terminal, relative in the card.
+    Path(f"{queries}.manifest.json").unlink()
+    summary = publish(PublishConfig(queries=str(queries), output=str(output), license="mit",
+                                    overwrite=True, allow_missing_manifests=True))  # fmt: skip
+    assert summary.notes[0].startswith(f"no manifest beside {queries} (")
+    card = (output / "README.md").read_text()
+    assert "- no manifest beside ../filtered.jsonl (filtered.jsonl.manifest.json)" in card
+    assert str(tmp_path) not in card
 
 
 # --- the Hub ------------------------------------------------------------------------------
@@ -521,6 +729,86 @@ def test_push_refuses_a_folder_failing_its_checksums(bundle: Path, tmp_path: Pat
     )
     assert done.returncode == 2
     assert "fails its checksums (changed: queries.jsonl" in " ".join(done.stderr.split())
+
+
+def push(folder: Path, repo_id: str, hub: FakeHub, tmp_path: Path, *flags: str) -> Any:
+    """``python -m inpars.publish push`` against the fake hub, with the real HfApi."""
+    env = hub_env(tmp_path, HF_TOKEN="hf_x", HF_ENDPOINT=hub.url)
+    done, _ = run_publish(["push", str(folder), "--repo-id", repo_id, *flags], env)
+    return done
+
+
+def test_push_makes_the_repository_exactly_the_verified_folder(
+    bundle: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle, copy)
+    (copy / ".cache" / "huggingface").mkdir(parents=True)  # left by a Hub download
+    (copy / ".cache" / "huggingface" / "x.lock").write_text("")
+    with FakeHub() as hub:
+        hub.repos["someone/amendments"] = HubRepo(
+            private=False,
+            files={".gitattributes": b"*.bin filter=lfs\n", "old-plot.png": b"earlier push",
+                   "queries.jsonl": b"old"},
+        )  # fmt: skip
+        done = push(copy, "someone/amendments", hub, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"uploaded: {hub.url}/datasets/someone/amendments/commit/" in " ".join(
+            done.stderr.split()
+        )
+        expected = {p.relative_to(bundle).as_posix(): p.read_bytes()
+                    for p in bundle.rglob("*") if p.is_file()}  # fmt: skip
+        repo = hub.repos["someone/amendments"]
+        assert repo.files == {**expected, ".gitattributes": b"*.bin filter=lfs\n"}
+        assert repo.private is False  # without --private a repository keeps its visibility
+
+
+def test_push_private_to_a_public_repository_is_refused(bundle: Path, tmp_path: Path) -> None:
+    with FakeHub() as hub:
+        hub.repos["someone/amendments"] = HubRepo(private=False, files={"old.txt": b"x"})
+        done = push(bundle, "someone/amendments", hub, tmp_path, "--private")
+        assert done.returncode == 2
+        message = " ".join(done.stderr.split())
+        assert f"{hub.url}/datasets/someone/amendments already exists and is public" in message
+        assert "nothing was uploaded" in message and "--make-private" in message
+        assert hub.repos["someone/amendments"] == HubRepo(private=False, files={"old.txt": b"x"})
+        assert not [r for r in hub.requests if "/commit/" in r or "/settings" in r]
+        # Asked to, it turns the repository private first, then uploads.
+        hub.requests.clear()
+        done = push(bundle, "someone/amendments", hub, tmp_path, "--private", "--make-private")
+        assert done.returncode == 0, done.stderr
+        repo = hub.repos["someone/amendments"]
+        assert repo.private is True
+        assert "old.txt" not in repo.files and "SHA256SUMS" in repo.files
+        settings = next(i for i, r in enumerate(hub.requests) if r.endswith("/settings"))
+        commit = next(i for i, r in enumerate(hub.requests) if "/commit/" in r)
+        assert settings < commit
+        # A new repository is created private.
+        done = push(bundle, "someone/new", hub, tmp_path, "--private")
+        assert done.returncode == 0, done.stderr
+        assert hub.repos["someone/new"].private is True
+        assert "queries.jsonl" in hub.repos["someone/new"].files
+
+
+def test_verify_fails_for_unlisted_files_and_an_empty_checksum_file(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle, copy)
+    (copy / "extra.txt").write_text("not vouched for")
+    result = verify_bundle(copy)
+    assert not result.ok and result.unlisted == ["extra.txt"]
+    assert main(["verify", str(copy)]) == 1
+    assert "not in SHA256SUMS: extra.txt" in " ".join(capsys.readouterr().err.split())
+    (copy / "extra.txt").unlink()
+    (copy / "SHA256SUMS").write_text("")
+    for path in copy.iterdir():
+        if path.is_file() and path.name != "SHA256SUMS":
+            path.unlink()
+    shutil.rmtree(copy / "manifests")
+    assert not verify_bundle(copy).ok and verify_bundle(copy).empty
+    assert main(["verify", str(copy)]) == 1
+    assert "SHA256SUMS lists no files" in capsys.readouterr().err
 
 
 def test_help(capsys: pytest.CaptureFixture) -> None:

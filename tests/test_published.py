@@ -87,6 +87,13 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ({"doc_id": "1", "query": "q"}, "inpars"),
         ({"doc_id": "1", "query": "q", "tokens": ["q"], "prompt": "p"}, "inpars"),
         ({"doc_id": "1", "text": "q"}, None),
+        # Already normalised (by inpars): never re-detected, whatever fields it kept.
+        ({"doc_id": "1", "query": "q", "doc_text": "d", "source_format": "inpars-v1"}, "inpars"),
+        (
+            {"doc_id": "1", "query": "q", "fewshot_ids": ["7"], "prompt_text": "p",
+             "source_format": "inpars-v2"},
+            "inpars",
+        ),
     ],
 )
 def test_detect_format(record: dict[str, Any], expected: str | None) -> None:
@@ -264,3 +271,29 @@ def test_convert_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["--input", str(odd), "--output", str(tmp_path / "x.jsonl")]) == 2
     assert "unknown record schema" in " ".join(capsys.readouterr().err.split())
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_v1_provenance_survives_filter_and_publish(tmp_path: Path, corpus: Path) -> None:
+    # A record normalised from v1 keeps doc_text and has no tokens; it was once re-detected
+    # as InPars-v2 downstream, and the card said "converted from the inpars-v2 format".
+    from inpars.publish import PublishConfig, publish
+
+    source = write_jsonl(tmp_path / "v1.jsonl", v1_rows())
+    kept = tmp_path / "kept.jsonl"
+    filter_queries(FilterConfig(input=str(source), output=str(kept), corpus=str(corpus)))
+    assert read_manifest(manifest_path(kept))["input"]["format"] == "inpars-v1"
+    again = tmp_path / "again.jsonl"  # filtering filtered records: they are inpars records
+    summary = filter_queries(FilterConfig(input=str(kept), output=str(again), keep_top_k=3))
+    assert summary.input_format == "inpars"
+    assert read_manifest(manifest_path(again))["input"]["format"] == "inpars"
+    assert {json.loads(line)["source_format"] for line in again.read_text().splitlines()} == {
+        "inpars-v1"
+    }
+    bundle = tmp_path / "ds"
+    publish(PublishConfig(queries=str(again), output=str(bundle), license="cc-by-4.0",
+                          allow_missing_manifests=True))  # fmt: skip
+    published = [json.loads(line) for line in (bundle / "queries.jsonl").read_text().splitlines()]
+    assert {record["source_format"] for record in published} == {"inpars-v1"}
+    assert json.loads((bundle / "stats.json").read_text())["source_format"] == "inpars-v1"
+    card = (bundle / "README.md").read_text()
+    assert "converted from the `inpars-v1` format" in card and "inpars-v2" not in card

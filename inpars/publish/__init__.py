@@ -24,6 +24,10 @@ The folder holds (:data:`QUERIES_FILE` and friends):
 ``stats.json``
     documents, queries kept and dropped per filter rule, the score and query length
     distributions, triples and the ranks of their negatives;
+``plots/*.png``
+    the score distribution of the kept and dropped queries with the cut between them, the
+    queries each filter rule dropped, query length, and queries per document
+    (:mod:`inpars.plots`), shown in the card;
 ``README.md``
     a Hugging Face dataset card: YAML metadata (license, task categories, size, configs)
     and how the data was made, its fields, how to load it, intended use and limitations;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -14,6 +15,7 @@ from inpars.io import JsonlWriter, atomic_write_json, atomic_write_text, open_li
 from inpars.manifest import file_sha256
 from inpars.publish.card import render_card
 from inpars.publish.config import PublishConfig
+from inpars.publish.figures import write_plots
 from inpars.publish.layout import (
     CARD_FILE,
     MANIFESTS_DIR,
@@ -66,6 +68,8 @@ def publish(config: PublishConfig) -> PublishSummary:
             "--allow-missing-manifests to publish anyway: the dataset card then lists them."
         )
     output = Path(config.output)
+    # What the folder says of the run, without local paths and server addresses.
+    published = provenance.public(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     building = output.with_name(f".{output.name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
@@ -77,15 +81,17 @@ def publish(config: PublishConfig) -> PublishSummary:
             triple_stats = _write_triples(config, query_stats, building)
         (building / MANIFESTS_DIR).mkdir()
         for stage in STAGES:
-            if stage in provenance.manifests:
+            if stage in published.manifests:
                 atomic_write_json(
                     building / MANIFESTS_DIR / f"{stage}.manifest.json",
-                    provenance.manifests[stage],
+                    published.manifests[stage],
                 )
-        stats = build_stats(query_stats, triple_stats, provenance)
+        stats = build_stats(query_stats, triple_stats, published)
         atomic_write_json(building / STATS_FILE, stats)
+        plots = write_plots(building, query_stats, stats, provenance.filter_input)
         atomic_write_text(
-            building / CARD_FILE, render_card(config, provenance, stats, triple_stats is not None)
+            building / CARD_FILE,
+            render_card(config, published, stats, triple_stats is not None, plots),
         )
         write_checksums(building)
         _readable_by_all(building)
@@ -146,8 +152,12 @@ def _write_queries(source: str, target: Path) -> _QueryStats:
                     raise InputError(
                         f"must be a number, got {type(score).__name__}", source, line, "score"
                     )
+                if not math.isfinite(score):
+                    # JSON readers disagree on NaN and Infinity, and no statistic survives one.
+                    raise InputError(f"must be a finite number, got {score}", source, line, "score")
                 stats.scores.append(float(score))
             stats.count += 1
+            stats.formats[str(record.get("source_format", "inpars"))] += 1
             stats.words.append(len(query.split()))
             stats.per_doc[doc_id] += 1
             stats.keys.add(_pair_key(doc_id, query))
@@ -158,7 +168,6 @@ def _write_queries(source: str, target: Path) -> _QueryStats:
         writer.write_many(batch)
     if stats.count == 0:
         raise InputError("no queries to publish", source)
-    stats.format = normalize.format or stats.format
     return stats
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 from inpars import __version__
 from inpars.publish.config import PublishConfig
 from inpars.publish.layout import (
+    CARD_MARK,
     MANIFESTS_DIR,
+    PLOTS_DIR,
     QUERIES_FILE,
     STAGES,
     STATS_FILE,
@@ -19,7 +22,7 @@ from inpars.publish.layout import (
     TRIPLES_TSV_FILE,
 )
 from inpars.publish.provenance import Provenance, _section
-from inpars.publish.stats import _stats_lines, size_category
+from inpars.publish.stats import _stats_lines, dropped_lines, size_category
 
 INPARS_CITATION = """@inproceedings{bonifacio2022inpars,
   title = {{InPars}: Unsupervised Dataset Generation for Information Retrieval},
@@ -52,9 +55,14 @@ def _corpus_name(config: PublishConfig, provenance: Provenance) -> str:
 
 
 def render_card(
-    config: PublishConfig, provenance: Provenance, stats: dict[str, Any], has_triples: bool
+    config: PublishConfig,
+    provenance: Provenance,
+    stats: dict[str, Any],
+    has_triples: bool,
+    plots: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The dataset card: Hugging Face YAML metadata, then the Markdown body."""
+    """The dataset card: Hugging Face YAML metadata, then the Markdown body; ``plots`` are
+    (path in the folder, caption) of the images to show."""
     from huggingface_hub import DatasetCardData
 
     corpus = _corpus_name(config, provenance)
@@ -85,7 +93,7 @@ def render_card(
         configs=configs,
         **extra,
     )
-    body = _card_body(_Card(config, provenance, stats, has_triples, corpus, title))
+    body = _card_body(_Card(config, provenance, stats, has_triples, corpus, title, tuple(plots)))
     return f"---\n{metadata.to_yaml()}\n---\n\n{body}"
 
 
@@ -99,6 +107,7 @@ class _Card:
     has_triples: bool
     corpus: str
     title: str
+    plots: tuple[tuple[str, str], ...] = ()
 
     @property
     def generate(self) -> dict[str, Any]:
@@ -123,6 +132,7 @@ def _card_body(card: _Card) -> str:
         _card_fields(card),
         _card_method(card),
         ["", "## Statistics", "", *_stats_lines(card.stats)],
+        _card_plots(card),
         _card_loading(card),
         _card_use_and_license(card),
     ]
@@ -142,7 +152,7 @@ def _card_overview(card: _Card) -> list[str]:
         "few-shot prompted generation, then filtering by the model's own token "
         "log-probabilities"
         + (", then BM25-mined negatives for training rerankers." if has_triples else ".")
-        + f" Made with [inpars](https://github.com/inpars/inpars) {', '.join(versions)}."
+        + f" {CARD_MARK} {', '.join(versions)}."
     )
     if config.description:
         out += ["", config.description]
@@ -169,6 +179,11 @@ def _card_overview(card: _Card) -> list[str]:
         f"| `{MANIFESTS_DIR}/*.manifest.json` | the run manifests of "
         f"{', '.join(s for s in STAGES if s in card.provenance.manifests) or 'no stage'} |",
         f"| `{STATS_FILE}` | the statistics below, in full |",
+        *(
+            [f"| `{PLOTS_DIR}/*.png` | plots of the statistics (shown below) |"]
+            if card.plots
+            else []
+        ),
         f"| `{SUMS_FILE}` | SHA-256 of every file (`sha256sum -c {SUMS_FILE}`) |",
         "",
     ]
@@ -195,13 +210,20 @@ def _card_fields(card: _Card) -> list[str]:
         "| `model`, `engine`, `temperature`, `top_p`, `max_new_tokens`, `seed` | how it was "
         "sampled |",
     ]
-    if stats.get("source_format") not in (None, "inpars"):
+    converted = {
+        name: count
+        for name, count in (stats.get("source_formats") or {}).items()
+        if name != "inpars"
+    }
+    if converted:
+        formats = ", ".join(f"`{name}` ({count:,} records)" for name, count in converted.items())
+        if len(converted) == 1 and stats.get("source_format") in converted:
+            formats = f"`{stats['source_format']}`"
         out += [
             "",
-            f"These records were converted from the `{stats['source_format']}` format "
-            "published by the InPars authors (see `inpars.published`): fields the original "
-            "files had are kept, `question` became `query`, and `source_format` says where "
-            "each record came from.",
+            f"These records were converted from the {formats} format published by the InPars "
+            "authors (see `inpars.published`): fields the original files had are kept, "
+            "`question` became `query`, and `source_format` says where each record came from.",
         ]
     if has_triples:
         out += [
@@ -260,6 +282,30 @@ def _card_method(card: _Card) -> list[str]:
                 else "not checked"
             ),
         ]
+        summary = _section(card.provenance.manifests.get("filter", {}), "summary")
+        if summary.get("example_copies_checked"):
+            out.append(
+                "- dropped: queries copying a query or document of the prompt's few-shot "
+                f"examples (threshold {_value(filter_config, 'copy_threshold')})"
+            )
+        if filter_config.get("min_doc_words"):
+            out.append(
+                "- dropped: queries of documents of fewer than "
+                f"{_value(filter_config, 'min_doc_words')} words"
+            )
+        if summary.get("consistency_checked"):
+            out.append(
+                f"- round trip: `{_value(filter_config, 'consistency_model')}` searched the "
+                "whole corpus with each query; dropped when the query's own document was not "
+                f"in the top {_value(filter_config, 'consistency_depth')}"
+            )
+        filtered = card.stats.get("filter")
+        if filtered:
+            counts = "; ".join(f"{label}: {count}" for label, count in dropped_lines(filtered))
+            out.append(
+                f"- records dropped by each rule, in the order applied, of "
+                f"{_value(filtered, 'read')} read ({_value(filtered, 'kept')} kept): {counts}"
+            )
     else:
         out.append("- not recorded (no filter manifest)")
     if has_triples:
@@ -278,6 +324,13 @@ def _card_method(card: _Card) -> list[str]:
     if card.provenance.notes:
         out += ["", "**Provenance notes** (published with `--allow-missing-manifests`):", ""]
         out += [f"- {note}" for note in card.provenance.notes]
+    return out
+
+
+def _card_plots(card: _Card) -> list[str]:
+    out: list[str] = []
+    for path, caption in card.plots:
+        out += ["", f"![{caption}]({path})"]
     return out
 
 

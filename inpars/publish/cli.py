@@ -55,14 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="publish even when a stage's manifest is missing or does not match the files "
         "(the card lists what is not recorded)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a dataset folder that inpars.publish made earlier at --output (any "
+        "other folder, or one holding files its SHA256SUMS does not list, is refused)",
+    )
     parser.add_argument(
         "--push-to-hub",
         metavar="REPO_ID",
         help="then upload the folder to this Hugging Face dataset repository (needs a token: "
         "HF_TOKEN or `hf auth login`)",
     )
-    parser.add_argument("--private", action="store_true", help="create the repository private")
+    _add_visibility_flags(parser)
     parser.add_argument(
         "--timeout",
         type=float,
@@ -70,6 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for the Hub to answer before giving up (default: %(default)s)",
     )
     return parser
+
+
+def _add_visibility_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--private",
+        action="store_true",
+        help="the repository must be private: a new one is created private, and an existing "
+        "public one is refused (nothing is uploaded) unless --make-private",
+    )
+    parser.add_argument(
+        "--make-private",
+        action="store_true",
+        help="with --private: turn an existing public repository private before uploading",
+    )
 
 
 def build_verify_parser() -> argparse.ArgumentParser:
@@ -89,7 +108,7 @@ def build_push_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("folder", help="a folder made by python -m inpars.publish")
     parser.add_argument("--repo-id", required=True, help="the dataset repository, USER/NAME")
-    parser.add_argument("--private", action="store_true", help="create the repository private")
+    _add_visibility_flags(parser)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default: 10)")
     return parser
 
@@ -131,13 +150,18 @@ def print_verify(result: VerifyResult, folder: str, console: Any) -> None:
     for name in result.mismatched:
         console.print(f"[bold red]checksum mismatch:[/] {name}")
     for name in result.unlisted:
-        console.print(f"[yellow]not in {SUMS_FILE}:[/] {name}")
+        console.print(f"[bold red]not in {SUMS_FILE}:[/] {name}")
     if result.ok:
-        console.print(f"[green]OK[/]: {len(result.checked)} files in {folder} match {SUMS_FILE}")
+        console.print(
+            f"[green]OK[/]: the {len(result.checked)} files in {folder} are exactly those "
+            f"{SUMS_FILE} lists"
+        )
+    elif result.empty:
+        console.print(f"[bold red]FAILED[/]: {SUMS_FILE} lists no files, so it vouches for none")
     else:
         console.print(
             f"[bold red]FAILED[/]: {len(result.mismatched)} changed, {len(result.missing)} "
-            f"missing, {len(result.checked)} OK"
+            f"missing, {len(result.unlisted)} not listed, {len(result.checked)} OK"
         )
 
 
@@ -155,7 +179,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if result.ok else 1
         if command == "push":
             args = build_push_parser().parse_args(argv[1:])
-            url = push_to_hub(args.folder, args.repo_id, private=args.private, timeout=args.timeout)
+            url = push_to_hub(
+                args.folder,
+                args.repo_id,
+                private=args.private,
+                make_private=args.make_private,
+                timeout=args.timeout,
+            )
             console.print(f"[green]uploaded[/]: {url}")
             return 0
         args = build_parser().parse_args(argv)
@@ -170,7 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.push_to_hub:
         try:
             url = push_to_hub(
-                summary.output, args.push_to_hub, private=args.private, timeout=args.timeout
+                summary.output,
+                args.push_to_hub,
+                private=args.private,
+                make_private=args.make_private,
+                timeout=args.timeout,
             )
         except InparsError as exc:
             console.print(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inpars.errors import InparsError, InputError
+from inpars.publish.reader import check_replaceable
 
 # License identifiers the Hugging Face Hub accepts in a card's `license:` field
 # (https://huggingface.co/docs/hub/repositories-licenses). Anything else is written as
@@ -82,8 +83,10 @@ class PublishConfig:
         for path in inputs:
             if output == path.resolve() or output in path.resolve().parents:
                 raise InparsError(f"--output must not be or contain an input ({path})")
-        if output.exists() and not self.overwrite:
-            raise InparsError(f"{self.output} exists; pass --overwrite to replace it")
+        if output.exists() or output.is_symlink():
+            if not self.overwrite:
+                raise InparsError(f"{self.output} exists; pass --overwrite to replace it")
+            check_replaceable(self.output)
         if self.repo_id is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", self.repo_id):
             raise InparsError(
                 f"--push-to-hub needs a repository id USER/NAME, got {self.repo_id!r}"

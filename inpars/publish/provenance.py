@@ -9,6 +9,7 @@ from typing import Any
 from inpars.errors import InputError
 from inpars.manifest import file_sha256, manifest_path, read_manifest
 from inpars.publish.config import PublishConfig
+from inpars.publish.public import Note, public_note, public_value
 
 
 @dataclass
@@ -16,7 +17,30 @@ class Provenance:
     """The run manifests behind a dataset and what did not check out."""
 
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> manifest
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # Notes, naming local paths in full
+    # The filter's input on this machine, when it is the very file the filter read.
+    filter_input: Path | None = None
+
+    def public(self, bundle: str | Path) -> Provenance:
+        """What a dataset folder at ``bundle`` publishes: the manifests and notes with local
+        paths and server addresses rewritten (see :mod:`inpars.publish.public`)."""
+        return Provenance(
+            manifests={stage: public_value(m, bundle) for stage, m in self.manifests.items()},
+            notes=[public_note(note, bundle) for note in self.notes],
+        )
+
+
+def _literal(text: str) -> str:
+    """``text`` inside a :class:`Note` template (its braces are not placeholders)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _error_note(exc: InputError) -> Note:
+    """An error about a file as a note whose path is rewritten when published."""
+    text = str(exc)
+    if exc.path is not None and text.startswith(exc.path):
+        return Note("{0}" + _literal(text[len(exc.path) :]), exc.path)
+    return Note(_literal(text))
 
 
 def _find_manifest(path_text: str, relative_to: Path) -> Path | None:
@@ -42,8 +66,12 @@ def gather_provenance(config: PublishConfig) -> Provenance:
     path = manifest_path(queries)
     if not path.is_file():
         found.notes.append(
-            f"no manifest beside {queries} ({path.name}): the queries were not written by "
-            "inpars.filter (or its manifest was removed), so how they were made is not recorded"
+            Note(
+                f"no manifest beside {{0}} ({_literal(path.name)}): the queries were not "
+                "written by inpars.filter (or its manifest was removed), so how they were made "
+                "is not recorded",
+                queries,
+            )
         )
     elif (manifest := _read_or_note(path, found)) is not None:
         stage = manifest.get("stage")
@@ -52,33 +80,62 @@ def gather_provenance(config: PublishConfig) -> Provenance:
             recorded = _section(manifest, "output").get("sha256")
             if recorded != queries_sha:
                 found.notes.append(
-                    f"{queries} is not the file inpars.filter wrote ({path.name} records another "
-                    "SHA-256): it changed after filtering"
+                    Note(
+                        f"{{0}} is not the file inpars.filter wrote ({_literal(path.name)} records "
+                        "another SHA-256): it changed after filtering",
+                        queries,
+                    )
                 )
+            found.filter_input = _filter_input(manifest, path)
             _gather_generate(manifest, path, found)
         elif stage == "generate":
             found.manifests["generate"] = manifest
             found.notes.append(
-                f"{queries} holds generated queries that inpars.filter did not filter"
+                Note("{0} holds generated queries that inpars.filter did not filter", queries)
             )
             _check_complete(manifest, "generation", path, found)
         else:
-            found.notes.append(f"{path} is not an inpars.filter manifest (stage {stage!r})")
+            found.notes.append(
+                Note(
+                    f"{{0}} is not an inpars.filter manifest (stage {_literal(repr(stage))})",
+                    path,
+                )
+            )
     if config.triples is not None:
         _gather_triples(config, queries_sha, found)
     return found
 
 
+def _filter_input(filter_manifest: dict[str, Any], path: Path) -> Path | None:
+    """The file the filter read (as named, or relative to its manifest's folder), if it is
+    still there unchanged."""
+    entry = _section(filter_manifest, "input")
+    source, recorded = entry.get("path"), entry.get("sha256")
+    if not isinstance(source, str) or not isinstance(recorded, str):
+        return None
+    candidates = [Path(source)]
+    if not Path(source).is_absolute():
+        candidates.append(path.parent / source)
+    for candidate in candidates:
+        if candidate.is_file() and file_sha256(candidate) == recorded:
+            return candidate
+    return None
+
+
 def _gather_generate(filter_manifest: dict[str, Any], path: Path, found: Provenance) -> None:
     source = _section(filter_manifest, "input").get("path")
     if not isinstance(source, str):
-        found.notes.append(f"{path} does not name the filter's input")
+        found.notes.append(Note("{0} does not name the filter's input", path))
         return
     located = _find_manifest(source, path.parent)
     if located is None:
         found.notes.append(
-            f"no generation manifest beside the filter's input {source} "
-            f"({manifest_path(source).name}): the model and sampling are not recorded"
+            Note(
+                "no generation manifest beside the filter's input {0} "
+                f"({_literal(manifest_path(source).name)}): the model and sampling are not "
+                "recorded",
+                source,
+            )
         )
         return
     generate_path = manifest_path(located)
@@ -86,15 +143,18 @@ def _gather_generate(filter_manifest: dict[str, Any], path: Path, found: Provena
     if manifest is None:
         return
     if manifest.get("stage") != "generate":
-        found.notes.append(f"{generate_path} is not an inpars.generate manifest")
+        found.notes.append(Note("{0} is not an inpars.generate manifest", generate_path))
         return
     found.manifests["generate"] = manifest
     _check_complete(manifest, "generation", generate_path, found)
     recorded = _section(filter_manifest, "input").get("sha256")
     if located.is_file() and recorded is not None and file_sha256(located) != recorded:
         found.notes.append(
-            f"{located} changed after it was filtered (its SHA-256 is not the one {path.name} "
-            "records), so its manifest may describe other queries"
+            Note(
+                "{0} changed after it was filtered (its SHA-256 is not the one "
+                f"{_literal(path.name)} records), so its manifest may describe other queries",
+                located,
+            )
         )
 
 
@@ -103,22 +163,28 @@ def _gather_triples(config: PublishConfig, queries_sha: str, found: Provenance) 
     path = manifest_path(config.triples)
     if not path.is_file():
         found.notes.append(
-            f"no manifest beside {config.triples} ({path.name}): how the negatives were mined "
-            "is not recorded"
+            Note(
+                f"no manifest beside {{0}} ({_literal(path.name)}): how the negatives were "
+                "mined is not recorded",
+                config.triples,
+            )
         )
         return
     manifest = _read_or_note(path, found)
     if manifest is None:
         return
     if manifest.get("stage") != "triples":
-        found.notes.append(f"{path} is not an inpars.triples manifest")
+        found.notes.append(Note("{0} is not an inpars.triples manifest", path))
         return
     found.manifests["triples"] = manifest
     _check_complete(manifest, "the triples run", path, found)
     if _section(manifest, "queries").get("sha256") != queries_sha:
         found.notes.append(
-            f"the triples were made from other queries than {config.queries} ({path.name} "
-            "records another SHA-256 for its --queries)"
+            Note(
+                f"the triples were made from other queries than {{0}} ({_literal(path.name)} "
+                "records another SHA-256 for its --queries)",
+                config.queries,
+            )
         )
     outputs = _section(manifest, "outputs")
     jsonl = config.triples_jsonl_path
@@ -126,7 +192,7 @@ def _gather_triples(config: PublishConfig, queries_sha: str, found: Provenance) 
         entry = outputs.get(name)
         recorded = entry.get("sha256") if isinstance(entry, dict) else None
         if recorded is not None and file is not None and recorded != file_sha256(file):
-            found.notes.append(f"{file} changed after inpars.triples wrote it")
+            found.notes.append(Note("{0} changed after inpars.triples wrote it", file))
 
 
 def _read_or_note(path: Path, found: Provenance) -> dict[str, Any] | None:
@@ -134,11 +200,13 @@ def _read_or_note(path: Path, found: Provenance) -> dict[str, Any] | None:
     try:
         return read_manifest(path)
     except InputError as exc:
-        found.notes.append(str(exc))
+        found.notes.append(_error_note(exc))
         return None
 
 
 def _check_complete(manifest: dict[str, Any], what: str, path: Path, found: Provenance) -> None:
     status = manifest.get("status")
     if status != "complete":
-        found.notes.append(f"{what} did not complete ({path.name} says status {status!r})")
+        found.notes.append(
+            Note(_literal(f"{what} did not complete ({path.name} says status {status!r})"))
+        )

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inpars.errors import InputError
+from inpars.errors import InparsError, InputError
 from inpars.io import open_lines, read_jsonl
 from inpars.manifest import file_sha256, read_manifest
 from inpars.publish.layout import (
+    CARD_FILE,
+    CARD_MARK,
     MANIFESTS_DIR,
     QUERIES_FILE,
     STAGES,
@@ -103,8 +105,30 @@ class VerifyResult:
     unlisted: list[str] = field(default_factory=list)  # files SHA256SUMS does not name
 
     @property
+    def empty(self) -> bool:
+        """Whether SHA256SUMS lists no file at all (it vouches for nothing)."""
+        return not (self.checked or self.mismatched or self.missing)
+
+    @property
     def ok(self) -> bool:
-        return not self.mismatched and not self.missing
+        """Whether the folder is exactly what SHA256SUMS lists: every listed file there and
+        unchanged, no other file (besides what a Hub download adds), and at least one file."""
+        return not (self.mismatched or self.missing or self.unlisted or self.empty)
+
+    def problems(self) -> str:
+        """What is wrong, in one line ("" when :attr:`ok`)."""
+        parts = []
+        if self.empty:
+            parts.append(f"{SUMS_FILE} lists no files")
+        for label, names in (
+            ("changed", self.mismatched),
+            ("missing", self.missing),
+            (f"not listed in {SUMS_FILE}", self.unlisted),
+        ):
+            if names:
+                more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+                parts.append(f"{label}: {', '.join(names[:10])}{more}")
+        return "; ".join(parts)
 
 
 def read_checksums(path: Path) -> dict[str, str]:
@@ -134,9 +158,11 @@ def read_checksums(path: Path) -> dict[str, str]:
 
 
 def verify_bundle(folder: str | Path) -> VerifyResult:
-    """Checks every file ``SHA256SUMS`` lists; also reports files it does not list.
+    """Checks every file ``SHA256SUMS`` lists, and finds files it does not list.
 
-    Files that Hub downloads add (``.gitattributes``, ``.cache/``) are not reported.
+    The result is :attr:`~VerifyResult.ok` only when the folder holds exactly the listed files
+    and they match. Files that Hub downloads add (``.gitattributes``, ``.cache/``) are left
+    out of the comparison.
     """
     folder = Path(folder)
     listed = read_checksums(folder / SUMS_FILE)
@@ -157,3 +183,37 @@ def verify_bundle(folder: str | Path) -> VerifyResult:
             continue
         result.unlisted.append(relative.as_posix())
     return result
+
+
+def check_replaceable(folder: str | Path) -> None:
+    """Raises InparsError unless ``folder`` is a dataset folder that inpars.publish made and
+    that holds nothing else, so that replacing it (``--overwrite``) loses no one's files.
+
+    Such a folder has a readable ``SHA256SUMS`` that lists its card, the card carries inpars'
+    mark, and every file in it is listed (files a Hub download adds aside).
+    """
+    folder = Path(folder)
+    refusal = (
+        f"{folder} is not a dataset folder made by inpars.publish, so --overwrite does not "
+        "replace it and nothing was replaced ({why}); choose another --output"
+    )
+    if not folder.is_dir():
+        raise InparsError(refusal.format(why="not a folder"))
+    try:
+        listed = read_checksums(folder / SUMS_FILE)
+    except InputError as exc:
+        raise InparsError(refusal.format(why=str(exc))) from None
+    card = folder / CARD_FILE
+    try:
+        marked = CARD_FILE in listed and CARD_MARK in card.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        marked = False
+    if not marked:
+        raise InparsError(refusal.format(why=f"its {CARD_FILE} is not a card inpars.publish wrote"))
+    unlisted = verify_bundle(folder).unlisted
+    if unlisted:
+        raise InparsError(
+            f"{folder} holds files {SUMS_FILE} does not list: {', '.join(unlisted[:10])}"
+            + (f" and {len(unlisted) - 10} more" if len(unlisted) > 10 else "")
+            + "; --overwrite would delete them, so nothing was replaced. Move them out first."
+        )

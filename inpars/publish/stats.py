@@ -82,7 +82,8 @@ class _QueryStats:
     words: list[int] = field(default_factory=list)
     per_doc: Counter[str] = field(default_factory=Counter)
     keys: set[bytes] = field(default_factory=set)  # (doc id, query) digests
-    format: str = "inpars"
+    # Records by their source_format (set once, where a published file was first read).
+    formats: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -116,7 +117,8 @@ def build_stats(
             "mean": _round(queries.count / len(per_doc)),
         },
         "corpus_documents": _section(triples_manifest, "index").get("documents"),
-        "source_format": queries.format,
+        "source_format": next(iter(queries.formats)) if len(queries.formats) == 1 else "mixed",
+        "source_formats": dict(sorted(queries.formats.items())),
         "filter": None,
         "score": None,
         "query_words": {
@@ -126,22 +128,7 @@ def build_stats(
         "triples": None,
     }
     if filter_summary:
-        rules = (
-            "invalid",
-            "empty",
-            "too_short",
-            "too_long",
-            "copied",
-            "duplicate",
-            "over_doc_cap",
-            "below_top_k",
-        )
-        stats["filter"] = {
-            "read": filter_summary.get("read"),
-            "kept": filter_summary.get("kept"),
-            "dropped": {rule: filter_summary.get(rule) for rule in rules},
-            "copies_checked": filter_summary.get("copies_checked"),
-        }
+        stats["filter"] = filter_stats(filter_summary)
     if queries.scores:
         name = filter_config.get("score") or filter_summary.get("score") or "score"
         stats["score"] = {"name": name, **(describe(queries.scores) or {})}
@@ -159,6 +146,50 @@ def build_stats(
     return stats
 
 
+def filter_stats(summary: dict[str, Any]) -> dict[str, Any]:
+    """``stats.json``'s ``filter`` section from the filter manifest's summary: records read
+    and kept, and per rule of :data:`inpars.filter.DROP_RULES`, in order, the records it
+    dropped (``dropped``) and its label; a rule that did not run is listed in ``not_checked``
+    (its count is 0). Counts a manifest does not record (an older inpars) are null."""
+    from inpars.filter import DROP_RULES
+
+    return {
+        "read": summary.get("read"),
+        "kept": summary.get("kept"),
+        "dropped": {rule.name: summary.get(rule.name) for rule in DROP_RULES},
+        "labels": {rule.name: rule.label for rule in DROP_RULES},
+        "not_checked": [
+            rule.name
+            for rule in DROP_RULES
+            if rule.switch is not None and summary.get(rule.switch) is False
+        ],
+        "copies_checked": summary.get("copies_checked"),
+    }
+
+
+def rule_counts(filtered: dict[str, Any]) -> list[tuple[str, int | None]]:
+    """(rule label, records dropped, or None when the rule did not run) per rule of a
+    ``filter`` statistics section, in rule order; rules its manifest does not record are
+    left out."""
+    labels = filtered.get("labels") or {}
+    rows: list[tuple[str, int | None]] = []
+    for rule, count in filtered["dropped"].items():
+        label = labels.get(rule, rule.replace("_", " "))
+        if rule in filtered.get("not_checked", ()):
+            rows.append((label, None))
+        elif count is not None:
+            rows.append((label, int(count)))
+    return rows
+
+
+def dropped_lines(filtered: dict[str, Any]) -> list[tuple[str, str]]:
+    """:func:`rule_counts` as text: the count, or "not checked"."""
+    return [
+        (label, "not checked" if count is None else f"{count:,}")
+        for label, count in rule_counts(filtered)
+    ]
+
+
 def _stats_lines(stats: dict[str, Any]) -> list[str]:
     rows = [
         ("queries", f"{stats['queries']:,}"),
@@ -173,11 +204,7 @@ def _stats_lines(stats: dict[str, Any]) -> list[str]:
     filtered = stats.get("filter")
     if filtered:
         rows.append(("generated queries read by the filter", f"{filtered['read']:,}"))
-        for rule, count in filtered["dropped"].items():
-            if rule == "copied" and not filtered.get("copies_checked"):
-                rows.append(("dropped: copied", "not checked"))
-            elif count is not None:
-                rows.append((f"dropped: {rule.replace('_', ' ')}", f"{count:,}"))
+        rows += [(f"dropped: {label}", count) for label, count in dropped_lines(filtered)]
         rows.append(("kept", f"{filtered['kept']:,}"))
     score = stats.get("score")
     if score:
