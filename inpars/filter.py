@@ -61,7 +61,7 @@ from inpars import compat
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.consistency import RoundTripCheck
 from inpars.errors import InparsError, InputError
-from inpars.io import atomic_write_json, atomic_write_text, open_lines
+from inpars.io import atomic_write_json, atomic_write_text, dumps_json, open_lines
 from inpars.manifest import file_entry, manifest_path, write_manifest
 from inpars.progress import summary_table
 from inpars.published import RecordNormalizer
@@ -183,9 +183,9 @@ def check_record(record: dict[str, Any], path: str | Path, line: int) -> Checked
             raise InputError(
                 f"value {index} is not a number: {value!r:.40}", path, line, "log_probs"
             )
-        if math.isnan(value) or value > _LOG_PROB_TOLERANCE:
+        if not math.isfinite(value) or value > _LOG_PROB_TOLERANCE:
             raise InputError(
-                f"value {index} is {value!r}, not a log-probability (<= 0)",
+                f"value {index} is {value!r}, not a finite log-probability (<= 0)",
                 path,
                 line,
                 "log_probs",
@@ -592,7 +592,7 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
     lines = []
     for score, record in ranked:
         record["score"] = score
-        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+        lines.append(dumps_json(record, path=config.output) + "\n")
     atomic_write_text(config.output, "".join(lines))
     summary.seconds = time.perf_counter() - start
     if config.summary is not None:

@@ -33,7 +33,7 @@ from inpars import irds
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
 from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
-from inpars.io import atomic_write_json, atomic_write_text
+from inpars.io import atomic_write_json, atomic_write_text, dumps_json
 from inpars.progress import DefaultsHelpFormatter
 
 STATE_FILE = "pipeline-state.json"
@@ -165,7 +165,7 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
     if config.few_shot:
         examples = few_shot_examples(collection, config.few_shot, config.seed)
         examples_file = config.path(f"examples{data}.jsonl")
-        atomic_write_text(examples_file, "".join(json.dumps(e) + "\n" for e in examples))
+        atomic_write_text(examples_file, "".join(dumps_json(e) + "\n" for e in examples))
     gen = GenerateConfig(
         corpus=str(collection), output=str(config.path(f"queries{data}.jsonl")),
         examples=str(examples_file) if examples else None,

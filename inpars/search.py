@@ -51,7 +51,7 @@ from typing import Any
 
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1
 from inpars.errors import InparsError, require_at_least_one
-from inpars.io import atomic_write_json, atomic_write_text
+from inpars.io import atomic_write_json, atomic_write_text, dumps_json
 from inpars.models import cache_dir, pick_device, pick_dtype, resolve_model_path
 from inpars.progress import progress_bar, summary_table
 from inpars.records import Document
@@ -426,7 +426,7 @@ def _encode_into(
     if embeddings is not None:
         meta["dimension"] = int(embeddings.shape[1])
         embeddings.flush()
-    atomic_write_text(folder / DOC_IDS_FILE, json.dumps(doc_ids, ensure_ascii=False))
+    atomic_write_text(folder / DOC_IDS_FILE, dumps_json(doc_ids, path=folder / DOC_IDS_FILE))
     meta["complete"] = True
     atomic_write_json(folder / METADATA_FILE, meta)
     return doc_ids

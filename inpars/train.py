@@ -36,7 +36,7 @@ from typing import Any
 
 from inpars import compat
 from inpars.errors import InparsError, InputError, require_at_least_one
-from inpars.io import atomic_write_json, open_lines
+from inpars.io import atomic_write_json, dumps_json, open_lines
 from inpars.progress import summary_table
 from inpars.rerankers import available_kinds, reranker_class
 from inpars.rerankers.base import Reranker, read_metadata
@@ -198,7 +198,11 @@ def _make_trainer_class() -> type:
 
 
 def loss_log_callback(path: Path) -> Any:
-    """A callback appending every logged loss to ``path`` (JSON Lines)."""
+    """A callback appending every logged loss to ``path`` (JSON Lines).
+
+    A value that is not finite (a diverged loss or gradient norm) is logged as null, as the
+    summary reports it: JSON has no NaN.
+    """
     from transformers import TrainerCallback
 
     class LossLog(TrainerCallback):  # type: ignore[misc]
@@ -207,7 +211,12 @@ def loss_log_callback(path: Path) -> Any:
         ) -> None:
             if state.is_world_process_zero and logs:
                 with path.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+                    row = {"step": state.global_step, **logs}
+                    finite = {
+                        key: None if isinstance(v, float) and not math.isfinite(v) else v
+                        for key, v in row.items()
+                    }
+                    handle.write(dumps_json(finite, path=path) + "\n")
 
     return LossLog()
 
