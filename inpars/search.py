@@ -686,17 +686,22 @@ def fuse(
     k: int,
     rrf_k: int = 60,
 ) -> list[list[tuple[str, float]]]:
-    """Each query's dense and BM25 rankings fused by reciprocal rank, top ``k``."""
-    from inpars.runs import reciprocal_rank_fusion
+    """Each query's dense and BM25 rankings fused by reciprocal rank, top ``k``.
+
+    Equal fused scores are ordered as trec_eval orders them (:func:`inpars.runs.trec_order`),
+    so the cut at ``k`` keeps what an evaluation of the run would rank first.
+    """
+    from inpars.runs import reciprocal_rank_fusion, trec_order
 
     if len(dense) != len(sparse):
         raise ValueError("dense and sparse rankings must cover the same queries")
     runs = [{str(i): dict(ranking) for i, ranking in enumerate(side)} for side in (dense, sparse)]
     fused = reciprocal_rank_fusion(runs, rrf_k)
-    return [
-        sorted(fused.get(str(i), {}).items(), key=lambda item: (-item[1], item[0]))[:k]
-        for i in range(len(dense))
-    ]
+    rankings = []
+    for i in range(len(dense)):
+        scores = fused.get(str(i), {})
+        rankings.append([(doc_id, scores[doc_id]) for doc_id in trec_order(scores)[:k]])
+    return rankings
 
 
 def _write_run(path: str | Path, query_ids: Sequence[str], rankings: Any, tag: str) -> None:
