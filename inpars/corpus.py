@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from inpars import irds
-from inpars.errors import InparsError, InputError
+from inpars.errors import InparsError, InparsWarning, InputError
 from inpars.io import open_lines, read_jsonl
 from inpars.records import Document, Query
 
@@ -81,7 +81,7 @@ _TSV_HEADER_TEXTS = frozenset({"text", "contents", "body", "passage"})
 _BEIR_QRELS = Path("qrels") / "test.tsv"
 
 
-class CorpusWarning(UserWarning):
+class CorpusWarning(InparsWarning):
     """A problem in a corpus or queries file that was worked around (e.g. empty documents)."""
 
 

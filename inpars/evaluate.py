@@ -36,6 +36,7 @@ from typing import Any
 from inpars import compat
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json, atomic_write_text, open_lines, read_jsonl
+from inpars.progress import console_warnings, plain, print_error, say
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
 """nDCG@10, MRR@10, Recall@100, Recall@1000 and MAP, in ir_measures' names."""
@@ -263,8 +264,10 @@ def print_reports(reports: Sequence[RunReport], console: Any, alpha: float = 0.0
 
     first = reports[0].evaluation
     table = Table(
-        title=f"{len(first.query_ids)} queries; p: paired t-test against {reports[0].label}, "
-        f"* p < {alpha}"
+        title=plain(
+            f"{len(first.query_ids)} queries; p: paired t-test against {reports[0].label}, "
+            f"* p < {alpha}"
+        )
     )
     table.add_column("run", style="bold")
     for measure in first.measures:
@@ -277,13 +280,16 @@ def print_reports(reports: Sequence[RunReport], console: Any, alpha: float = 0.0
                 p_value = report.comparisons[i].p_value
                 text += f" (p={p_value:.3f}){'*' if p_value < alpha else ''}"
             cells.append(text)
-        table.add_row(report.label, *cells)
+        table.add_row(plain(report.label), *cells)
     console.print(table)
     for report in reports:
         if report.evaluation.missing:
-            console.print(
-                f"[yellow]{report.label}: {report.evaluation.missing} judged queries have no "
-                "results in the run (scored 0)[/]"
+            say(
+                f"{report.label}:",
+                f"{report.evaluation.missing} judged queries have no results in the run "
+                "(scored 0)",
+                "yellow",
+                console,
             )
 
 
@@ -330,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
@@ -346,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         reports = evaluate_runs(config)
     except InparsError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        print_error(exc)
         return 2
     print_reports(reports, console, args.alpha)
     return 0

@@ -34,7 +34,7 @@ from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
 from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
 from inpars.io import atomic_write_json, atomic_write_text, dumps_json
-from inpars.progress import DefaultsHelpFormatter
+from inpars.progress import DefaultsHelpFormatter, console_warnings, plain, print_error
 
 STATE_FILE = "pipeline-state.json"
 BASELINES = ("BM25", "zero-shot bi-encoder", "zero-shot + BM25 (RRF)")
@@ -354,8 +354,10 @@ def print_results(results: PipelineResults, console: Any, alpha: float = 0.05) -
 
     measures = list(next(iter(results.means.values())))
     table = Table(
-        title=f"{results.collection}: {results.queries} judged queries; trained runs: (p vs "
-        f"{' / vs '.join(BASELINES)}), paired t-test, * p < {alpha}"
+        title=plain(
+            f"{results.collection}: {results.queries} judged queries; trained runs: (p vs "
+            f"{' / vs '.join(BASELINES)}), paired t-test, * p < {alpha}"
+        )
     )
     table.add_column("run", style="bold")
     for measure in measures:
@@ -439,6 +441,7 @@ _HELP = {
 }
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
@@ -448,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = run_pipeline(config, show_progress=not args.quiet)
     except InparsError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        print_error(exc)
         return 2
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted: rerun the same command to resume[/]")

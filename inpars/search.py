@@ -53,7 +53,13 @@ from inpars.bm25 import DEFAULT_B, DEFAULT_K1
 from inpars.errors import InparsError, require_at_least_one
 from inpars.io import atomic_write_json, atomic_write_text, dumps_json
 from inpars.models import cache_dir, pick_device, pick_dtype, resolve_model_path
-from inpars.progress import progress_bar, summary_table
+from inpars.progress import (
+    console_warnings,
+    print_error,
+    progress_bar,
+    stderr_console,
+    summary_table,
+)
 from inpars.records import Document
 
 EMBEDDINGS_FILE = "embeddings.npy"
@@ -913,11 +919,15 @@ def print_hits(
     console: Any,
     width: int = 200,
 ) -> None:
-    """A table per query: rank, document id, score and the start of the passage."""
+    """A table per query: rank, document id, score and the start of the passage.
+
+    Queries, ids and passages are shown as they are (``rich.text.Text``), never read as markup.
+    """
     from rich.table import Table
+    from rich.text import Text
 
     for query, ranking in zip(queries, rankings, strict=True):
-        table = Table(title=f"[bold]{query}[/]", title_justify="left")
+        table = Table(title=Text(query, style="bold"), title_justify="left")
         table.add_column("#", justify="right")
         table.add_column("doc id")
         table.add_column("score", justify="right")
@@ -926,7 +936,7 @@ def print_hits(
             text = " ".join(texts.get(doc_id, "").split())
             if len(text) > width:
                 text = text[: width - 1] + "…"
-            table.add_row(str(rank), doc_id, f"{score:.4f}", text)
+            table.add_row(str(rank), Text(doc_id), f"{score:.4f}", Text(text))
         console.print(table)
 
 
@@ -985,12 +995,13 @@ def _interactive(args: argparse.Namespace, console: Any) -> None:
     print_hits(args.query, rankings, _document_texts(args.corpus, wanted), console)
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     args = build_parser().parse_args(argv)
     console = Console()
-    errors = Console(stderr=True)
+    errors = stderr_console()
     try:
         if args.query:
             if args.output or args.queries:
@@ -1002,7 +1013,7 @@ def main(argv: list[str] | None = None) -> int:
         config = _config_from_args(args)
         summary = search_run(config, show_progress=not args.quiet)
     except InparsError as exc:
-        errors.print(f"[bold red]error:[/] {exc}")
+        print_error(exc, errors)
         return 2
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted: rerun the same command to resume encoding[/]")

@@ -37,7 +37,7 @@ from typing import Any
 from inpars import compat
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.io import atomic_write_json, dumps_json, open_lines
-from inpars.progress import summary_table
+from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table
 from inpars.rerankers import available_kinds, reranker_class
 from inpars.rerankers.base import Reranker, read_metadata
 
@@ -481,17 +481,16 @@ def print_summary(summary: TrainSummary, console: Any) -> None:
     console.print(summary_table(f"inpars.train → {summary.output}", rows))
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
-    console = Console(stderr=True)
+    console = stderr_console()
     args = build_parser().parse_args(argv)
     try:
         summary = train(
             config_from_args(args), overwrite=args.overwrite, show_progress=not args.quiet
         )
     except InparsError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc, console)
         return 2
     except KeyboardInterrupt:
         console.print(
@@ -499,9 +498,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     if summary.already_trained:
-        console.print(
-            f"{summary.output}: already trained with these settings (--overwrite to redo)"
-        )
+        say(f"{summary.output}:", "already trained with these settings (--overwrite to redo)",
+            console=console)
     print_summary(summary, console)
     return 0
 

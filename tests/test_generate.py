@@ -119,6 +119,20 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys, tiny_lm):
     assert code == 2 and "--examples" in capsys.readouterr().err
 
 
+def test_an_empty_document_is_one_warning_line_without_source_code(tmp_path, capsys, tiny_lm):
+    corpus = make_corpus(tmp_path / "c", 3)
+    with (corpus / "corpus.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"_id": "blank", "title": "", "text": ""}) + "\n")
+    code = main(["--corpus", str(corpus), "--output", str(tmp_path / "o.jsonl"),
+                 "--model", str(tiny_lm), "--max-new-tokens", "4", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0
+    lines = [line for line in err.splitlines() if "skipped 1 document" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("warning: ") and "'blank'" in lines[0]
+    assert "generate.py" not in err and "CorpusWarning" not in err and "return sum" not in err
+
+
 def run_cli(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "inpars.generate", *args], cwd=REPO, env=env,

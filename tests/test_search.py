@@ -20,6 +20,7 @@ from inpars.search import (
     exact_top_k,
     fuse,
     main,
+    print_hits,
     search_run,
 )
 
@@ -193,6 +194,20 @@ def test_fusion_orders_tied_documents_as_trec_eval_does() -> None:
     fused = fuse(dense, sparse, k=2, rrf_k=60)
     assert fused == [[("c", 2 / 62), ("b", 1 / 61)]]
     assert [d for d, _ in fuse(dense, sparse, k=3)[0]] == ["c", "b", "a"]
+
+
+def test_printed_passages_are_not_read_as_markup() -> None:
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    texts = {"d[1]": "Paris is big [citation needed].", "d2": "He said [/quote] and left."}
+    rankings = [[("d[1]", 2.0), ("d2", 1.0)]]
+    print_hits(["what [b]is[/b] paris"], rankings, texts, console)
+    out = console.file.getvalue()
+    assert "[citation needed]" in out and "[/quote]" in out
+    assert "d[1]" in out and "what [b]is[/b] paris" in out
 
 
 def test_cli_prints_the_top_passages(
