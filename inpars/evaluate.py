@@ -35,8 +35,9 @@ from typing import Any
 
 from inpars import compat
 from inpars.errors import InparsError, InputError
-from inpars.io import atomic_write_json, atomic_write_text, open_lines, read_jsonl
+from inpars.io import atomic_write_json, atomic_write_text, open_lines
 from inpars.progress import console_warnings, plain, print_error, say
+from inpars.published import read_generated_queries
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
 """nDCG@10, MRR@10, Recall@100, Recall@1000 and MAP, in ir_measures' names."""
@@ -153,15 +154,17 @@ def compare(baseline: Evaluation, other: Evaluation) -> list[Comparison]:
 def read_excluded_ids(path: str | Path) -> set[str]:
     """Query ids to leave out of evaluation, from a file of either kind:
 
-    - JSON Lines of generated queries (``inpars.generate`` output): the union of their
-      ``fewshot_ids``, the ids of the prompt's example queries;
+    - JSON Lines of generated queries, in any schema the other stages read
+      (:func:`inpars.published.read_generated_queries`: ``inpars.generate`` output, or the
+      InPars-v2 toolkit's with ``fewshot_examples``): the union of their ``fewshot_ids``,
+      the ids of the prompt's example queries;
     - plain text: one query id per line (blank lines and ``#`` comments ignored).
     """
     path = Path(path)
     name = path.name.removesuffix(".gz")
     ids: set[str] = set()
     if name.endswith((".jsonl", ".json")):
-        for line, record in read_jsonl(path):
+        for line, record in read_generated_queries(path):
             found = record.get("fewshot_ids")
             if not isinstance(found, list):
                 raise InputError("missing or not a list", path, line, "fewshot_ids")

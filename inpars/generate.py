@@ -155,13 +155,12 @@ def _documents(config: GenerateConfig) -> Iterator[Document]:
 
 
 def count_documents(config: GenerateConfig) -> int:
-    """How many documents the run covers.
+    """How many documents the run covers (after ``--doc-ids`` and ``--max-docs``).
 
-    One pass over the corpus that reads every line: bad input is reported before any model
-    is loaded, and the progress bar knows its total.
+    A pass over the corpus that reads every line: bad input, and ``--doc-ids`` that are not
+    in the corpus, are reported before any model is loaded, and the progress bar knows its
+    total.
     """
-    if config.doc_ids:
-        return len(read_doc_ids(config.doc_ids))
     return sum(1 for _ in _documents(config))
 
 
