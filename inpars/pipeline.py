@@ -34,7 +34,13 @@ from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
 from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
 from inpars.io import atomic_write_json, atomic_write_text, dumps_json
-from inpars.progress import DefaultsHelpFormatter, console_warnings, plain, print_error
+from inpars.progress import (
+    DefaultsHelpFormatter,
+    console_warnings,
+    plain,
+    print_error,
+    stderr_console,
+)
 
 STATE_FILE = "pipeline-state.json"
 BASELINES = ("BM25", "zero-shot bi-encoder", "zero-shot + BM25 (RRF)")
@@ -454,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         print_error(exc)
         return 2
     except KeyboardInterrupt:
-        Console(stderr=True).print("[yellow]interrupted: rerun the same command to resume[/]")
+        stderr_console().print("[yellow]interrupted: rerun the same command to resume[/]")
         return 130
     print_results(results, Console())
     return 0
