@@ -11,12 +11,21 @@ needed) and reuses the index only on an exact match; anything else rebuilds it, 
 temporary folder that replaces the old one only once complete, so a crash never leaves a
 half-built index that looks finished.
 
-Search: :class:`Bm25Searcher` ranks exactly as Pyserini's ``LuceneSearcher.search`` does (same
-analyzer, query generator, BM25 similarity and tie-break by document id), but fetches results
-without building one Python object per hit. Pyserini's ``search``/``batch_search`` load every
-hit's stored document and convert each hit through JNI (about 10 µs a hit), which dominates at
-depth 1000; here Lucene's top docs come back as one JSON string and ids are decoded only for
-the hits a caller reads. ``batch_search`` runs the Java side on several threads.
+Analysis: documents and queries go through the same analyzer, the one the index was built with.
+:class:`IndexSettings` (stemmer, stop words) is recorded in ``inpars-index.json`` and
+:class:`Bm25Searcher` builds its query analyzer from that record, so an index built with
+``--stemmer none`` is searched without stemming and one built with ``--keep-stopwords`` keeps
+stop words in queries too. (Pyserini's ``LuceneSearcher`` alone would always analyse queries
+with Anserini's default, Porter stemming and stop-word removal.) An index without the record
+(built by another tool) is searched with that default, as Pyserini does.
+
+Search: :class:`Bm25Searcher` ranks exactly as Pyserini's ``LuceneSearcher.search`` does with
+the same analyzer (same query generator, BM25 similarity and tie-break by document id), but
+fetches results without building one Python object per hit. Pyserini's ``search`` and
+``batch_search`` load every hit's stored document and convert each hit through JNI (about
+10 µs a hit), which dominates at depth 1000; here Lucene's top docs come back as one JSON
+string and ids are decoded only for the hits a caller reads. ``batch_search`` runs the Java
+side on several threads.
 
 Importing this module is cheap: the JVM starts (via :mod:`inpars.java`) only when an index is
 built or a searcher opened.
@@ -73,7 +82,11 @@ _HIT_START = '{"doc":'
 
 @dataclass(frozen=True)
 class IndexSettings:
-    """How documents are analysed when indexed (and queries when searched)."""
+    """How documents are analysed when indexed, and queries when the index is searched.
+
+    Recorded in the index's ``inpars-index.json``; :class:`Bm25Searcher` reads it back with
+    :meth:`of_index` so that queries are analysed the way the documents were.
+    """
 
     stemmer: str = "porter"  # Anserini's default English analysis
     keep_stopwords: bool = False
@@ -83,6 +96,40 @@ class IndexSettings:
             raise InparsError(
                 f"unknown stemmer {self.stemmer!r}; expected one of {', '.join(STEMMERS)}"
             )
+
+    @classmethod
+    def of_index(cls, index_dir: str | Path) -> IndexSettings | None:
+        """The settings an index was built with, as recorded by inpars; None when unrecorded.
+
+        Raises:
+            InparsError: when the record names settings this inpars does not know.
+        """
+        metadata = read_index_metadata(index_dir)
+        recorded = None if metadata is None else metadata.get("settings")
+        if not isinstance(recorded, dict):
+            return None
+        stemmer = recorded.get("stemmer", cls.stemmer)
+        keep_stopwords = recorded.get("keep_stopwords", cls.keep_stopwords)
+        if not isinstance(stemmer, str) or not isinstance(keep_stopwords, bool):
+            raise InparsError(
+                f"{Path(index_dir) / FINGERPRINT_FILE}: unreadable analysis settings "
+                f"{recorded!r}; rebuild the index"
+            )
+        return cls(stemmer=stemmer, keep_stopwords=keep_stopwords)
+
+    def query_analyzer(self) -> Any:
+        """The Lucene analyzer for queries: the one Anserini's indexer used for documents.
+
+        Needs the JVM (started by :func:`inpars.java.load_pyserini`).
+        """
+        from pyserini.analysis import get_lucene_analyzer
+
+        return get_lucene_analyzer(
+            language="en",
+            stemming=self.stemmer != "none",
+            stemmer=self.stemmer,
+            stopwords=not self.keep_stopwords,
+        )
 
     def indexer_args(self, index_dir: Path) -> list[str]:
         """Arguments for Anserini's ``SimpleIndexer`` (its ``IndexCollection`` flags)."""
@@ -284,7 +331,7 @@ def _replace_folder(new: Path, target: Path) -> None:
 def ensure_index(
     documents: Iterable[Document],
     index_dir: str | Path,
-    settings: IndexSettings = IndexSettings(),
+    settings: IndexSettings | None = None,
     *,
     threads: int = 1,
     corpus_label: str = "",
@@ -297,10 +344,16 @@ def ensure_index(
     ``documents`` with ``settings`` (checked by streaming the corpus once; no JVM is started
     for the check). ``documents`` must be re-iterable (a :class:`~inpars.corpus.CorpusReader`
     is) since a rebuild reads it again.
+
+    ``settings`` None means: those the existing index was built with (a stage that does not
+    choose the analysis, such as the rerank first stage, reuses an index as it is), else the
+    default. The searcher then analyses queries the same way (:meth:`IndexSettings.of_index`).
     """
     start = time.perf_counter()
     index_dir = Path(index_dir)
     metadata = read_index_metadata(index_dir)
+    if settings is None:
+        settings = IndexSettings.of_index(index_dir) or IndexSettings()
     reason = "rebuild requested"
     total = None
     if not rebuild:
@@ -433,8 +486,11 @@ class _BoundedCache(OrderedDict):
 class Bm25Searcher:
     """BM25 search over an index built by :func:`build_index` (or any Anserini index).
 
-    Rankings are those of Pyserini's ``LuceneSearcher.search`` with ``set_bm25(k1, b)``:
-    same query analysis, scores and tie order (by document id). Thread-safe for searching.
+    Queries are analysed as the index's documents were: with the :class:`IndexSettings`
+    recorded in the index (``settings``), or Anserini's default for an index without a
+    record. Rankings are those of Pyserini's ``LuceneSearcher.search`` with
+    ``set_bm25(k1, b)`` and that analyzer (``self.pyserini`` is set up so): same scores and
+    tie order (by document id). Thread-safe for searching.
     """
 
     def __init__(
@@ -452,14 +508,20 @@ class Bm25Searcher:
             raise InparsError(f"{index_dir}: no such index folder")
         if k1 < 0 or not 0 <= b <= 1:
             raise InparsError(f"BM25 needs k1 >= 0 and 0 <= b <= 1 (got k1={k1}, b={b})")
+        settings = IndexSettings.of_index(index_dir)
         lucene = load_pyserini()
         self.path = index_dir
         self.k1 = k1
         self.b = b
+        self.settings = settings or IndexSettings()
+        self.recorded_settings = settings is not None
         jclass = lucene.autoclass
         self.pyserini = lucene.LuceneSearcher(str(index_dir))
         self.pyserini.set_bm25(k1, b)
-        simple = self.pyserini.object
+        # The searcher's default analyzer is Anserini's Porter + stop words, whatever the
+        # index holds: give it (and this class's own query path) the index's analyzer.
+        self._analyzer = self.settings.query_analyzer()
+        self.pyserini.set_analyzer(self._analyzer)
         self._utils = jclass("io.anserini.index.IndexReaderUtils")
         self._reader = self._utils.getReader(str(index_dir))
         # pyjnius picks the IndexReaderContext constructor overload without the cast.
@@ -469,7 +531,6 @@ class Bm25Searcher:
         self._searcher.setSimilarity(
             jclass("org.apache.lucene.search.similarities.BM25Similarity")(float(k1), float(b))
         )
-        self._analyzer = simple.get_analyzer()
         self._generator = jclass("io.anserini.search.query.BagOfWordsQueryGenerator")()
         self._sort = jclass("io.anserini.search.SearchCollection").BREAK_SCORE_TIES_BY_DOCID
         self._mapper = jclass("com.fasterxml.jackson.databind.ObjectMapper")()

@@ -27,8 +27,11 @@ The corpus path ``sample`` (when no such local file or folder exists) names the 
 sample corpus, :data:`SAMPLE_CORPUS`: ``--corpus sample`` works out of the box.
 
 Every reader streams. Bad input raises :class:`~inpars.errors.InputError` naming the file,
-the line and the field. Documents whose title and text are both empty are skipped, counted
-and reported in one :class:`CorpusWarning` at the end of each pass.
+the line and the field. One rule in every format: the text field is required (a JSON record
+without it, or a CSV header without its column, is an error) and the title is optional; a
+text that is present but empty (``""``, or ``null`` in JSON, an empty column in TSV or CSV)
+is allowed, and a document whose title and text are both empty is skipped, counted and
+reported in one :class:`CorpusWarning` at the end of each pass.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from inpars import irds
-from inpars.errors import InparsError, InputError
+from inpars.errors import InparsError, InparsWarning, InputError
 from inpars.io import open_lines, read_jsonl
 from inpars.records import Document, Query
 
@@ -81,7 +84,7 @@ _TSV_HEADER_TEXTS = frozenset({"text", "contents", "body", "passage"})
 _BEIR_QRELS = Path("qrels") / "test.tsv"
 
 
-class CorpusWarning(UserWarning):
+class CorpusWarning(InparsWarning):
     """A problem in a corpus or queries file that was worked around (e.g. empty documents)."""
 
 
@@ -336,15 +339,16 @@ class CorpusReader:
             doc_id = _coerce_id(record[id_key], self.file, line, id_key)
             text_key = _pick_field(record, self.text_field, TEXT_FIELDS)
             title_key = _pick_field(record, self.title_field, TITLE_FIELDS)
-            if text_key is None and title_key is None:
+            if text_key is None:
                 raise InputError(
                     "missing text field (expected "
-                    f"{_expected_fields(self.text_field, TEXT_FIELDS)}, or a title)",
+                    f"{_expected_fields(self.text_field, TEXT_FIELDS)}; a document without "
+                    'text has it empty: "text": "")',
                     self.file,
                     line,
                     self.text_field or TEXT_FIELDS[0],
                 )
-            text = _field_text(record, text_key, self.file, line)
+            text = _coerce_text(record[text_key], self.file, line, text_key)
             title = _field_text(record, title_key, self.file, line)
             yield _Row(line, doc_id, title, text, id_key)
 
@@ -408,10 +412,10 @@ class CorpusReader:
                 header_line,
                 self.id_field_name,
             )
-        if text_col is None and title_col is None:
+        if text_col is None:
             raise InputError(
                 "CSV header has no text column (expected "
-                f"{_expected_fields(self.text_field, TEXT_FIELDS)}, or a title; columns are "
+                f"{_expected_fields(self.text_field, TEXT_FIELDS)}; columns are "
                 f"{', '.join(repr(n) for n in names)})",
                 self.file,
                 header_line,
@@ -434,7 +438,7 @@ class CorpusReader:
             doc_id = row[id_col].strip()
             if not doc_id:
                 raise InputError("empty id", self.file, start, id_name)
-            text = "" if text_col is None else row[text_col]
+            text = row[text_col]
             title = "" if title_col is None else row[title_col]
             yield _Row(start, doc_id, title, text, id_name)
 

@@ -13,6 +13,10 @@ class InparsError(Exception):
     """An error caused by input or configuration, with a message meant for the user."""
 
 
+class InparsWarning(UserWarning):
+    """A problem in the input that inpars worked around; commands show it as one line."""
+
+
 class InputError(InparsError):
     """Bad content in an input file, located by file, line and field."""
 

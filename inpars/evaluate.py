@@ -35,7 +35,9 @@ from typing import Any
 
 from inpars import compat
 from inpars.errors import InparsError, InputError
-from inpars.io import atomic_write_json, atomic_write_text, open_lines, read_jsonl
+from inpars.io import atomic_write_json, atomic_write_text, open_lines
+from inpars.progress import console_warnings, plain, print_error, say
+from inpars.published import read_generated_queries
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
 """nDCG@10, MRR@10, Recall@100, Recall@1000 and MAP, in ir_measures' names."""
@@ -152,15 +154,17 @@ def compare(baseline: Evaluation, other: Evaluation) -> list[Comparison]:
 def read_excluded_ids(path: str | Path) -> set[str]:
     """Query ids to leave out of evaluation, from a file of either kind:
 
-    - JSON Lines of generated queries (``inpars.generate`` output): the union of their
-      ``fewshot_ids``, the ids of the prompt's example queries;
+    - JSON Lines of generated queries, in any schema the other stages read
+      (:func:`inpars.published.read_generated_queries`: ``inpars.generate`` output, or the
+      InPars-v2 toolkit's with ``fewshot_examples``): the union of their ``fewshot_ids``,
+      the ids of the prompt's example queries;
     - plain text: one query id per line (blank lines and ``#`` comments ignored).
     """
     path = Path(path)
     name = path.name.removesuffix(".gz")
     ids: set[str] = set()
     if name.endswith((".jsonl", ".json")):
-        for line, record in read_jsonl(path):
+        for line, record in read_generated_queries(path):
             found = record.get("fewshot_ids")
             if not isinstance(found, list):
                 raise InputError("missing or not a list", path, line, "fewshot_ids")
@@ -290,8 +294,10 @@ def print_reports(reports: Sequence[RunReport], console: Any, alpha: float = 0.0
 
     first = reports[0].evaluation
     table = Table(
-        title=f"{len(first.query_ids)} queries; p: paired t-test against {reports[0].label}, "
-        f"* p < {alpha}"
+        title=plain(
+            f"{len(first.query_ids)} queries; p: paired t-test against {reports[0].label}, "
+            f"* p < {alpha}"
+        )
     )
     table.add_column("run", style="bold")
     for measure in first.measures:
@@ -304,13 +310,16 @@ def print_reports(reports: Sequence[RunReport], console: Any, alpha: float = 0.0
                 p_value = report.comparisons[i].p_value
                 text += f" (p={p_value:.3f}){'*' if p_value < alpha else ''}"
             cells.append(text)
-        table.add_row(report.label, *cells)
+        table.add_row(plain(report.label), *cells)
     console.print(table)
     for report in reports:
         if report.evaluation.missing:
-            console.print(
-                f"[yellow]{report.label}: {report.evaluation.missing} judged queries have no "
-                "results in the run (scored 0)[/]"
+            say(
+                f"{report.label}:",
+                f"{report.evaluation.missing} judged queries have no results in the run "
+                "(scored 0)",
+                "yellow",
+                console,
             )
 
 
@@ -368,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
@@ -386,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         reports = evaluate_runs(config)
     except InparsError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        print_error(exc)
         return 2
     print_reports(reports, console, args.alpha)
     return 0

@@ -61,9 +61,9 @@ from inpars import compat
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.consistency import RoundTripCheck
 from inpars.errors import InparsError, InputError
-from inpars.io import atomic_write_json, atomic_write_text, open_lines
+from inpars.io import atomic_write_json, atomic_write_text, dumps_json, open_lines
 from inpars.manifest import file_entry, manifest_path, write_manifest
-from inpars.progress import summary_table
+from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table
 from inpars.published import RecordNormalizer
 
 # A log-probability can exceed 0 only by rounding; beyond this it is not a log-probability.
@@ -183,9 +183,9 @@ def check_record(record: dict[str, Any], path: str | Path, line: int) -> Checked
             raise InputError(
                 f"value {index} is not a number: {value!r:.40}", path, line, "log_probs"
             )
-        if math.isnan(value) or value > _LOG_PROB_TOLERANCE:
+        if not math.isfinite(value) or value > _LOG_PROB_TOLERANCE:
             raise InputError(
-                f"value {index} is {value!r}, not a log-probability (<= 0)",
+                f"value {index} is {value!r}, not a finite log-probability (<= 0)",
                 path,
                 line,
                 "log_probs",
@@ -524,7 +524,6 @@ def _referenced_doc_ids(path: str) -> set[str]:
 
 
 def _progress(show: bool) -> Any:
-    from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     return Progress(
@@ -532,7 +531,7 @@ def _progress(show: bool) -> Any:
         TextColumn("[bold]{task.description}"),
         TextColumn("{task.completed:,} records"),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=stderr_console(),
         disable=not show,
         transient=False,
     )
@@ -611,7 +610,7 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
     lines = []
     for score, record in ranked:
         record["score"] = score
-        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+        lines.append(dumps_json(record, path=config.output) + "\n")
     atomic_write_text(config.output, "".join(lines))
     summary.seconds = time.perf_counter() - start
     if config.summary is not None:
@@ -1023,24 +1022,23 @@ def print_summary(summary: FilterSummary, output: str, console: Any) -> None:
     table.add_row("records/s", f"{summary.records_per_second:,.0f}")
     console.print(table)
     for example in summary.invalid_examples:
-        console.print(f"[yellow]skipped:[/] {example}")
+        say("skipped:", example, "yellow", console)
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
-    console = Console(stderr=True)
+    console = stderr_console()
     args = build_parser().parse_args(argv)
     try:
         summary = filter_queries(config_from_args(args), show_progress=not args.quiet)
     except InparsError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc, console)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: nothing was written[/]")
         return 130
     print_summary(summary, args.output, console)
-    console.print(f"manifest: {manifest_path(args.output)}")
+    say("manifest:", manifest_path(args.output), console=console)
     return 0
 
 

@@ -44,7 +44,14 @@ from inpars.engines.base import (
 from inpars.errors import InparsError
 from inpars.io import JsonlWriter, atomic_write_json, read_jsonl, repair_jsonl_tail
 from inpars.models import DEFAULT_MODEL
-from inpars.progress import DefaultsHelpFormatter, summary_table
+from inpars.progress import (
+    DefaultsHelpFormatter,
+    console_warnings,
+    print_error,
+    say,
+    stderr_console,
+    summary_table,
+)
 from inpars.prompts import (
     PromptBuilder,
     PromptTemplate,
@@ -148,13 +155,12 @@ def _documents(config: GenerateConfig) -> Iterator[Document]:
 
 
 def count_documents(config: GenerateConfig) -> int:
-    """How many documents the run covers.
+    """How many documents the run covers (after ``--doc-ids`` and ``--max-docs``).
 
-    One pass over the corpus that reads every line: bad input is reported before any model
-    is loaded, and the progress bar knows its total.
+    A pass over the corpus that reads every line: bad input, and ``--doc-ids`` that are not
+    in the corpus, are reported before any model is loaded, and the progress bar knows its
+    total.
     """
-    if config.doc_ids:
-        return len(read_doc_ids(config.doc_ids))
     return sum(1 for _ in _documents(config))
 
 
@@ -306,6 +312,7 @@ def generate(
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
+        console=stderr_console(),
         disable=not show_progress,
         transient=False,
     )
@@ -498,10 +505,9 @@ def print_summary(summary: GenerateSummary, output: str, console: Any) -> None:
     console.print(summary_table(f"inpars.generate → {output}", rows))
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
-    console = Console(stderr=True)
+    console = stderr_console()
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
@@ -517,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
             total=total,
         )
     except InparsError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc, console)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: rerun the same command to resume[/]")
@@ -525,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(summary, config.output, console)
     usage = getattr(engine, "usage", None)
     if usage is not None:
-        console.print(f"API usage: {usage}")
+        say("API usage:", usage, console=console)
     return 0
 
 

@@ -2,6 +2,10 @@
 
 Everything here streams: no function loads a whole input file into memory. Bad input raises
 :class:`~inpars.errors.InputError` naming the file and the line.
+
+Every JSON inpars writes goes through :func:`dumps_json` (directly, or via :class:`JsonlWriter`
+and :func:`atomic_write_json`): standard JSON only, so a NaN or an infinity is an error naming
+the file and the field, never a ``NaN`` / ``-Infinity`` token that other JSON readers refuse.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import math
 import os
 import tempfile
 import zlib
@@ -71,6 +76,43 @@ def open_lines(path: str | Path) -> Iterator[tuple[int, str]]:
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             # A truncated or corrupt .gz surfaces only while reading.
             raise InputError(f"corrupt gzip data: {exc}", path, number + 1) from None
+
+
+def _non_finite(obj: Any, where: str = "") -> tuple[str, float] | None:
+    """Where the first NaN or infinity in ``obj`` is (``score``, ``log_probs[3]``), and it."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (where or "a value", obj)
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            found = _non_finite(value, f"{where}.{key}" if where else str(key))
+            if found is not None:
+                return found
+    elif isinstance(obj, (list, tuple)):
+        for index, value in enumerate(obj):
+            found = _non_finite(value, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def dumps_json(obj: Any, *, indent: int | None = None, path: str | Path | None = None) -> str:
+    """``obj`` as standard JSON text (non-ASCII characters kept as they are): the one encoder.
+
+    Raises:
+        InparsError: when ``obj`` holds a NaN or an infinity, which JSON cannot represent;
+            the message names ``path`` (the file being written) and the field.
+    """
+    try:
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=indent)
+    except ValueError:
+        found = _non_finite(obj)
+        if found is None:
+            raise
+        field, value = found
+        where = f"{path}: " if path is not None else ""
+        raise InparsError(
+            f"{where}cannot write {field} = {value!r}: JSON has no NaN or infinity"
+        ) from None
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -194,7 +236,7 @@ class JsonlWriter:
         if self._handle is None:
             raise ValueError(f"{self.path}: write to a closed JsonlWriter")
         buffer = b"".join(
-            (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8") for record in records
+            (dumps_json(record, path=self.path) + "\n").encode("utf-8") for record in records
         )
         if not buffer:
             return
@@ -276,7 +318,7 @@ def _umask() -> int:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     """Writes ``obj`` as indented JSON (plus a final newline) with :func:`atomic_write_text`."""
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, dumps_json(obj, indent=2, path=path) + "\n")
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -393,6 +435,7 @@ __all__ = [
     "JsonlWriter",
     "atomic_write_json",
     "atomic_write_text",
+    "dumps_json",
     "open_lines",
     "read_jsonl",
     "repair_jsonl_tail",

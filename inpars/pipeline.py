@@ -33,8 +33,14 @@ from inpars import irds
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
 from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
-from inpars.io import atomic_write_json, atomic_write_text
-from inpars.progress import DefaultsHelpFormatter
+from inpars.io import atomic_write_json, atomic_write_text, dumps_json
+from inpars.progress import (
+    DefaultsHelpFormatter,
+    console_warnings,
+    plain,
+    print_error,
+    stderr_console,
+)
 
 STATE_FILE = "pipeline-state.json"
 BASELINES = ("BM25", "zero-shot bi-encoder", "zero-shot + BM25 (RRF)")
@@ -165,7 +171,7 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
     if config.few_shot:
         examples = few_shot_examples(collection, config.few_shot, config.seed)
         examples_file = config.path(f"examples{data}.jsonl")
-        atomic_write_text(examples_file, "".join(json.dumps(e) + "\n" for e in examples))
+        atomic_write_text(examples_file, "".join(dumps_json(e) + "\n" for e in examples))
     gen = GenerateConfig(
         corpus=str(collection), output=str(config.path(f"queries{data}.jsonl")),
         examples=str(examples_file) if examples else None,
@@ -354,8 +360,10 @@ def print_results(results: PipelineResults, console: Any, alpha: float = 0.05) -
 
     measures = list(next(iter(results.means.values())))
     table = Table(
-        title=f"{results.collection}: {results.queries} judged queries; trained runs: (p vs "
-        f"{' / vs '.join(BASELINES)}), paired t-test, * p < {alpha}"
+        title=plain(
+            f"{results.collection}: {results.queries} judged queries; trained runs: (p vs "
+            f"{' / vs '.join(BASELINES)}), paired t-test, * p < {alpha}"
+        )
     )
     table.add_column("run", style="bold")
     for measure in measures:
@@ -439,6 +447,7 @@ _HELP = {
 }
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
@@ -448,10 +457,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = run_pipeline(config, show_progress=not args.quiet)
     except InparsError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        print_error(exc)
         return 2
     except KeyboardInterrupt:
-        Console(stderr=True).print("[yellow]interrupted: rerun the same command to resume[/]")
+        stderr_console().print("[yellow]interrupted: rerun the same command to resume[/]")
         return 130
     print_results(results, Console())
     return 0

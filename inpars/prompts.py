@@ -11,7 +11,11 @@ A template is a TOML file (or a plain text file; see the README, "Prompt templat
   record as ``fewshot_ids`` so evaluation can exclude them). Templates without built-in
   examples (Promptagator) draw ``num_examples`` of them from a user file per run.
 
-Only placeholders are replaced (by name), so any other brace in a template is literal text.
+Only placeholders are replaced (by name), so any other brace in a template is literal text:
+``{"q": ...}``, and also ``{word}`` when ``word`` is not a placeholder there (the placeholders
+of ``prompt`` are the three above; those of ``example`` are ``{index}`` and the examples'
+fields). Such a ``{word}`` is sent as written, with a :class:`~inpars.errors.InparsWarning`
+when the template is loaded, in case it is a misspelt placeholder.
 Only the document is ever truncated: the instruction, the examples and the final cue always
 reach the model whole.
 """
@@ -22,13 +26,14 @@ import json
 import random
 import re
 import tomllib
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from inpars.engines.base import Tokenizer
-from inpars.errors import InparsError, InputError
+from inpars.errors import InparsError, InparsWarning, InputError
 from inpars.manifest import manifest_path
 
 TEMPLATE_SUFFIXES = (".toml", ".txt")
@@ -58,19 +63,41 @@ def normalize_text(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
-def fill(text: str, values: dict[str, str], source: str) -> str:
-    """Replaces each ``{name}`` in ``text`` by ``values[name]``; unknown names are an error."""
+PROMPT_PLACEHOLDERS = frozenset({"document", "examples", "next_index"})
+"""The placeholders of a template's ``prompt``."""
+
+
+def fill(
+    text: str, values: dict[str, str], source: str, placeholders: Iterable[str] | None = None
+) -> str:
+    """Replaces each placeholder ``{name}`` in ``text`` by ``values[name]``.
+
+    ``placeholders`` are the names that are placeholders here (default: those of
+    ``values``); any other ``{name}`` is literal text and stays as written.
+
+    Raises:
+        InparsError: when a placeholder has no value here (an example without that field).
+    """
+    names = set(values if placeholders is None else placeholders)
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name not in names:
+            return match.group(0)
         if name not in values:
             raise InparsError(
-                f"{source}: unknown placeholder {{{name}}}; known here: "
+                f"{source}: no value for the placeholder {{{name}}}; this one has: "
                 + ", ".join(f"{{{k}}}" for k in sorted(values))
             )
         return values[name]
 
     return _PLACEHOLDER.sub(substitute, text)
+
+
+def literal_names(text: str, placeholders: Iterable[str]) -> list[str]:
+    """The ``{name}`` spans of ``text`` that are not placeholders (kept as literal text)."""
+    known = set(placeholders)
+    return sorted({name for name in _PLACEHOLDER.findall(text) if name not in known})
 
 
 @dataclass(frozen=True)
@@ -104,18 +131,27 @@ class PromptTemplate:
 
     def with_examples(self, examples: Iterable[Example]) -> PromptTemplate:
         """The same template with these few-shot examples."""
-        return PromptTemplate(
+        template = PromptTemplate(
             self.name, self.prompt, self.example, tuple(examples), self.num_examples,
             self.description, self.source,
         )
+        _warn_literal_braces(template)  # the example format's fields are known now
+        return template
+
+    @property
+    def example_placeholders(self) -> set[str]:
+        """The placeholders of ``example``: ``index`` and every field of any example."""
+        return {"index", *(name for ex in self.examples for name in ex.fields)}
 
     def render_examples(self) -> str:
         """The examples block, each example written with ``example``."""
         parts = []
+        placeholders = self.example_placeholders
         for index, ex in enumerate(self.examples, start=1):
             values = {k: normalize_text(v) for k, v in ex.fields.items()}
             values["index"] = str(index)
-            parts.append(fill(self.example, values, f"{self.source} (example '{ex.id}')"))
+            source = f"{self.source} (example '{ex.id}')"
+            parts.append(fill(self.example, values, source, placeholders))
         return "".join(parts)
 
     def split(self) -> tuple[str, str]:
@@ -123,6 +159,13 @@ class PromptTemplate:
         before, after = self.prompt.split("{document}")
         values = {"examples": self.render_examples(), "next_index": str(len(self.examples) + 1)}
         return fill(before, values, self.source), fill(after, values, self.source)
+
+    def literal_braces(self) -> list[str]:
+        """``{name}`` spans that are not placeholders and reach the model as written."""
+        found = literal_names(self.prompt, PROMPT_PLACEHOLDERS)
+        if self.examples:  # a dynamic template's example fields are known only once drawn
+            found += literal_names(self.example, self.example_placeholders)
+        return [f"{{{name}}}" for name in sorted(set(found))]
 
 
 def load_template(name_or_path: str) -> PromptTemplate:
@@ -196,6 +239,23 @@ def _validate(template: PromptTemplate) -> None:
     # Render once with the built-in examples so that a bad placeholder fails at load time.
     if not template.needs_examples:
         template.split()
+    _warn_literal_braces(template)
+
+
+def _warn_literal_braces(template: PromptTemplate) -> None:
+    """Warns about ``{name}`` spans that are not placeholders (perhaps misspelt ones)."""
+    literal = template.literal_braces()
+    if literal:
+        warnings.warn(
+            InparsWarning(
+                f"{template.source}: {', '.join(literal)} "
+                f"{'is not a placeholder' if len(literal) == 1 else 'are not placeholders'} "
+                "and reach the model as written (placeholders: "
+                + ", ".join(f"{{{n}}}" for n in sorted(PROMPT_PLACEHOLDERS))
+                + ", and in 'example' {index} and the examples' fields)"
+            ),
+            stacklevel=4,
+        )
 
 
 def load_examples(path: str | Path) -> list[Example]:

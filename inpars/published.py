@@ -51,6 +51,7 @@ from typing import Any
 
 from inpars.errors import InparsError, InputError
 from inpars.io import JsonlWriter, read_jsonl
+from inpars.progress import console_warnings, print_error, stderr_console
 
 FORMATS = ("inpars", "inpars-v1", "inpars-v2")
 """The record schemas :class:`RecordNormalizer` reads (``--format`` choices besides auto)."""
@@ -260,20 +261,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
-    console = Console(stderr=True)
+    console = stderr_console()
     args = build_parser().parse_args(argv)
     try:
         summary = convert(args.input, args.output, args.format)
     except InparsError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc, console)
         return 2
     console.print(
         f"{summary.records:,} {summary.format} records → {args.output} "
         f"({summary.with_log_probs:,} with per-token log_probs, {summary.with_score:,} with "
-        f"a score) in {summary.seconds:.1f} s"
+        f"a score) in {summary.seconds:.1f} s",
+        markup=False,
     )
     return 0
 

@@ -32,7 +32,7 @@ from inpars.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Searcher, ensure_index
 from inpars.corpus import read_corpus, read_qrels, read_queries
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.io import CommittedAppender, atomic_write_text
-from inpars.progress import progress_bar
+from inpars.progress import console_warnings, print_error, progress_bar, say, stderr_console
 from inpars.records import Query
 from inpars.rerankers import available_kinds, load_reranker
 from inpars.runs import format_run, rank_scores, read_rankings, read_run
@@ -317,25 +317,26 @@ def config_from_args(args: argparse.Namespace) -> RerankConfig:
     return RerankConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
-    console = Console(stderr=True)
+    console = stderr_console()
     args = build_parser().parse_args(argv)
     try:
         summary = rerank(
             config_from_args(args), overwrite=args.overwrite, show_progress=not args.quiet
         )
     except InparsError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc, console)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: rerun the same command to resume[/]")
         return 130
-    console.print(
-        f"{args.output}: {summary.queries:,} queries ({summary.already_done:,} already done), "
+    say(
+        f"{args.output}:",
+        f"{summary.queries:,} queries ({summary.already_done:,} already done), "
         f"{summary.pairs:,} pairs scored at {summary.pairs_per_second:,.1f} pairs/s, "
-        f"{summary.without_candidates} queries without candidates, {summary.seconds:,.1f} s"
+        f"{summary.without_candidates} queries without candidates, {summary.seconds:,.1f} s",
+        console=console,
     )
     return 0
 

@@ -11,9 +11,19 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from inpars.errors import InputError
+from inpars.errors import InparsError, InputError
 from inpars.io import open_lines
 from inpars.records import RunEntry
+
+
+def trec_order(scores: dict[str, float]) -> list[str]:
+    """Document ids in the order trec_eval ranks them: score descending, ties by id descending.
+
+    trec_eval ignores a run's rank column and sorts each query's documents itself, breaking
+    equal scores by document id in reverse ``strcmp`` order (UTF-8 byte order, the same as
+    Python's string order); this is that order, for code that ranks from scores alone.
+    """
+    return sorted(scores, key=lambda doc_id: (scores[doc_id], doc_id), reverse=True)
 
 
 def rank_scores(
@@ -32,8 +42,25 @@ def rank_scores(
 
 
 def format_run(entries: Iterable[RunEntry]) -> str:
-    """Run lines for ``entries``, each ending in a newline."""
-    return "".join(f"{e.query_id} Q0 {e.doc_id} {e.rank} {e.score:.6g} {e.tag}\n" for e in entries)
+    """Run lines for ``entries``, each ending in a newline.
+
+    Scores are written with full precision (the shortest text that reads back as the same
+    float), so that distinct scores never become ties that an evaluation tool then orders by
+    document id.
+
+    Raises:
+        InparsError: for a NaN score, which no run reader accepts.
+    """
+    lines = []
+    for e in entries:
+        score = float(e.score)
+        if math.isnan(score):
+            raise InparsError(
+                f"query {e.query_id!r}, document {e.doc_id!r}: the score is NaN; "
+                "a run cannot hold it"
+            )
+        lines.append(f"{e.query_id} Q0 {e.doc_id} {e.rank} {score!r} {e.tag}\n")
+    return "".join(lines)
 
 
 def iter_run(path: str | Path) -> Iterator[tuple[int, RunEntry]]:
@@ -115,13 +142,14 @@ def reciprocal_rank_fusion(
 ) -> dict[str, dict[str, float]]:
     """Fuses runs by reciprocal rank (Cormack et al., 2009): Σ 1 / (k + rank) over the runs.
 
-    A document missing from a run gets nothing from it. Ranks come from each run's scores,
-    best first (ties broken by document id, as trec_eval does).
+    A document missing from a run gets nothing from it. Ranks come from each run's scores
+    in the order trec_eval evaluates them (:func:`trec_order`: equal scores by document id,
+    descending).
     """
     fused: dict[str, dict[str, float]] = {}
     for run in runs:
         for query_id, scores in run.items():
-            ranked = sorted(scores, key=lambda doc_id: (-scores[doc_id], doc_id))
+            ranked = trec_order(scores)
             target = fused.setdefault(query_id, {})
             for rank, doc_id in enumerate(ranked, start=1):
                 target[doc_id] = target.get(doc_id, 0.0) + 1.0 / (k + rank)
@@ -135,4 +163,5 @@ __all__ = [
     "read_rankings",
     "read_run",
     "reciprocal_rank_fusion",
+    "trec_order",
 ]

@@ -51,9 +51,15 @@ from typing import Any
 
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1
 from inpars.errors import InparsError, require_at_least_one
-from inpars.io import atomic_write_json, atomic_write_text
+from inpars.io import atomic_write_json, atomic_write_text, dumps_json
 from inpars.models import cache_dir, pick_device, pick_dtype, resolve_model_path
-from inpars.progress import progress_bar, summary_table
+from inpars.progress import (
+    console_warnings,
+    print_error,
+    progress_bar,
+    stderr_console,
+    summary_table,
+)
 from inpars.records import Document
 
 EMBEDDINGS_FILE = "embeddings.npy"
@@ -426,7 +432,7 @@ def _encode_into(
     if embeddings is not None:
         meta["dimension"] = int(embeddings.shape[1])
         embeddings.flush()
-    atomic_write_text(folder / DOC_IDS_FILE, json.dumps(doc_ids, ensure_ascii=False))
+    atomic_write_text(folder / DOC_IDS_FILE, dumps_json(doc_ids, path=folder / DOC_IDS_FILE))
     meta["complete"] = True
     atomic_write_json(folder / METADATA_FILE, meta)
     return doc_ids
@@ -686,17 +692,22 @@ def fuse(
     k: int,
     rrf_k: int = 60,
 ) -> list[list[tuple[str, float]]]:
-    """Each query's dense and BM25 rankings fused by reciprocal rank, top ``k``."""
-    from inpars.runs import reciprocal_rank_fusion
+    """Each query's dense and BM25 rankings fused by reciprocal rank, top ``k``.
+
+    Equal fused scores are ordered as trec_eval orders them (:func:`inpars.runs.trec_order`),
+    so the cut at ``k`` keeps what an evaluation of the run would rank first.
+    """
+    from inpars.runs import reciprocal_rank_fusion, trec_order
 
     if len(dense) != len(sparse):
         raise ValueError("dense and sparse rankings must cover the same queries")
     runs = [{str(i): dict(ranking) for i, ranking in enumerate(side)} for side in (dense, sparse)]
     fused = reciprocal_rank_fusion(runs, rrf_k)
-    return [
-        sorted(fused.get(str(i), {}).items(), key=lambda item: (-item[1], item[0]))[:k]
-        for i in range(len(dense))
-    ]
+    rankings = []
+    for i in range(len(dense)):
+        scores = fused.get(str(i), {})
+        rankings.append([(doc_id, scores[doc_id]) for doc_id in trec_order(scores)[:k]])
+    return rankings
 
 
 def _write_run(path: str | Path, query_ids: Sequence[str], rankings: Any, tag: str) -> None:
@@ -908,11 +919,15 @@ def print_hits(
     console: Any,
     width: int = 200,
 ) -> None:
-    """A table per query: rank, document id, score and the start of the passage."""
+    """A table per query: rank, document id, score and the start of the passage.
+
+    Queries, ids and passages are shown as they are (``rich.text.Text``), never read as markup.
+    """
     from rich.table import Table
+    from rich.text import Text
 
     for query, ranking in zip(queries, rankings, strict=True):
-        table = Table(title=f"[bold]{query}[/]", title_justify="left")
+        table = Table(title=Text(query, style="bold"), title_justify="left")
         table.add_column("#", justify="right")
         table.add_column("doc id")
         table.add_column("score", justify="right")
@@ -921,7 +936,7 @@ def print_hits(
             text = " ".join(texts.get(doc_id, "").split())
             if len(text) > width:
                 text = text[: width - 1] + "…"
-            table.add_row(str(rank), doc_id, f"{score:.4f}", text)
+            table.add_row(str(rank), Text(doc_id), f"{score:.4f}", Text(text))
         console.print(table)
 
 
@@ -980,12 +995,13 @@ def _interactive(args: argparse.Namespace, console: Any) -> None:
     print_hits(args.query, rankings, _document_texts(args.corpus, wanted), console)
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     args = build_parser().parse_args(argv)
     console = Console()
-    errors = Console(stderr=True)
+    errors = stderr_console()
     try:
         if args.query:
             if args.output or args.queries:
@@ -997,7 +1013,7 @@ def main(argv: list[str] | None = None) -> int:
         config = _config_from_args(args)
         summary = search_run(config, show_progress=not args.quiet)
     except InparsError as exc:
-        errors.print(f"[bold red]error:[/] {exc}")
+        print_error(exc, errors)
         return 2
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted: rerun the same command to resume encoding[/]")

@@ -36,8 +36,8 @@ from typing import Any
 
 from inpars import compat
 from inpars.errors import InparsError, InputError, require_at_least_one
-from inpars.io import atomic_write_json, open_lines
-from inpars.progress import summary_table
+from inpars.io import atomic_write_json, dumps_json, open_lines
+from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table
 from inpars.rerankers import available_kinds, reranker_class
 from inpars.rerankers.base import Reranker, read_metadata
 
@@ -198,7 +198,11 @@ def _make_trainer_class() -> type:
 
 
 def loss_log_callback(path: Path) -> Any:
-    """A callback appending every logged loss to ``path`` (JSON Lines)."""
+    """A callback appending every logged loss to ``path`` (JSON Lines).
+
+    A value that is not finite (a diverged loss or gradient norm) is logged as null, as the
+    summary reports it: JSON has no NaN.
+    """
     from transformers import TrainerCallback
 
     class LossLog(TrainerCallback):  # type: ignore[misc]
@@ -207,7 +211,12 @@ def loss_log_callback(path: Path) -> Any:
         ) -> None:
             if state.is_world_process_zero and logs:
                 with path.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+                    row = {"step": state.global_step, **logs}
+                    finite = {
+                        key: None if isinstance(v, float) and not math.isfinite(v) else v
+                        for key, v in row.items()
+                    }
+                    handle.write(dumps_json(finite, path=path) + "\n")
 
     return LossLog()
 
@@ -472,17 +481,16 @@ def print_summary(summary: TrainSummary, console: Any) -> None:
     console.print(summary_table(f"inpars.train → {summary.output}", rows))
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
-    console = Console(stderr=True)
+    console = stderr_console()
     args = build_parser().parse_args(argv)
     try:
         summary = train(
             config_from_args(args), overwrite=args.overwrite, show_progress=not args.quiet
         )
     except InparsError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc, console)
         return 2
     except KeyboardInterrupt:
         console.print(
@@ -490,9 +498,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     if summary.already_trained:
-        console.print(
-            f"{summary.output}: already trained with these settings (--overwrite to redo)"
-        )
+        say(f"{summary.output}:", "already trained with these settings (--overwrite to redo)",
+            console=console)
     print_summary(summary, console)
     return 0
 

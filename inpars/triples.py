@@ -56,7 +56,14 @@ from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.filter import dedup_key, normalize_words
 from inpars.io import JsonlWriter, atomic_write_json, open_lines, read_jsonl, repair_jsonl_tail
 from inpars.manifest import file_entry, manifest_path, write_manifest
-from inpars.progress import progress_bar, summary_table
+from inpars.progress import (
+    console_warnings,
+    print_error,
+    progress_bar,
+    say,
+    stderr_console,
+    summary_table,
+)
 from inpars.published import RecordNormalizer
 from inpars.records import Triple, to_dict
 
@@ -755,25 +762,25 @@ def print_summary(summary: TriplesSummary, config: TriplesConfig, console: Any) 
         ("queries/s (index excluded)", f"{summary.queries_per_second:,.1f}"),
     ]
     console.print(summary_table(f"inpars.triples → {config.output}", rows))
-    console.print(f"TSV: {config.output}\nJSON Lines: {config.jsonl_path}")
+    say("TSV:", config.output, console=console)
+    say("JSON Lines:", config.jsonl_path, console=console)
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
-    console = Console(stderr=True)
+    console = stderr_console()
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
     try:
         summary = make_triples(config, show_progress=not args.quiet)
     except InparsError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc, console)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: rerun the same command to resume[/]")
         return 130
     print_summary(summary, config, console)
-    console.print(f"manifest: {manifest_path(config.output)}")
+    say("manifest:", manifest_path(config.output), console=console)
     return 0
 
 

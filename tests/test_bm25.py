@@ -234,3 +234,84 @@ def test_bm25_parameters_are_used(index: Path, searcher: Bm25Searcher) -> None:
         )
     with pytest.raises(InparsError, match="0 <= b <= 1"):
         Bm25Searcher(index, b=2.0)
+
+
+# --- query analysis follows the index's own settings ---------------------------------------
+
+ANALYSIS_DOCS = [
+    ("verbatim", "", "To be or not to be, that is the question."),
+    ("runner", "", "She was running along the river every morning."),
+    ("ran", "", "He ran a marathon in the rain."),
+    ("other", "", "Supersonic shock waves ahead of a blunt body."),
+]
+
+
+@pytest.fixture(scope="module")
+def analysis_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_beir_corpus(tmp_path_factory.mktemp("analysis") / "corpus", ANALYSIS_DOCS)
+
+
+def test_an_unstemmed_index_is_searched_with_unstemmed_queries(
+    analysis_corpus: Path, tmp_path: Path
+) -> None:
+    settings = IndexSettings(stemmer="none")
+    info = ensure_index(read_corpus(analysis_corpus), tmp_path / "idx", settings)
+    with Bm25Searcher(info.path) as searcher:
+        assert searcher.settings == settings and searcher.recorded_settings
+        # Porter would turn the query into "run", a term this index does not hold.
+        ranking = searcher.search("running", k=10)
+        assert [hit.doc_id for hit in ranking] == ["runner"]
+        assert [hit.doc_id for hit in searcher.search("run", k=10)] == []
+        assert searcher.scores("running", ["runner", "ran"])[0] == pytest.approx(
+            ranking[0].score, abs=1e-5
+        )
+        assert searcher.scores("running", ["ran"]) == [0.0]
+        # Pyserini's own searcher, set up by Bm25Searcher, agrees.
+        assert [h.docid for h in searcher.pyserini.search("running", k=10)] == ["runner"]
+
+
+def test_an_index_with_stop_words_is_searched_with_them(
+    analysis_corpus: Path, tmp_path: Path
+) -> None:
+    settings = IndexSettings(keep_stopwords=True)
+    info = ensure_index(read_corpus(analysis_corpus), tmp_path / "idx", settings)
+    with Bm25Searcher(info.path) as searcher:
+        ranking = searcher.search("to be or not to be", k=10)
+        assert ranking[0].doc_id == "verbatim" and ranking[0].score > 0
+        assert searcher.scores("to be or not to be", ["verbatim"])[0] == pytest.approx(
+            ranking[0].score, abs=1e-5
+        )
+        # Still Porter-stemmed, as the documents were.
+        assert searcher.search("runs", k=10)[0].doc_id == "runner"
+
+
+def test_a_krovetz_index_is_searched_with_krovetz(analysis_corpus: Path, tmp_path: Path) -> None:
+    info = ensure_index(read_corpus(analysis_corpus), tmp_path / "idx", IndexSettings("krovetz"))
+    with Bm25Searcher(info.path) as searcher:
+        assert searcher.settings.stemmer == "krovetz"
+        # Porter would search "morn", a term this index does not hold ("morning").
+        assert [hit.doc_id for hit in searcher.search("morning rivers", k=10)] == ["runner"]
+
+
+def test_a_stage_without_settings_reuses_an_index_as_built(
+    analysis_corpus: Path, tmp_path: Path
+) -> None:
+    """The rerank first stage, GPL mining and search --hybrid call ensure_index without
+    settings: an index built by triples with --stemmer none is reused, not rebuilt with
+    Porter, and searched without stemming."""
+    target = tmp_path / "idx"
+    built = ensure_index(read_corpus(analysis_corpus), target, IndexSettings(stemmer="none"))
+    again = ensure_index(read_corpus(analysis_corpus), target)
+    assert again.reused and again.fingerprint == built.fingerprint
+    with Bm25Searcher(target) as searcher:
+        assert [hit.doc_id for hit in searcher.search("running", k=10)] == ["runner"]
+
+
+def test_an_index_without_a_record_is_searched_with_anserini_defaults(
+    analysis_corpus: Path, tmp_path: Path
+) -> None:
+    info = ensure_index(read_corpus(analysis_corpus), tmp_path / "idx")
+    (info.path / FINGERPRINT_FILE).unlink()  # as if built by another tool
+    with Bm25Searcher(info.path) as searcher:
+        assert searcher.settings == IndexSettings() and not searcher.recorded_settings
+        assert searcher.search("runs", k=10)[0].doc_id == "runner"

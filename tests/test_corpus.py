@@ -90,7 +90,7 @@ def test_jsonl_default_fields(tmp_path: Path) -> None:
         [
             {"id": 7, "contents": "seven"},
             {"docid": "a", "body": "bee", "title": "T"},
-            {"doc_id": "b", "title": "only a title"},
+            {"doc_id": "b", "text": "", "title": "empty text"},
             {"_id": "c", "text": None, "title": "null text"},
         ],
     )
@@ -98,9 +98,44 @@ def test_jsonl_default_fields(tmp_path: Path) -> None:
     assert docs == [
         Document(id="7", text="seven"),
         Document(id="a", text="bee", title="T"),
-        Document(id="b", text="", title="only a title"),
+        Document(id="b", text="", title="empty text"),
         Document(id="c", text="", title="null text"),
     ]
+
+
+@pytest.mark.parametrize("layout", ["jsonl", "beir"])
+def test_a_document_without_its_text_field_is_an_error_not_a_title(
+    tmp_path: Path, layout: str
+) -> None:
+    """A missing key is an error naming file, line and field; an empty text is allowed."""
+    records = [{"_id": "d0", "title": "ok", "text": "fine"}, {"_id": "d1", "title": "no text"}]
+    path = write_jsonl(tmp_path / "c" / "corpus.jsonl", records)
+    reader = read_corpus(path.parent if layout == "beir" else path)
+    error = expect_error(reader, "corpus.jsonl", "missing text field", line=2)
+    assert error.field == "text"
+    error = expect_error(read_corpus(path, text_field="body"), "'body'", line=1)
+    assert error.field == "body"
+
+
+def test_empty_text_in_every_format_is_a_skipped_document(tmp_path: Path) -> None:
+    jsonl = write_jsonl(
+        tmp_path / "c.jsonl", [{"_id": "a", "text": "x"}, {"_id": "b", "title": "", "text": ""}]
+    )
+    tsv = tmp_path / "c.tsv"
+    tsv.write_text("a\tx\nb\t\n", encoding="utf-8")
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text("id,title,text\na,,x\nb,,\n", encoding="utf-8")
+    for path in (jsonl, tsv, csv_file):
+        reader = read_corpus(path)
+        with pytest.warns(CorpusWarning, match="skipped 1 document"):
+            assert [d.id for d in reader] == ["a"]
+
+
+def test_a_csv_without_a_text_column_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("id,title\nx,only a title\n", encoding="utf-8")
+    error = expect_error(read_corpus(path), "c.csv", "no text column", "'title'", line=1)
+    assert error.field == "text"
 
 
 def test_jsonl_configured_fields(tmp_path: Path) -> None:

@@ -48,6 +48,15 @@ def test_excluded_queries_are_not_counted(tmp_path: Path) -> None:
         + "\n"
     )
     assert read_excluded_ids(generated) == {"q2", "q8"}
+    # The InPars-v2 toolkit's queries.jsonl names its examples fewshot_examples (numbers
+    # too), as every other reader accepts.
+    v2 = tmp_path / "v2.jsonl"
+    v2.write_text(
+        json.dumps({"doc_id": "d", "query": "x", "log_probs": [-1.0], "prompt_text": "p",
+                    "fewshot_examples": [2, "q9"], "text": "doc"})
+        + "\n"
+    )
+    assert read_excluded_ids(v2) == {"2", "q9"}
     listed = tmp_path / "ids.txt"
     listed.write_text("q1\n\n# a comment\nq2  # trailing\n")
     assert read_excluded_ids(listed) == {"q1", "q2"}

@@ -121,6 +121,8 @@ def test_check_record_accepts_a_generation_record() -> None:
         ({"doc_id": "1", "query": "q", "log_probs": "-1"}, "log_probs", "list"),
         ({"doc_id": "1", "query": "q", "log_probs": [-1, "x"]}, "log_probs", "value 1"),
         ({"doc_id": "1", "query": "q", "log_probs": [float("nan")]}, "log_probs", "nan"),
+        ({"doc_id": "1", "query": "q", "log_probs": [-1.0, -math.inf]}, "log_probs", "value 1"),
+        ({"doc_id": "1", "query": "q", "log_probs": [-math.inf]}, "log_probs", "finite"),
         ({"doc_id": "1", "query": "q", "log_probs": [0.5]}, "log_probs", "<= 0"),
         (
             {"doc_id": "1", "query": "q", "log_probs": [-1.0], "tokens": ["a", "b"]},
@@ -247,6 +249,26 @@ def test_bad_line_is_an_error_naming_it(tmp_path: Path) -> None:
         run(tmp_path, records)
     with pytest.raises(InputError, match=r"in\.jsonl:2: malformed JSON"):
         run(tmp_path, [record("a", "ok query", [-0.1]), '{"doc_id": "a", "qu'])
+
+
+def test_infinite_log_probs_are_rejected_and_never_written(tmp_path: Path) -> None:
+    """A generator that wrote -Infinity (Python's json does, by default) is caught at the
+    line, and the output never holds a number that is not JSON."""
+    records = [
+        record("a", "ok query", [-0.1]),
+        '{"doc_id": "a", "query": "minus infinity", "log_probs": [-0.5, -Infinity]}',
+    ]
+    with pytest.raises(InputError, match=r"in\.jsonl:2, field 'log_probs': value 1 is -inf"):
+        run(tmp_path, records)
+    summary, kept = run(tmp_path, records, skip_invalid=True, score="sum_log_probs")
+    assert (summary.invalid, summary.kept) == (1, 1)
+    text = (tmp_path / "out.jsonl").read_text(encoding="utf-8")
+    assert "Infinity" not in text and "NaN" not in text
+    assert [json.loads(line, parse_constant=_refuse) for line in text.splitlines()] == kept
+
+
+def _refuse(constant: str) -> None:
+    raise AssertionError(f"not JSON: {constant}")
 
 
 def test_skip_invalid_counts_bad_lines(tmp_path: Path) -> None:

@@ -14,7 +14,14 @@ import pytest
 
 from inpars.engines.hf import HFEngine
 from inpars.errors import InparsError
-from inpars.generate import GenerateConfig, completed_documents, generate, main, manifest_path
+from inpars.generate import (
+    GenerateConfig,
+    completed_documents,
+    count_documents,
+    generate,
+    main,
+    manifest_path,
+)
 
 from conftest import REPO, write_beir_corpus
 
@@ -117,6 +124,48 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys, tiny_lm):
     code = main(["--corpus", str(tmp_path / "c"), "--output", str(tmp_path / "o.jsonl"),
                  "--prompt", "promptagator", "--quiet"])
     assert code == 2 and "--examples" in capsys.readouterr().err
+
+
+def test_doc_ids_are_checked_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    import inpars.generate as generate_module
+
+    def no_model(args):
+        raise AssertionError("the model was loaded before the document ids were checked")
+
+    monkeypatch.setattr(generate_module, "engine_from_args", no_model)
+    corpus = make_corpus(tmp_path / "c", 5)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("d1\nnot-there\nd3\n")
+    code = main(["--corpus", str(corpus), "--output", str(tmp_path / "o.jsonl"),
+                 "--doc-ids", str(ids), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'not-there'" in err and "not in the corpus" in err
+
+
+def test_progress_total_counts_the_documents_the_run_covers(tmp_path):
+    corpus = str(make_corpus(tmp_path / "c", 9))
+    ids = tmp_path / "ids.txt"
+    ids.write_text("d1\nd2\nd3\nd4\n")
+    output = str(tmp_path / "o.jsonl")
+    assert count_documents(GenerateConfig(corpus=corpus, output=output)) == 9
+    assert count_documents(GenerateConfig(corpus=corpus, output=output, max_docs=3)) == 3
+    both = GenerateConfig(corpus=corpus, output=output, doc_ids=str(ids), max_docs=2)
+    assert count_documents(both) == 2
+    assert count_documents(GenerateConfig(corpus=corpus, output=output, doc_ids=str(ids))) == 4
+
+
+def test_an_empty_document_is_one_warning_line_without_source_code(tmp_path, capsys, tiny_lm):
+    corpus = make_corpus(tmp_path / "c", 3)
+    with (corpus / "corpus.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"_id": "blank", "title": "", "text": ""}) + "\n")
+    code = main(["--corpus", str(corpus), "--output", str(tmp_path / "o.jsonl"),
+                 "--model", str(tiny_lm), "--max-new-tokens", "4", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0
+    lines = [line for line in err.splitlines() if "skipped 1 document" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("warning: ") and "'blank'" in lines[0]
+    assert "generate.py" not in err and "CorpusWarning" not in err and "return sum" not in err
 
 
 def run_cli(args: list[str]) -> subprocess.Popen:

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from inpars import io as inpars_io
-from inpars.errors import InputError
+from inpars.errors import InparsError, InputError
 from inpars.io import (
     JsonlWriter,
     atomic_write_json,
     atomic_write_text,
+    dumps_json,
     open_lines,
     read_jsonl,
     repair_jsonl_tail,
@@ -234,3 +235,25 @@ def test_atomic_write_cleans_up_on_error(tmp_path: Path) -> None:
     with pytest.raises(UnicodeEncodeError):
         atomic_write_text(path, "lone surrogate \ud800")  # fails after the temp file exists
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_no_writer_writes_a_number_that_is_not_json(tmp_path: Path, value: float) -> None:
+    record = {"doc_id": "d1", "log_probs": [-0.5, value], "extra": {"ok": 1.5}}
+    target = tmp_path / "out.jsonl"
+    with JsonlWriter(target, append=False) as writer:
+        writer.write({"doc_id": "d0", "log_probs": [-0.1]})
+        with pytest.raises(InparsError, match=r"out\.jsonl: cannot write log_probs\[1\] = "):
+            writer.write(record)
+    # The good record is there, the bad one left nothing behind.
+    assert [obj for _, obj in read_jsonl(target)] == [{"doc_id": "d0", "log_probs": [-0.1]}]
+    manifest = tmp_path / "m.json"
+    with pytest.raises(InparsError, match=r"m\.json: cannot write stats\.score = "):
+        atomic_write_json(manifest, {"stats": {"score": value}})
+    assert not manifest.exists() and list(tmp_path.iterdir()) == [target]
+    with pytest.raises(InparsError, match="JSON has no NaN or infinity"):
+        dumps_json([1.0, value])
+
+
+def test_dumps_json_keeps_text_and_full_precision() -> None:
+    assert dumps_json({"q": "café", "s": 0.1 + 0.2}) == '{"q": "café", "s": 0.30000000000000004}'

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inpars.errors import InparsError, InputError
+from inpars.errors import InparsError, InparsWarning, InputError
 from inpars.prompts import (
     PromptBuilder,
     builtin_templates,
@@ -62,14 +62,34 @@ def test_bad_custom_templates_are_rejected(tmp_path: Path, content: str, message
         load_template(str(path))
 
 
-def test_unknown_placeholder_in_a_toml_template(tmp_path: Path):
+def test_a_word_in_braces_that_is_no_placeholder_is_literal_with_a_warning(tmp_path: Path):
+    """As the README says: only placeholders are replaced, other braces are literal. A
+    {name} that is not a placeholder is kept, and the load warns (it may be a typo)."""
     path = tmp_path / "t.toml"
     path.write_text(
-        'prompt = "{examples}{document}"\nexample = "{doc} -> {query}\\n"\n'
+        'prompt = "Answer in {language}.\\n{examples}{document} ->"\n'
+        'example = "{doc} {document} -> {query}\\n"\n'
         '[[examples]]\nid = "e1"\nquery = "q"\ndocument = "d"\n',
         encoding="utf-8",
     )
-    with pytest.raises(InparsError, match=r"unknown placeholder \{doc\}"):
+    with pytest.warns(InparsWarning, match=r"\{doc\}, \{language\} are not placeholders"):
+        template = load_template(str(path))
+    assert PromptBuilder(template).render("x") == "Answer in {language}.\n{doc} d -> q\nx ->"
+    text = tmp_path / "t.txt"
+    text.write_text("Use {word} literally: {document}", encoding="utf-8")
+    with pytest.warns(InparsWarning, match=r"\{word\} is not a placeholder"):
+        assert PromptBuilder(load_template(str(text))).render("d") == "Use {word} literally: d"
+
+
+def test_a_placeholder_missing_from_one_example_is_an_error(tmp_path: Path):
+    path = tmp_path / "t.toml"
+    path.write_text(
+        'prompt = "{examples}{document}"\nexample = "{document} -> {bad}\\n"\n'
+        '[[examples]]\nid = "e1"\nbad = "b"\ndocument = "d"\n'
+        '[[examples]]\nid = "e2"\ndocument = "d"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InparsError, match=r"example 'e2'\): no value for the placeholder \{bad\}"):
         load_template(str(path))
 
 

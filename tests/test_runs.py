@@ -15,6 +15,7 @@ from inpars.runs import (
     read_rankings,
     read_run,
     reciprocal_rank_fusion,
+    trec_order,
 )
 
 
@@ -101,3 +102,37 @@ def test_reciprocal_rank_fusion_by_hand() -> None:
         {"d1": 1 / 61 + 1 / 62, "d2": 1 / 62, "d3": 1 / 63 + 1 / 61}
     )
     assert fused["other"] == {"x": 1 / 61}
+
+
+def test_run_scores_keep_full_precision(tmp_path: Path) -> None:
+    """Scores that differ past the 6th digit stay distinct: no ties made by the writer."""
+    scored = [("a", 12.3456789012), ("b", 12.3456781), ("c", 0.1 + 0.2), ("d", -1e-9)]
+    path = tmp_path / "run.trec"
+    path.write_text(format_run(rank_scores("q", scored)))
+    assert read_run(path) == {"q": dict(scored)}  # the same floats, bit for bit
+    assert path.read_text().splitlines()[0] == "q Q0 a 1 12.3456789012 inpars"
+
+
+def test_a_nan_score_is_refused_when_writing() -> None:
+    with pytest.raises(InparsError, match=r"'d2'.*NaN"):
+        format_run(rank_scores("q", [("d1", 1.0), ("d2", float("nan"))]))
+
+
+def test_trec_order_breaks_ties_by_doc_id_descending() -> None:
+    assert trec_order({"d1": 1.0, "d3": 1.0, "d2": 1.0, "x": 2.0}) == ["x", "d3", "d2", "d1"]
+
+
+def test_reciprocal_rank_fusion_ranks_ties_as_trec_eval_does() -> None:
+    fused = reciprocal_rank_fusion([{"q": {"d1": 1.0, "d2": 1.0, "d0": 0.5}}], k=60)
+    assert fused["q"] == pytest.approx({"d2": 1 / 61, "d1": 1 / 62, "d0": 1 / 63})
+
+
+def test_trec_order_is_the_order_trec_eval_evaluates(tmp_path: Path) -> None:
+    """Asks trec_eval itself (pytrec_eval wraps its C code): with two documents tied, the
+    reciprocal rank of the relevant one says which of them trec_eval put first."""
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    run = {"q": {"doc-a": 1.0, "doc-b": 1.0, "doc-c": 0.5}}
+    for relevant in ("doc-a", "doc-b"):
+        evaluator = pytrec_eval.RelevanceEvaluator({"q": {relevant: 1}}, {"recip_rank"})
+        rank = round(1 / evaluator.evaluate(run)["q"]["recip_rank"])
+        assert rank == trec_order(run["q"]).index(relevant) + 1

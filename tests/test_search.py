@@ -11,14 +11,16 @@ import pytest
 from inpars.corpus import read_corpus, read_qrels
 from inpars.errors import InparsError
 from inpars.evaluate import evaluate
-from inpars.runs import read_rankings, read_run, reciprocal_rank_fusion
+from inpars.runs import read_rankings, read_run, reciprocal_rank_fusion, trec_order
 from inpars.search import (
     DenseEncoder,
     DenseRetriever,
     SearchConfig,
     ensure_embeddings,
     exact_top_k,
+    fuse,
     main,
+    print_hits,
     search_run,
 )
 
@@ -181,9 +183,31 @@ def test_hybrid_fuses_dense_and_bm25_by_reciprocal_rank(
     hybrid = read_rankings(tmp_path / "hybrid.trec")
     assert set(hybrid) == set(fused) == {f"q{t}" for t in range(6)}
     for query_id, ranking in hybrid.items():
-        expected = sorted(fused[query_id].items(), key=lambda item: (-item[1], item[0]))[:6]
-        assert [doc_id for doc_id, _ in ranking] == [doc_id for doc_id, _ in expected]
+        assert [doc_id for doc_id, _ in ranking] == trec_order(fused[query_id])[:6]
         assert ranking[0][0].startswith(f"d{query_id[1:]}-")  # BM25 pulls the topic up
+
+
+def test_fusion_orders_tied_documents_as_trec_eval_does() -> None:
+    # "a" is first in the dense ranking, "b" first in BM25's: equal fused scores.
+    dense = [[("a", 0.9), ("c", 0.1)]]
+    sparse = [[("b", 7.0), ("c", 1.0)]]
+    fused = fuse(dense, sparse, k=2, rrf_k=60)
+    assert fused == [[("c", 2 / 62), ("b", 1 / 61)]]
+    assert [d for d, _ in fuse(dense, sparse, k=3)[0]] == ["c", "b", "a"]
+
+
+def test_printed_passages_are_not_read_as_markup() -> None:
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    texts = {"d[1]": "Paris is big [citation needed].", "d2": "He said [/quote] and left."}
+    rankings = [[("d[1]", 2.0), ("d2", 1.0)]]
+    print_hits(["what [b]is[/b] paris"], rankings, texts, console)
+    out = console.file.getvalue()
+    assert "[citation needed]" in out and "[/quote]" in out
+    assert "d[1]" in out and "what [b]is[/b] paris" in out
 
 
 def test_cli_prints_the_top_passages(

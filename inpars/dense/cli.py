@@ -11,7 +11,7 @@ from inpars.dense.config import BATCH_SAMPLERS, GenQConfig, GplLabelConfig, GplT
 from inpars.dense.labels import GplLabelSummary, label_gpl
 from inpars.dense.training import DenseTrainSummary, train_genq, train_gpl
 from inpars.errors import InparsError
-from inpars.progress import summary_table
+from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table
 from inpars.search import DEFAULT_MODEL, SIMILARITIES
 from inpars.train import add_run_arguments
 
@@ -274,10 +274,9 @@ def print_label_summary(summary: GplLabelSummary, config: GplLabelConfig, consol
     console.print(summary_table(f"inpars.dense gpl-label → {config.output}", rows))
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
-    console = Console(stderr=True)
+    console = stderr_console()
     args = build_parser().parse_args(argv)
     try:
         if args.command == "gpl-label":
@@ -298,14 +297,13 @@ def main(argv: list[str] | None = None) -> int:
                 show_progress=not args.quiet,
             )
     except InparsError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc, console)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: rerun the same command to resume[/]")
         return 130
     if summary.already_trained:
-        console.print(
-            f"{summary.output}: already trained with these settings (--overwrite to redo)"
-        )
+        say(f"{summary.output}:", "already trained with these settings (--overwrite to redo)",
+            console=console)
     print_train_summary(summary, console)
     return 0

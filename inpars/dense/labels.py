@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -11,7 +10,7 @@ from typing import Any
 
 from inpars.dense.config import BM25_RETRIEVER, GplLabelConfig
 from inpars.errors import InputError
-from inpars.io import CommittedAppender, read_jsonl
+from inpars.io import CommittedAppender, dumps_json, read_jsonl
 from inpars.progress import progress_bar
 from inpars.records import MarginLabel, to_dict
 
@@ -309,5 +308,5 @@ def _label_chunk(
                 retriever=retriever,
                 neg_rank=rank,
             )
-            lines.append(json.dumps(to_dict(label), ensure_ascii=False) + "\n")
+            lines.append(dumps_json(to_dict(label), path=config.output) + "\n")
     return lines

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from inpars.errors import InparsError
-from inpars.progress import summary_table
+from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table
 from inpars.publish.bundle import PublishSummary, publish
 from inpars.publish.config import PublishConfig
 from inpars.publish.hub import push_to_hub
@@ -141,23 +141,25 @@ def print_summary(summary: PublishSummary, console: Any) -> None:
     table.add_row("seconds", f"{summary.seconds:,.1f}")
     console.print(table)
     for note in summary.notes:
-        console.print(f"[yellow]provenance note:[/] {note}")
+        say("provenance note:", note, "yellow", console)
 
 
 def print_verify(result: VerifyResult, folder: str, console: Any) -> None:
     for name in result.missing:
-        console.print(f"[bold red]missing:[/] {name}")
+        say("missing:", name, "bold red", console)
     for name in result.mismatched:
-        console.print(f"[bold red]checksum mismatch:[/] {name}")
+        say("checksum mismatch:", name, "bold red", console)
     for name in result.unlisted:
-        console.print(f"[bold red]not in {SUMS_FILE}:[/] {name}")
+        say(f"not in {SUMS_FILE}:", name, "bold red", console)
     if result.ok:
-        console.print(
-            f"[green]OK[/]: the {len(result.checked)} files in {folder} are exactly those "
-            f"{SUMS_FILE} lists"
+        say(
+            "OK:",
+            f"the {len(result.checked)} files in {folder} are exactly those {SUMS_FILE} lists",
+            "green",
+            console,
         )
     elif result.empty:
-        console.print(f"[bold red]FAILED[/]: {SUMS_FILE} lists no files, so it vouches for none")
+        say("FAILED:", f"{SUMS_FILE} lists no files, so it vouches for none", "bold red", console)
     else:
         console.print(
             f"[bold red]FAILED[/]: {len(result.mismatched)} changed, {len(result.missing)} "
@@ -165,10 +167,9 @@ def print_verify(result: VerifyResult, folder: str, console: Any) -> None:
         )
 
 
+@console_warnings()
 def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
-    console = Console(stderr=True)
+    console = stderr_console()
     argv = sys.argv[1:] if argv is None else argv
     command = argv[0] if argv else None
     try:
@@ -186,12 +187,12 @@ def main(argv: list[str] | None = None) -> int:
                 make_private=args.make_private,
                 timeout=args.timeout,
             )
-            console.print(f"[green]uploaded[/]: {url}")
+            say("uploaded:", url, "green", console)
             return 0
         args = build_parser().parse_args(argv)
         summary = publish(config_from_args(args))
     except InparsError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc, console)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: nothing was written[/]")
@@ -207,9 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=args.timeout,
             )
         except InparsError as exc:
-            console.print(
-                f"[bold red]error:[/] {exc}\nThe dataset folder {summary.output} is complete."
-            )
+            print_error(exc, console)
+            say("", f"The dataset folder {summary.output} is complete.", console=console)
             return 3
-        console.print(f"[green]uploaded[/]: {url}")
+        say("uploaded:", url, "green", console)
     return 0

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from inpars.errors import InparsError
+from inpars.io import atomic_write_json
 from inpars.models import pick_device, pick_dtype, resolve_model_path
 
 METADATA_FILE = "inpars-reranker.json"
@@ -150,7 +151,7 @@ class Reranker(ABC):
         self.save_model(folder)
         metadata = {"kind": self.kind, "max_length": self.max_length, "base_model": self.name}
         metadata.update(extra)
-        (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        atomic_write_json(folder / METADATA_FILE, metadata)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any] | None:
