@@ -28,14 +28,13 @@ import json
 import math
 import sys
 import time
-from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from inpars.errors import InparsError, InputError, require_at_least_one
-from inpars.io import atomic_write_json, open_lines
+from inpars.io import IndexedLines, atomic_write_json, open_lines
 from inpars.progress import summary_table
 from inpars.rerankers import available_kinds, reranker_class
 from inpars.rerankers.base import Reranker, read_metadata
@@ -110,51 +109,62 @@ class TrainSummary:
     already_trained: bool = False
 
 
+def parse_triple(line: str, path: str | Path, number: int) -> tuple[str, str, str] | None:
+    """A triples TSV line as (query, positive, negative); None for a blank line.
+
+    Raises:
+        InputError: for a line without 3 tab-separated fields, or with an empty one.
+    """
+    if not line.strip():
+        return None
+    fields = line.split("\t")
+    if len(fields) != 3:
+        raise InputError(
+            f"expected 3 tab-separated fields (query, positive, negative), found {len(fields)}",
+            path,
+            number,
+        )
+    for name, value in zip(("query", "positive", "negative"), fields, strict=True):
+        if not value.strip():
+            raise InputError("empty", path, number, name)
+    return fields[0], fields[1], fields[2]
+
+
+def read_triples(path: str | Path) -> Iterator[tuple[int, tuple[str, str, str]]]:
+    """Streams a triples TSV (plain or ``.gz``; CRLF and a byte order mark are fine) as
+    (line number, (query, positive, negative)), skipping blank lines.
+
+    Raises:
+        InputError: for a bad line (see :func:`parse_triple`).
+    """
+    for number, line in open_lines(path):
+        triple = parse_triple(line, path, number)
+        if triple is not None:
+            yield number, triple
+
+
 class TriplesDataset:
-    """The lines of a triples TSV, read on demand: only their byte offsets stay in memory.
+    """The triples of a TSV, read on demand: only where each line is stays in memory.
 
     Every line is checked when the dataset is opened, so a bad line fails before training,
-    naming the file and line.
+    naming the file and line. Lines are read as every inpars input is (``.gz``, CRLF, byte
+    order mark; :class:`inpars.io.IndexedLines`).
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._offsets = array("q")
-        offset = 0
-        for number, line in open_lines(self.path):
-            size = len(line.encode("utf-8")) + 1
-            if line.strip():
-                fields = line.split("\t")
-                if len(fields) != 3:
-                    raise InputError(
-                        f"expected 3 tab-separated fields (query, positive, negative), found "
-                        f"{len(fields)}",
-                        self.path,
-                        number,
-                    )
-                for name, value in zip(("query", "positive", "negative"), fields, strict=True):
-                    if not value.strip():
-                        raise InputError("empty", self.path, number, name)
-                self._offsets.append(offset)
-            offset += size
-        if not self._offsets:
+        self._lines = IndexedLines(
+            self.path, lambda number, line: parse_triple(line, self.path, number) is not None
+        )
+        if not len(self._lines):
             raise InputError("no triples", self.path)
-        self._handle: Any = None
 
     def __len__(self) -> int:
-        return len(self._offsets)
+        return len(self._lines)
 
     def __getitem__(self, index: int) -> tuple[str, str, str]:
-        if self._handle is None:
-            self._handle = self.path.open("rb")
-        self._handle.seek(self._offsets[index])
-        query, positive, negative = (
-            self._handle.readline().decode("utf-8").rstrip("\r\n").split("\t")
-        )
+        query, positive, negative = self._lines[index].split("\t")
         return query, positive, negative
-
-    def __getstate__(self) -> dict[str, Any]:  # data loader workers reopen the file
-        return {**self.__dict__, "_handle": None}
 
 
 class TripleCollator:
