@@ -24,7 +24,6 @@ tokens; one pass over the triples.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -34,12 +33,20 @@ from pathlib import Path
 from typing import Any
 
 from inpars.errors import InparsError, InputError, require_at_least_one
-from inpars.io import IndexedLines, atomic_write_json, open_lines
+from inpars.io import IndexedLines, open_lines
 from inpars.progress import summary_table
 from inpars.rerankers import available_kinds, reranker_class
-from inpars.rerankers.base import Reranker, read_metadata
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from inpars.rerankers.base import Reranker
+from inpars.training_run import (
+    PRECISIONS,
+    accumulation_steps,
+    devices,
+    is_main_process,
+    loss_log_callback,
+    precision_flags,
+    prepare_output,
+    wait_for_everyone,
+)
 
 
 @dataclass
@@ -52,8 +59,8 @@ class TrainConfig:
     model: str | None = None  # default: the kind's (t5-base for monoT5)
     learning_rate: float | None = None  # default: the kind's (3e-4 for monoT5)
     weight_decay: float = 5e-5
-    batch_size: int = 64  # triples per optimizer step (2 examples each)
-    micro_batch_size: int = 8  # triples per forward pass; the rest is gradient accumulation
+    batch_size: int = 64  # triples per optimizer step, all devices together (2 examples each)
+    micro_batch_size: int = 8  # triples per forward pass on each device; the rest accumulates
     epochs: float = 1.0
     max_steps: int | None = None  # overrides epochs
     warmup_ratio: float = 0.0
@@ -88,10 +95,6 @@ class TrainConfig:
             raise InparsError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
         if self.precision not in PRECISIONS:
             raise InparsError(f"--precision must be one of {', '.join(PRECISIONS)}")
-
-    @property
-    def accumulation_steps(self) -> int:
-        return self.batch_size // self.micro_batch_size
 
 
 @dataclass
@@ -168,17 +171,13 @@ class TriplesDataset:
 
 
 class TripleCollator:
-    """Turns a list of triples into ``{"pos": inputs, "neg": inputs}`` for a reranker."""
+    """Turns a micro-batch of triples into the reranker's training inputs."""
 
     def __init__(self, reranker: Reranker) -> None:
         self.reranker = reranker
 
     def __call__(self, triples: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
-        queries = [t[0] for t in triples]
-        return {
-            "pos": self.reranker.encode(queries, [t[1] for t in triples]),
-            "neg": self.reranker.encode(queries, [t[2] for t in triples]),
-        }
+        return self.reranker.training_inputs(triples)
 
 
 def _make_trainer_class() -> type:
@@ -193,6 +192,20 @@ def _make_trainer_class() -> type:
             # accumulation steps, as for models that take no loss kwargs.
             self.model_accepts_loss_kwargs = False
 
+        def get_train_dataloader(self) -> Any:
+            if not self.reranker.in_batch_negatives:
+                return super().get_train_dataloader()
+            # The other triples of a micro-batch are negatives: none may share a text.
+            from inpars.batches import no_duplicates_dataloader
+
+            loader = no_duplicates_dataloader(
+                self.train_dataset,
+                self._train_batch_size,
+                self.data_collator,
+                seed=self.args.data_seed if self.args.data_seed is not None else self.args.seed,
+            )
+            return self.accelerator.prepare(loader)
+
         def compute_loss(
             self,
             model: Any,
@@ -200,38 +213,12 @@ def _make_trainer_class() -> type:
             return_outputs: bool = False,
             num_items_in_batch: Any = None,
         ) -> Any:
-            loss = self.reranker.training_loss(inputs)
+            # ``model`` is the wrapped module (DDP, DataParallel): running it, not the bare
+            # reranker.model, is what synchronises gradients or splits the batch over GPUs.
+            loss = self.reranker.training_loss(inputs, model)
             return (loss, {}) if return_outputs else loss
 
     return RerankerTrainer
-
-
-def loss_log_callback(path: Path) -> Any:
-    """A callback appending every logged loss to ``path`` (JSON Lines)."""
-    from transformers import TrainerCallback
-
-    class LossLog(TrainerCallback):  # type: ignore[misc]
-        def on_log(
-            self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any
-        ) -> None:
-            if state.is_world_process_zero and logs:
-                with path.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
-
-    return LossLog()
-
-
-def precision_flags(precision: str, device: str) -> dict[str, bool]:
-    """Trainer's ``bf16``/``fp16`` flags for ``--precision`` on ``device`` (auto: bf16 on
-    CUDA where supported, else fp16; fp32 on CPUs)."""
-    import torch
-
-    if precision == "auto":
-        if device.startswith("cuda"):
-            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        else:
-            precision = "fp32"
-    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
 def _settings(
@@ -256,17 +243,20 @@ def train(
 ) -> TrainSummary:
     """Trains (or resumes training) a reranker on ``config.triples``; saves it in ``config.output``.
 
-    ``callbacks`` are extra ``transformers.TrainerCallback`` objects (to log elsewhere, stop
-    early, ...).
+    Runs as one process (all GPUs of it through ``nn.DataParallel``) or as one of several
+    under ``torchrun`` / ``accelerate launch`` (DDP): ``config.batch_size`` triples per
+    optimizer step in total, ``config.micro_batch_size`` per forward pass on each device
+    (see :mod:`inpars.training_run`). ``callbacks`` are extra
+    ``transformers.TrainerCallback`` objects (to log elsewhere, stop early, ...).
 
     Raises:
         InputError: for a bad triples line (before any training).
         InparsError: for bad settings, or a checkpoint folder made with other settings.
     """
-    import shutil
-
     from transformers import TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
+
+    from inpars.models import pick_device
 
     config.check()
     start = time.perf_counter()
@@ -276,43 +266,12 @@ def train(
     max_length = config.max_length or cls.default_max_length
     dataset = TriplesDataset(config.triples)
     output = Path(config.output)
-    settings_file = output / "train-settings.json"
     settings = _settings(config, model, learning_rate, max_length)
-    if overwrite and output.exists():
-        shutil.rmtree(output)
-    previous = json.loads(settings_file.read_text()) if settings_file.is_file() else None
-    if previous is not None and previous != settings:
-        changed = sorted(
-            k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k)
-        )
-        raise InparsError(
-            f"{output}: holds a training run with other settings (changed: {', '.join(changed)}); "
-            "rerun with the same settings to resume, or pass --overwrite"
-        )
-    done = read_metadata(output)
-    if previous is not None and done and done.get("complete"):
-        return TrainSummary(
-            output=str(output),
-            kind=config.kind,
-            model=model,
-            triples=len(dataset),
-            steps=int(done.get("steps", 0)),
-            resumed_from=None,
-            final_loss=done.get("final_loss"),
-            seconds=0.0,
-            already_trained=True,
-        )
-    output.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(settings_file, settings)
-
-    set_seed(config.seed)  # a randomly initialised head (cross-encoder) is seeded too
-    reranker = cls.load(model, max_length=max_length, device=config.device)
+    device = pick_device(config.device)
     checkpoints = output / "checkpoints"
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     args = TrainingArguments(
         output_dir=str(checkpoints),
         per_device_train_batch_size=config.micro_batch_size,
-        gradient_accumulation_steps=config.accumulation_steps,
         learning_rate=learning_rate,
         weight_decay=config.weight_decay,
         lr_scheduler_type=config.scheduler,
@@ -329,9 +288,31 @@ def train(
         remove_unused_columns=False,
         dataloader_num_workers=0,
         disable_tqdm=not show_progress,
-        use_cpu=reranker.device == "cpu",
-        **precision_flags(config.precision, reranker.device),
+        use_cpu=device == "cpu",
+        **precision_flags(config.precision, device),
     )
+    args.gradient_accumulation_steps = accumulation_steps(
+        config.batch_size, config.micro_batch_size, devices(args)
+    )
+    done = prepare_output(output, settings, args, overwrite=overwrite)
+    if done is not None:
+        return TrainSummary(
+            output=str(output),
+            kind=config.kind,
+            model=model,
+            triples=len(dataset),
+            steps=int(done.get("steps", 0)),
+            resumed_from=None,
+            final_loss=done.get("final_loss"),
+            seconds=0.0,
+            already_trained=True,
+        )
+
+    set_seed(config.seed)  # a randomly initialised head (cross-encoder) is seeded too
+    if args.world_size > 1:
+        device = str(args.device)  # this process's own GPU (cuda:LOCAL_RANK), or the CPU
+    reranker = cls.load(model, max_length=max_length, device=device)
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     trainer = _make_trainer_class()(
         reranker,
         args=args,
@@ -346,13 +327,15 @@ def train(
         if losses
         else (result.training_loss if math.isfinite(result.training_loss) else None)
     )
-    reranker.save(
-        output,
-        complete=True,
-        steps=trainer.state.global_step,
-        final_loss=final_loss,
-        trained_on=str(Path(config.triples).resolve()),
-    )
+    if is_main_process(args):
+        reranker.save(
+            output,
+            complete=True,
+            steps=trainer.state.global_step,
+            final_loss=final_loss,
+            trained_on=str(Path(config.triples).resolve()),
+        )
+    wait_for_everyone()  # every process returns once the model is saved
     return TrainSummary(
         output=str(output),
         kind=config.kind,
@@ -427,15 +410,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size",
         type=int,
         default=64,
-        help="triples per optimizer step; each holds 2 examples, so 64 = InPars' 128 "
+        help="triples per optimizer step over all devices together (under torchrun or "
+        "accelerate launch too); each holds 2 examples, so 64 = InPars' 128 "
         "(default: %(default)s)",
     )
     parser.add_argument(
         "--micro-batch-size",
         type=int,
         default=8,
-        help="triples per forward pass; batch-size / micro-batch-size steps are accumulated "
-        "(default: %(default)s)",
+        help="triples per forward pass on each device; batch-size / (micro-batch-size x "
+        "devices) passes are accumulated per step (default: %(default)s)",
     )
     parser.add_argument(
         "--epochs", type=float, default=1.0, help="passes over the triples (default: %(default)s)"
@@ -497,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
             "[yellow]interrupted: rerun the same command to resume from the last checkpoint[/]"
         )
         return 130
+    if not is_main_process():  # one report, not one per process
+        return 0
     if summary.already_trained:
         console.print(
             f"{summary.output}: already trained with these settings (--overwrite to redo)"

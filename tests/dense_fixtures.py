@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import minilm_tokenizer, write_beir_corpus
 
 
-def build_tiny_bi_encoder(directory: Path, seed: int = 0) -> Path:
+def build_tiny_bi_encoder(directory: Path, seed: int = 0, dropout: float = 0.1) -> Path:
     """A 2-layer random BERT with mean pooling and normalisation, the MiniLM tokenizer, saved
     as a sentence-transformers folder (the layout of all-MiniLM-L6-v2, 32 dimensions)."""
     import torch
@@ -22,6 +22,7 @@ def build_tiny_bi_encoder(directory: Path, seed: int = 0) -> Path:
     config = BertConfig(
         vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
         intermediate_size=64, max_position_embeddings=512,
+        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
     )  # fmt: skip
     torch.manual_seed(seed)
     body = directory / "body"

@@ -157,3 +157,36 @@ def test_triples_dataset_reads_each_line_as_open_lines_does(tmp_path: Path) -> N
     with pytest.raises(InputError, match=r"bad.tsv:2.*expected 3 tab-separated fields"):
         TriplesDataset(tmp_path / "bad.tsv")
 
+
+def test_bi_encoder_batches_never_hold_a_text_twice(tmp_path: Path, monkeypatch) -> None:
+    """Two queries per document (and a query with two negatives): with in-batch negatives a
+    duplicate in a batch pushes a query away from its own document."""
+    import inpars.train as train_module
+
+    from dense_fixtures import build_tiny_bi_encoder
+
+    model = build_tiny_bi_encoder(tmp_path / "bi")
+    lines = []
+    for d in range(12):
+        for q in range(2):  # two queries per document
+            lines.append(f"query {q} about topic{d}\tdocument on topic{d}\tnoise {d} {q}\n")
+    lines.append("query 0 about topic0\tdocument on topic0\tother noise\n")  # repeated query
+    triples = tmp_path / "triples.tsv"
+    triples.write_text("".join(lines))
+    batches: list[list[tuple[str, str, str]]] = []
+    original = train_module.TripleCollator.__call__
+
+    def recording(self, micro_batch):
+        batches.append(list(micro_batch))
+        return original(self, micro_batch)
+
+    monkeypatch.setattr(train_module.TripleCollator, "__call__", recording)
+    config = TrainConfig(
+        triples=str(triples), output=str(tmp_path / "out"), kind="bi-encoder", model=str(model),
+        batch_size=8, micro_batch_size=8, epochs=2, max_length=32, device="cpu",
+    )  # fmt: skip
+    train(config, show_progress=False)
+    assert len(batches) == 8  # 2 epochs of ceil(25 / 8) optimizer steps
+    for batch in batches:
+        texts = [text for triple in batch for text in triple]
+        assert len(texts) == len(set(texts)), batch

@@ -1,9 +1,10 @@
 """Kind ``bi-encoder``: query and document embedded apart, scored by cosine similarity.
 
 A sentence-transformers model (``all-minilm-l6-v2``, bundled). Zero-shot it is the baseline
-that shows what synthetic data adds; trained, it learns with sentence-transformers'
-MultipleNegativesRankingLoss over (query, positive, negative) triples: every other document
-of the batch is a negative too, as in GenQ.
+that shows what synthetic data adds; trained, it learns with the multiple-negatives ranking
+loss over (query, positive, negative) triples: every other document of the micro-batch is a
+negative too, as in GenQ, and batches never hold the same text twice (the sampler of
+:mod:`inpars.batches`), so no query is pushed away from its own document.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from inpars.rerankers.base import Inputs, Reranker
 
 class BiEncoderReranker(Reranker):
     kind = "bi-encoder"
+    in_batch_negatives = True
     default_model = "all-minilm-l6-v2"
     default_learning_rate = 2e-5  # the sentence-transformers GenQ example
     default_max_length = 256  # all-MiniLM-L6-v2 was trained on 256 word pieces at most
@@ -38,14 +40,17 @@ class BiEncoderReranker(Reranker):
             "document": self.model.preprocess(list(documents)),
         }
 
-    def _embed(self, features: Inputs) -> Any:
+    def _embed(self, features: Inputs, model: Any = None) -> Any:
+        """Normalised embeddings of tokenized texts."""
         import torch
 
-        embeddings = self.model(dict(features))["sentence_embedding"]
-        return torch.nn.functional.normalize(embeddings.float(), dim=-1)
+        module = self.model if model is None else model
+        embeddings = module(dict(features))["sentence_embedding"].float()
+        return torch.nn.functional.normalize(embeddings, dim=-1)
 
-    def forward_scores(self, inputs: Inputs) -> Any:
-        return (self._embed(inputs["query"]) * self._embed(inputs["document"])).sum(-1)
+    def forward_scores(self, inputs: Inputs, model: Any = None) -> Any:
+        query = self._embed(inputs["query"], model)
+        return (query * self._embed(inputs["document"], model)).sum(-1)
 
     def score(
         self,
@@ -90,16 +95,26 @@ class BiEncoderReranker(Reranker):
             out[chunk] = self._embed(features).cpu()
         return out
 
-    def training_loss(self, batch: dict[str, Inputs]) -> Any:
-        from sentence_transformers.losses import MultipleNegativesRankingLoss
+    def training_inputs(self, triples: Sequence[tuple[str, str, str]]) -> Inputs:
+        """The micro-batch's queries, and its positives followed by its negatives."""
+        documents = [t[1] for t in triples] + [t[2] for t in triples]
+        return {
+            "query": self.model.preprocess([t[0] for t in triples]),
+            "document": self.model.preprocess(documents),
+        }
 
-        loss = MultipleNegativesRankingLoss(self.model)
-        features = [
-            dict(batch["pos"]["query"]),
-            dict(batch["pos"]["document"]),
-            dict(batch["neg"]["document"]),
-        ]
-        return loss(features, labels=None)
+    def training_loss(self, inputs: Inputs, model: Any = None) -> Any:
+        """Multiple-negatives ranking loss: each query against every document of the
+        micro-batch (its positive is the answer; the other positives and all negatives are
+        wrong), softmax cross-entropy over ``20 * cosine``, as
+        sentence-transformers' MultipleNegativesRankingLoss computes it."""
+        import torch
+
+        query = self._embed(inputs["query"], model)
+        documents = self._embed(inputs["document"], model)
+        scores = 20.0 * query @ documents.T
+        targets = torch.arange(query.shape[0], device=scores.device)
+        return torch.nn.functional.cross_entropy(scores, targets)
 
     def save_model(self, folder: Path) -> None:
         self.model.save(str(folder))
