@@ -159,6 +159,31 @@ def test_genq_input_errors_name_the_file_and_line(
         train_genq(replace(config, micro_batch_size=3), show_progress=False)
 
 
+def test_a_bi_encoder_trained_with_dot_products_scores_with_them_everywhere(
+    pairs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """--similarity dot on a cosine model without a Normalize layer: the saved model's own
+    similarity is the trained one, for sentence-transformers, inpars.search and rerank."""
+    from sentence_transformers import SentenceTransformer
+
+    start = build_tiny_bi_encoder(tmp_path / "start", normalize=False)
+    output = tmp_path / "out"
+    config = genq_config(pairs, start, output, similarity="dot", max_steps=2)
+    train_genq(config, show_progress=False)
+    model = SentenceTransformer(str(output), device="cpu")
+    assert str(getattr(model.similarity_fn_name, "value", model.similarity_fn_name)) == "dot"
+    corpus, _ = pairs
+    retriever = DenseRetriever.open(
+        str(output), str(corpus), embeddings_dir=tmp_path / "emb", device="cpu"
+    )
+    assert retriever.similarity == "dot"
+    query, document = "what about the rotor", "the rotor is explained here"
+    q, d = model.encode([query, document], convert_to_tensor=True)
+    assert abs(float(q.norm()) - 1) > 1e-3  # not normalised: cosine and dot differ
+    reranker = load_reranker(str(output), device="cpu")
+    assert reranker.score([query], [document]) == pytest.approx([float(q @ d)], rel=1e-4)
+
+
 def test_margins_are_teacher_positive_minus_teacher_negative() -> None:
     class Row:
         query = "heat transfer in plates"

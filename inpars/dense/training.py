@@ -15,6 +15,7 @@ from inpars.dense.data import genq_columns, gpl_columns
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json
 from inpars.rerankers.base import METADATA_FILE
+from inpars.rerankers.bi_encoder import default_scale, model_similarity, similarity_fn_name
 from inpars.training_run import (
     devices,
     is_main_process,
@@ -66,11 +67,11 @@ def resolve_similarity(model: Any, similarity: str, scale: float | None) -> tupl
     scale is 20 for cosines (sentence-transformers' MultipleNegativesRankingLoss) and 1 for
     dot products."""
     if similarity == "auto":
-        name = str(getattr(model.similarity_fn_name, "value", model.similarity_fn_name))
-        if name not in ("cosine", "dot"):
-            raise InparsError(f"the model uses {name} similarity; pass --similarity cos or dot")
-        similarity = "cos" if name == "cosine" else "dot"
-    return similarity, scale if scale is not None else (20.0 if similarity == "cos" else 1.0)
+        try:
+            similarity = model_similarity(model)
+        except InparsError as exc:
+            raise InparsError(f"{exc}: pass --similarity cos or dot") from None
+    return similarity, scale if scale is not None else default_scale(similarity)
 
 
 def _file_identity(path: str | None) -> dict[str, Any] | None:
@@ -211,6 +212,9 @@ def _train(
         else (result.training_loss if math.isfinite(result.training_loss) else None)
     )
     if is_main_process(args):
+        # The trained function becomes the model's own, so that sentence-transformers,
+        # inpars.search and the bi-encoder reranker all score with it.
+        model.similarity_fn_name = similarity_fn_name(similarity)
         model.save(str(output))
         atomic_write_json(
             output / METADATA_FILE,
