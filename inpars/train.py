@@ -19,6 +19,10 @@ Defaults mirror InPars' monoT5 fine-tuning: AdamW, constant learning rate 3e-4 w
 warm-up, weight decay 5e-5, 128 (query, document) examples per step, that is 64 triples with
 a positive and a negative each, reached by gradient accumulation; inputs of at most 512
 tokens; one pass over the triples.
+
+Several GPUs: run the same command under ``torchrun --nproc_per_node N -m inpars.train ...``
+or ``accelerate launch``; ``--batch-size`` stays the global batch (see
+:mod:`inpars.training_run`).
 """
 
 from __future__ import annotations
