@@ -16,8 +16,10 @@ import json
 import math
 import os
 import tempfile
+import weakref
 import zlib
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -47,35 +49,115 @@ def open_lines(path: str | Path) -> Iterator[tuple[int, str]]:
         InputError: when the file is missing, unreadable or a line is not valid UTF-8.
     """
     path = Path(path)
+    handle = _open_for_reading(path)
+    with handle:
+        number = 0
+        try:
+            for raw in handle:
+                number += 1
+                yield number, _decode_line(raw, path, number)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            # A truncated or corrupt .gz surfaces only while reading.
+            raise InputError(f"corrupt gzip data: {exc}", path, number + 1) from None
+
+
+def _decode_line(raw: bytes, path: Path, number: int) -> str:
+    """One raw line as :func:`open_lines` yields it: no ``\n`` or ``\r`` at its end, strict
+    UTF-8, and no byte order mark on line 1."""
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
     try:
-        handle = _open_binary(path)
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"invalid UTF-8 at byte offset {exc.start} of the line", path, number
+        ) from None
+    if number == 1 and line.startswith("\ufeff"):
+        line = line[1:]
+    return line
+
+
+def _open_for_reading(path: Path) -> IO[bytes]:
+    """:func:`_open_binary`, with a missing or unreadable file as an InputError."""
+    try:
+        return _open_binary(path)
     except FileNotFoundError:
         raise InputError("no such file", path) from None
     except IsADirectoryError:
         raise InputError("is a directory, expected a file", path) from None
     except OSError as exc:
         raise InputError(f"cannot open: {exc.strerror or exc}", path) from None
-    with handle:
-        number = 0
-        try:
-            for raw in handle:
-                number += 1
-                if raw.endswith(b"\n"):
-                    raw = raw[:-1]
-                if raw.endswith(b"\r"):
-                    raw = raw[:-1]
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise InputError(
-                        f"invalid UTF-8 at byte offset {exc.start} of the line", path, number
-                    ) from None
-                if number == 1 and line.startswith("\ufeff"):
-                    line = line[1:]
-                yield number, line
-        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-            # A truncated or corrupt .gz surfaces only while reading.
-            raise InputError(f"corrupt gzip data: {exc}", path, number + 1) from None
+
+
+class IndexedLines:
+    """Random access to the lines of a text file that ``keep`` accepts, read as
+    :func:`open_lines` reads them (``.gz``, CRLF, byte order mark), holding only offsets.
+
+    ``keep(number, line)`` sees every line once, in order, when the index is built (it may
+    raise an InputError to reject the file). Offsets are those of the raw lines in the
+    file's bytes, never of cleaned text; a ``.gz`` file, which cannot be read at an offset,
+    is decompressed once into a temporary file (removed when this object is collected).
+    ``lines[i]`` is the ``i``-th kept line; ``lines.number(i)`` its line number.
+    """
+
+    def __init__(self, path: str | Path, keep: Callable[[int, str], bool]) -> None:
+        self.path = Path(path)
+        self._starts = array("q")
+        self._ends = array("q")
+        self._numbers = array("q")
+        self._copy: str | None = None
+        copy = None
+        if self.path.suffix == ".gz":
+            fd, self._copy = tempfile.mkstemp(prefix="inpars-lines-", suffix=".txt")
+            copy = os.fdopen(fd, "wb")
+            weakref.finalize(self, _remove_copy, self._copy, os.getpid())
+        offset = 0
+        with _open_for_reading(self.path) as handle, copy or contextlib.nullcontext():
+            number = 0
+            try:
+                for raw in handle:
+                    number += 1
+                    if copy is not None:
+                        copy.write(raw)
+                    if keep(number, _decode_line(raw, self.path, number)):
+                        self._starts.append(offset)
+                        self._ends.append(offset + len(raw))
+                        self._numbers.append(number)
+                    offset += len(raw)
+            except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+                raise InputError(f"corrupt gzip data: {exc}", self.path, number + 1) from None
+        self._fd: int | None = None
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def number(self, index: int) -> int:
+        """The 1-based line number of kept line ``index``."""
+        return self._numbers[index]
+
+    def __getitem__(self, index: int) -> str:
+        if self._fd is None:
+            self._fd = os.open(self._copy or self.path, os.O_RDONLY)
+        start = self._starts[index]
+        # pread: no shared file position, so data loader workers may read concurrently.
+        raw = os.pread(self._fd, self._ends[index] - start, start)
+        return _decode_line(raw, self.path, self._numbers[index])
+
+    def __getstate__(self) -> dict[str, Any]:  # a pickled copy (data loader worker) reopens
+        return {**self.__dict__, "_fd": None}
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)  # type: ignore[arg-type]
+
+
+def _remove_copy(path: str, owner: int) -> None:
+    """Deletes a decompressed copy, from the process that made it only (not a forked one)."""
+    if os.getpid() == owner:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _non_finite(obj: Any, where: str = "") -> tuple[str, float] | None:
@@ -432,6 +514,7 @@ class CommittedAppender:
 
 __all__ = [
     "CommittedAppender",
+    "IndexedLines",
     "JsonlWriter",
     "atomic_write_json",
     "atomic_write_text",

@@ -123,15 +123,12 @@ class DenseEncoder:
     @property
     def similarity(self) -> str:
         """The model's own similarity: ``cos`` or ``dot``."""
-        name = str(getattr(self.model.similarity_fn_name, "value", self.model.similarity_fn_name))
-        if name == "cosine":
-            return "cos"
-        if name == "dot":
-            return "dot"
-        raise InparsError(
-            f"model {self.name!r} uses {name} similarity; inpars searches by cos or dot "
-            "(pass --similarity)"
-        )
+        from inpars.rerankers.bi_encoder import model_similarity
+
+        try:
+            return model_similarity(self.model)
+        except InparsError as exc:
+            raise InparsError(f"model {self.name!r}: {exc} (pass --similarity)") from None
 
     def fingerprint(self) -> str:
         """A digest of what decides the embeddings: weights, modules, input length, dtype."""

@@ -19,29 +19,39 @@ Defaults mirror InPars' monoT5 fine-tuning: AdamW, constant learning rate 3e-4 w
 warm-up, weight decay 5e-5, 128 (query, document) examples per step, that is 64 triples with
 a positive and a negative each, reached by gradient accumulation; inputs of at most 512
 tokens; one pass over the triples.
+
+Several GPUs: run the same command under ``torchrun --nproc_per_node N -m inpars.train ...``
+or ``accelerate launch``; ``--batch-size`` stays the global batch (see
+:mod:`inpars.training_run`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
-from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from inpars import compat
 from inpars.errors import InparsError, InputError, require_at_least_one
-from inpars.io import atomic_write_json, dumps_json, open_lines
+from inpars.io import IndexedLines, open_lines
 from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table
 from inpars.rerankers import available_kinds, reranker_class
-from inpars.rerankers.base import Reranker, read_metadata
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from inpars.rerankers.base import Reranker
+from inpars.training_run import (
+    PRECISIONS,
+    accumulation_steps,
+    devices,
+    is_main_process,
+    loss_log_callback,
+    precision_flags,
+    prepare_output,
+    wait_for_everyone,
+)
 
 
 @dataclass
@@ -54,8 +64,8 @@ class TrainConfig:
     model: str | None = None  # default: the kind's (t5-base for monoT5)
     learning_rate: float | None = None  # default: the kind's (3e-4 for monoT5)
     weight_decay: float = 5e-5
-    batch_size: int = 64  # triples per optimizer step (2 examples each)
-    micro_batch_size: int = 8  # triples per forward pass; the rest is gradient accumulation
+    batch_size: int = 64  # triples per optimizer step, all devices together (2 examples each)
+    micro_batch_size: int = 8  # triples per forward pass on each device; the rest accumulates
     epochs: float = 1.0
     max_steps: int | None = None  # overrides epochs
     warmup_ratio: float = 0.0
@@ -91,10 +101,6 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise InparsError(f"--precision must be one of {', '.join(PRECISIONS)}")
 
-    @property
-    def accumulation_steps(self) -> int:
-        return self.batch_size // self.micro_batch_size
-
 
 @dataclass
 class TrainSummary:
@@ -111,65 +117,72 @@ class TrainSummary:
     already_trained: bool = False
 
 
+def parse_triple(line: str, path: str | Path, number: int) -> tuple[str, str, str] | None:
+    """A triples TSV line as (query, positive, negative); None for a blank line.
+
+    Raises:
+        InputError: for a line without 3 tab-separated fields, or with an empty one.
+    """
+    if not line.strip():
+        return None
+    fields = line.split("\t")
+    if len(fields) != 3:
+        raise InputError(
+            f"expected 3 tab-separated fields (query, positive, negative), found {len(fields)}",
+            path,
+            number,
+        )
+    for name, value in zip(("query", "positive", "negative"), fields, strict=True):
+        if not value.strip():
+            raise InputError("empty", path, number, name)
+    return fields[0], fields[1], fields[2]
+
+
+def read_triples(path: str | Path) -> Iterator[tuple[int, tuple[str, str, str]]]:
+    """Streams a triples TSV (plain or ``.gz``; CRLF and a byte order mark are fine) as
+    (line number, (query, positive, negative)), skipping blank lines.
+
+    Raises:
+        InputError: for a bad line (see :func:`parse_triple`).
+    """
+    for number, line in open_lines(path):
+        triple = parse_triple(line, path, number)
+        if triple is not None:
+            yield number, triple
+
+
 class TriplesDataset:
-    """The lines of a triples TSV, read on demand: only their byte offsets stay in memory.
+    """The triples of a TSV, read on demand: only where each line is stays in memory.
 
     Every line is checked when the dataset is opened, so a bad line fails before training,
-    naming the file and line.
+    naming the file and line. Lines are read as every inpars input is (``.gz``, CRLF, byte
+    order mark; :class:`inpars.io.IndexedLines`).
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._offsets = array("q")
-        offset = 0
-        for number, line in open_lines(self.path):
-            size = len(line.encode("utf-8")) + 1
-            if line.strip():
-                fields = line.split("\t")
-                if len(fields) != 3:
-                    raise InputError(
-                        f"expected 3 tab-separated fields (query, positive, negative), found "
-                        f"{len(fields)}",
-                        self.path,
-                        number,
-                    )
-                for name, value in zip(("query", "positive", "negative"), fields, strict=True):
-                    if not value.strip():
-                        raise InputError("empty", self.path, number, name)
-                self._offsets.append(offset)
-            offset += size
-        if not self._offsets:
+        self._lines = IndexedLines(
+            self.path, lambda number, line: parse_triple(line, self.path, number) is not None
+        )
+        if not len(self._lines):
             raise InputError("no triples", self.path)
-        self._handle: Any = None
 
     def __len__(self) -> int:
-        return len(self._offsets)
+        return len(self._lines)
 
     def __getitem__(self, index: int) -> tuple[str, str, str]:
-        if self._handle is None:
-            self._handle = self.path.open("rb")
-        self._handle.seek(self._offsets[index])
-        query, positive, negative = (
-            self._handle.readline().decode("utf-8").rstrip("\r\n").split("\t")
-        )
+        query, positive, negative = self._lines[index].split("\t")
         return query, positive, negative
-
-    def __getstate__(self) -> dict[str, Any]:  # data loader workers reopen the file
-        return {**self.__dict__, "_handle": None}
 
 
 class TripleCollator:
-    """Turns a list of triples into ``{"pos": inputs, "neg": inputs}`` for a reranker."""
+    """Turns a micro-batch of triples into the reranker's training inputs."""
 
     def __init__(self, reranker: Reranker) -> None:
         self.reranker = reranker
 
     def __call__(self, triples: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
-        queries = [t[0] for t in triples]
-        return {
-            "pos": self.reranker.encode(queries, [t[1] for t in triples]),
-            "neg": self.reranker.encode(queries, [t[2] for t in triples]),
-        }
+        return self.reranker.training_inputs(triples)
 
 
 def _make_trainer_class() -> type:
@@ -184,6 +197,20 @@ def _make_trainer_class() -> type:
             # accumulation steps, as for models that take no loss kwargs.
             self.model_accepts_loss_kwargs = False
 
+        def get_train_dataloader(self) -> Any:
+            if not self.reranker.in_batch_negatives:
+                return super().get_train_dataloader()
+            # The other triples of a micro-batch are negatives: none may share a text.
+            from inpars.batches import no_duplicates_dataloader
+
+            loader = no_duplicates_dataloader(
+                self.train_dataset,
+                self._train_batch_size,
+                self.data_collator,
+                seed=self.args.data_seed if self.args.data_seed is not None else self.args.seed,
+            )
+            return self.accelerator.prepare(loader)
+
         def compute_loss(
             self,
             model: Any,
@@ -191,47 +218,12 @@ def _make_trainer_class() -> type:
             return_outputs: bool = False,
             num_items_in_batch: Any = None,
         ) -> Any:
-            loss = self.reranker.training_loss(inputs)
+            # ``model`` is the wrapped module (DDP, DataParallel): running it, not the bare
+            # reranker.model, is what synchronises gradients or splits the batch over GPUs.
+            loss = self.reranker.training_loss(inputs, model)
             return (loss, {}) if return_outputs else loss
 
     return RerankerTrainer
-
-
-def loss_log_callback(path: Path) -> Any:
-    """A callback appending every logged loss to ``path`` (JSON Lines).
-
-    A value that is not finite (a diverged loss or gradient norm) is logged as null, as the
-    summary reports it: JSON has no NaN.
-    """
-    from transformers import TrainerCallback
-
-    class LossLog(TrainerCallback):  # type: ignore[misc]
-        def on_log(
-            self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any
-        ) -> None:
-            if state.is_world_process_zero and logs:
-                with path.open("a", encoding="utf-8") as handle:
-                    row = {"step": state.global_step, **logs}
-                    finite = {
-                        key: None if isinstance(v, float) and not math.isfinite(v) else v
-                        for key, v in row.items()
-                    }
-                    handle.write(dumps_json(finite, path=path) + "\n")
-
-    return LossLog()
-
-
-def precision_flags(precision: str, device: str) -> dict[str, bool]:
-    """Trainer's ``bf16``/``fp16`` flags for ``--precision`` on ``device`` (auto: bf16 on
-    CUDA where supported, else fp16; fp32 on CPUs)."""
-    import torch
-
-    if precision == "auto":
-        if device.startswith("cuda"):
-            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        else:
-            precision = "fp32"
-    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
 def _settings(
@@ -256,17 +248,20 @@ def train(
 ) -> TrainSummary:
     """Trains (or resumes training) a reranker on ``config.triples``; saves it in ``config.output``.
 
-    ``callbacks`` are extra ``transformers.TrainerCallback`` objects (to log elsewhere, stop
-    early, ...).
+    Runs as one process (all GPUs of it through ``nn.DataParallel``) or as one of several
+    under ``torchrun`` / ``accelerate launch`` (DDP): ``config.batch_size`` triples per
+    optimizer step in total, ``config.micro_batch_size`` per forward pass on each device
+    (see :mod:`inpars.training_run`). ``callbacks`` are extra
+    ``transformers.TrainerCallback`` objects (to log elsewhere, stop early, ...).
 
     Raises:
         InputError: for a bad triples line (before any training).
         InparsError: for bad settings, or a checkpoint folder made with other settings.
     """
-    import shutil
-
     from transformers import TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
+
+    from inpars.models import pick_device
 
     config.check()
     start = time.perf_counter()
@@ -276,43 +271,12 @@ def train(
     max_length = config.max_length or cls.default_max_length
     dataset = TriplesDataset(config.triples)
     output = Path(config.output)
-    settings_file = output / "train-settings.json"
     settings = _settings(config, model, learning_rate, max_length)
-    if overwrite and output.exists():
-        shutil.rmtree(output)
-    previous = json.loads(settings_file.read_text()) if settings_file.is_file() else None
-    if previous is not None and previous != settings:
-        changed = sorted(
-            k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k)
-        )
-        raise InparsError(
-            f"{output}: holds a training run with other settings (changed: {', '.join(changed)}); "
-            "rerun with the same settings to resume, or pass --overwrite"
-        )
-    done = read_metadata(output)
-    if previous is not None and done and done.get("complete"):
-        return TrainSummary(
-            output=str(output),
-            kind=config.kind,
-            model=model,
-            triples=len(dataset),
-            steps=int(done.get("steps", 0)),
-            resumed_from=None,
-            final_loss=done.get("final_loss"),
-            seconds=0.0,
-            already_trained=True,
-        )
-    output.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(settings_file, settings)
-
-    set_seed(config.seed)  # a randomly initialised head (cross-encoder) is seeded too
-    reranker = cls.load(model, max_length=max_length, device=config.device)
+    device = pick_device(config.device)
     checkpoints = output / "checkpoints"
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     args = TrainingArguments(
         output_dir=str(checkpoints),
         per_device_train_batch_size=config.micro_batch_size,
-        gradient_accumulation_steps=config.accumulation_steps,
         learning_rate=learning_rate,
         weight_decay=config.weight_decay,
         lr_scheduler_type=config.scheduler,
@@ -329,9 +293,31 @@ def train(
         remove_unused_columns=False,
         dataloader_num_workers=0,
         disable_tqdm=not show_progress,
-        use_cpu=reranker.device == "cpu",
-        **precision_flags(config.precision, reranker.device),
+        use_cpu=device == "cpu",
+        **precision_flags(config.precision, device),
     )
+    args.gradient_accumulation_steps = accumulation_steps(
+        config.batch_size, config.micro_batch_size, devices(args)
+    )
+    done = prepare_output(output, settings, args, overwrite=overwrite)
+    if done is not None:
+        return TrainSummary(
+            output=str(output),
+            kind=config.kind,
+            model=model,
+            triples=len(dataset),
+            steps=int(done.get("steps", 0)),
+            resumed_from=None,
+            final_loss=done.get("final_loss"),
+            seconds=0.0,
+            already_trained=True,
+        )
+
+    set_seed(config.seed)  # a randomly initialised head (cross-encoder) is seeded too
+    if args.world_size > 1:
+        device = str(args.device)  # this process's own GPU (cuda:LOCAL_RANK), or the CPU
+    reranker = cls.load(model, max_length=max_length, device=device)
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     trainer = _make_trainer_class()(
         reranker,
         args=args,
@@ -346,13 +332,15 @@ def train(
         if losses
         else (result.training_loss if math.isfinite(result.training_loss) else None)
     )
-    reranker.save(
-        output,
-        complete=True,
-        steps=trainer.state.global_step,
-        final_loss=final_loss,
-        trained_on=str(Path(config.triples).resolve()),
-    )
+    if is_main_process(args):
+        reranker.save(
+            output,
+            complete=True,
+            steps=trainer.state.global_step,
+            final_loss=final_loss,
+            trained_on=str(Path(config.triples).resolve()),
+        )
+    wait_for_everyone()  # every process returns once the model is saved
     return TrainSummary(
         output=str(output),
         kind=config.kind,
@@ -428,15 +416,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size",
         type=int,
         default=64,
-        help="triples per optimizer step; each holds 2 examples, so 64 = InPars' 128 "
+        help="triples per optimizer step over all devices together (under torchrun or "
+        "accelerate launch too); each holds 2 examples, so 64 = InPars' 128 "
         "(default: %(default)s)",
     )
     parser.add_argument(
         "--micro-batch-size",
         type=int,
         default=8,
-        help="triples per forward pass; batch-size / micro-batch-size steps are accumulated "
-        "(default: %(default)s)",
+        help="triples per forward pass on each device; batch-size / (micro-batch-size x "
+        "devices) passes are accumulated per step (default: %(default)s)",
     )
     parser.add_argument(
         "--epochs", type=float, default=1.0, help="passes over the triples (default: %(default)s)"
@@ -497,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
             "[yellow]interrupted: rerun the same command to resume from the last checkpoint[/]"
         )
         return 130
+    if not is_main_process():  # one report, not one per process
+        return 0
     if summary.already_trained:
         say(f"{summary.output}:", "already trained with these settings (--overwrite to redo)",
             console=console)

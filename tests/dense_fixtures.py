@@ -10,9 +10,12 @@ from pathlib import Path
 from conftest import minilm_tokenizer, write_beir_corpus
 
 
-def build_tiny_bi_encoder(directory: Path, seed: int = 0) -> Path:
-    """A 2-layer random BERT with mean pooling and normalisation, the MiniLM tokenizer, saved
-    as a sentence-transformers folder (the layout of all-MiniLM-L6-v2, 32 dimensions)."""
+def build_tiny_bi_encoder(
+    directory: Path, seed: int = 0, normalize: bool = True, dropout: float = 0.1
+) -> Path:
+    """A 2-layer random BERT with mean pooling and normalisation (unless not ``normalize``),
+    the MiniLM tokenizer, saved as a sentence-transformers folder (the layout of
+    all-MiniLM-L6-v2, 32 dimensions; cosine similarity)."""
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
@@ -22,6 +25,7 @@ def build_tiny_bi_encoder(directory: Path, seed: int = 0) -> Path:
     config = BertConfig(
         vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
         intermediate_size=64, max_position_embeddings=512,
+        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
     )  # fmt: skip
     torch.manual_seed(seed)
     body = directory / "body"
@@ -29,7 +33,8 @@ def build_tiny_bi_encoder(directory: Path, seed: int = 0) -> Path:
     tokenizer.save_pretrained(body)
     transformer = Transformer(str(body), max_seq_length=64)
     pooling = Pooling(transformer.get_embedding_dimension(), "mean")
-    model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu")
+    modules = [transformer, pooling, Normalize()] if normalize else [transformer, pooling]
+    model = SentenceTransformer(modules=modules, device="cpu", similarity_fn_name="cosine")
     folder = directory / "model"
     model.save(str(folder))
     return folder

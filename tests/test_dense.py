@@ -25,6 +25,7 @@ from inpars.dense import (
     main,
     read_labels,
     sample_query_negatives,
+    score_spread,
     train_genq,
     train_gpl,
 )
@@ -158,6 +159,31 @@ def test_genq_input_errors_name_the_file_and_line(
         train_genq(replace(config, micro_batch_size=3), show_progress=False)
 
 
+def test_a_bi_encoder_trained_with_dot_products_scores_with_them_everywhere(
+    pairs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """--similarity dot on a cosine model without a Normalize layer: the saved model's own
+    similarity is the trained one, for sentence-transformers, inpars.search and rerank."""
+    from sentence_transformers import SentenceTransformer
+
+    start = build_tiny_bi_encoder(tmp_path / "start", normalize=False)
+    output = tmp_path / "out"
+    config = genq_config(pairs, start, output, similarity="dot", max_steps=2)
+    train_genq(config, show_progress=False)
+    model = SentenceTransformer(str(output), device="cpu")
+    assert str(getattr(model.similarity_fn_name, "value", model.similarity_fn_name)) == "dot"
+    corpus, _ = pairs
+    retriever = DenseRetriever.open(
+        str(output), str(corpus), embeddings_dir=tmp_path / "emb", device="cpu"
+    )
+    assert retriever.similarity == "dot"
+    query, document = "what about the rotor", "the rotor is explained here"
+    q, d = model.encode([query, document], convert_to_tensor=True)
+    assert abs(float(q.norm()) - 1) > 1e-3  # not normalised: cosine and dot differ
+    reranker = load_reranker(str(output), device="cpu")
+    assert reranker.score([query], [document]) == pytest.approx([float(q @ d)], rel=1e-4)
+
+
 def test_margins_are_teacher_positive_minus_teacher_negative() -> None:
     class Row:
         query = "heat transfer in plates"
@@ -186,7 +212,7 @@ def test_margins_are_teacher_positive_minus_teacher_negative() -> None:
     ]  # fmt: skip
 
 
-def test_a_teacher_fused_with_bm25_gives_standardized_margins() -> None:
+def test_a_teacher_fused_with_bm25_gives_margins_in_each_scorers_spread() -> None:
     class Row:
         query = "heat transfer in plates"
         doc_id = "pos"
@@ -202,27 +228,77 @@ def test_a_teacher_fused_with_bm25_gives_standardized_margins() -> None:
         def scores(self, query: str, doc_ids: list[str]) -> list[float]:
             return [bm25[doc_id] for doc_id in doc_ids]
 
-    # Word-overlap teacher: (4, 2, 0), standardized (r, 0, -r) with r = sqrt(3/2); BM25
-    # (9, 1, 5) standardizes to (r, -r, 0). Weight 1/4 on BM25: (r, -r/4, -3r/4).
+    # Word-overlap teacher: (4, 2, 0), mean 2; BM25 (9, 1, 5), mean 5. Spreads 2 (teacher)
+    # and 4 (BM25), weight 1/4 on BM25: scores 3/4 * (1, 0, -1) + 1/4 * (1, -1, 0).
     config = GplLabelConfig(
         queries="q", corpus="c", output="o", teacher="t", teacher_bm25_weight=0.25
     )
     negatives = [("bm25", "neg1", 2), ("dense", "neg2", 5)]
-    lines = _label_chunk([(Row(), negatives)], WordOverlapTeacher(), Store(), config)
+    lines = _label_chunk([(Row(), negatives)], WordOverlapTeacher(), Store(), config, (2.0, 4.0))
     labels = [json.loads(line) for line in lines]
-    r = 1.5**0.5
-    assert [label["pos_score"] for label in labels] == pytest.approx([r, r])
-    assert [label["neg_score"] for label in labels] == pytest.approx([-r / 4, -3 * r / 4])
-    assert [label["margin"] for label in labels] == pytest.approx([5 * r / 4, 7 * r / 4])
+    assert [label["pos_score"] for label in labels] == pytest.approx([1.0, 1.0])
+    assert [label["neg_score"] for label in labels] == pytest.approx([-0.25, -0.75])
+    assert [label["margin"] for label in labels] == pytest.approx([1.25, 1.75])
 
 
-def test_fusion_with_bm25_weights_the_standardized_scores() -> None:
-    teacher = [3.0, 1.0, 2.0]  # mean 2, spread sqrt(2/3)
-    bm25 = [10.0, 10.0, 10.0]  # ties everywhere: contributes zeros
-    z = (1 / (2 / 3) ** 0.5, -1 / (2 / 3) ** 0.5, 0.0)
-    assert fuse_with_bm25(teacher, bm25, 0.5) == pytest.approx([0.5 * v for v in z])
-    assert fuse_with_bm25(teacher, [0.0, 6.0, 3.0], 1.0) == pytest.approx([-z[0], z[0], 0.0])
-    assert fuse_with_bm25(teacher, bm25, 0.0) == pytest.approx(list(z))
+def test_fusion_with_bm25_keeps_each_scorers_margins() -> None:
+    # One negative per query: a margin twice as large stays twice as large (standardizing
+    # over {positive, negative} made every margin 2).
+    scales = (2.0, 10.0)
+    wide = fuse_with_bm25([8.0, 0.0], [30.0, 10.0], 0.5, scales)
+    narrow = fuse_with_bm25([4.0, 0.0], [20.0, 10.0], 0.5, scales)
+    assert wide[0] - wide[1] == pytest.approx(0.5 * 8 / 2 + 0.5 * 20 / 10)
+    assert narrow[0] - narrow[1] == pytest.approx(0.5 * 4 / 2 + 0.5 * 10 / 10)
+    assert fuse_with_bm25([3.0, 1.0, 2.0], [7.0, 7.0, 7.0], 0.5, scales) == pytest.approx(
+        [0.25, -0.25, 0.0]
+    )
+    # The spread pools each query's deviations from its own mean.
+    assert score_spread([[1.0, 3.0], [10.0, 10.0]]) == pytest.approx((2 / 4) ** 0.5)
+    assert score_spread([[5.0, 5.0]]) == 1.0  # every query ties: nothing to scale
+
+
+def test_labels_fused_with_bm25_keep_the_teachers_margins_with_one_negative(
+    tiny_bi_encoder: Path, tmp_path: Path
+) -> None:
+    from inpars.bm25 import Bm25Searcher
+
+    from conftest import write_beir_corpus
+
+    # Documents of random words from a small vocabulary; each query takes some words of its
+    # document, so the candidates BM25 finds share more or fewer of them.
+    rng = random.Random(0)
+    vocabulary = [f"w{i}" for i in range(30)]
+    docs = [(f"d{i}", "", " ".join(rng.choices(vocabulary, k=12))) for i in range(40)]
+    corpus = write_beir_corpus(tmp_path / "corpus", docs)
+    rows = []
+    for doc_id, _, text in docs[:20]:
+        words = text.split()
+        query = " ".join(rng.sample(words, k=rng.randint(2, 6)))
+        rows.append(json.dumps({"doc_id": doc_id, "query": query}) + "\n")
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("".join(rows))
+    config = label_config(
+        (corpus, queries), tiny_bi_encoder, tmp_path, retrievers=["bm25"],
+        negatives_per_retriever=1, teacher_bm25_weight=0.5,
+    )  # fmt: skip
+    summary = label_gpl(config, teacher=WordOverlapTeacher())
+    labels = [label for _, label in read_labels(config.output)]
+    assert summary.labels == len(labels) >= 15
+    # Margins carry the scorers' differences, not only their signs (-2, 0 or +2).
+    assert len({round(label.margin, 6) for label in labels}) > 8
+    spreads = summary.fusion_scales
+    assert spreads is not None and spreads["teacher"] > 0 and spreads["bm25"] > 0
+    texts = {doc.id: doc.contents for doc in read_corpus(config.corpus)}
+    teacher = WordOverlapTeacher()
+    with Bm25Searcher(config.index_path, config.k1, config.b) as searcher:
+        for label in labels:
+            t_pos, t_neg = teacher.score([label.query] * 2, [texts[label.pos_id],
+                                                             texts[label.neg_id]])  # fmt: skip
+            b_pos, b_neg = searcher.scores(label.query, [label.pos_id, label.neg_id])
+            expected = 0.5 * (t_pos - t_neg) / spreads["teacher"] + 0.5 * (
+                b_pos - b_neg
+            ) / spreads["bm25"]
+            assert label.margin == pytest.approx(expected)
 
 
 def test_sampled_negatives_skip_positives_and_repeats() -> None:

@@ -108,3 +108,85 @@ def test_settings_are_checked(tmp_path: Path) -> None:
         train(TrainConfig(triples=str(triples), output="x", batch_size=10, micro_batch_size=4))
     with pytest.raises(InparsError, match="unknown --kind"):
         train(TrainConfig(triples=str(triples), output="x", kind="splade"))
+
+
+def test_crlf_bom_and_gzip_triples_train_like_plain_ones(
+    tiny_cross_encoder: Path, tmp_path: Path
+) -> None:
+    """Triples are read as every input is: a Windows TSV, one with a byte order mark, or a
+    .tsv.gz train on the same triples as the plain file (today's offsets crashed them)."""
+    import gzip
+
+    plain = write_learnable_triples(tmp_path / "plain.tsv", n=16).read_bytes()
+    variants = {
+        "crlf.tsv": plain.replace(b"\n", b"\r\n"),
+        "bom.tsv": b"\xef\xbb\xbf" + plain,
+        "plain.tsv.gz": gzip.compress(plain),
+        "bom-crlf.tsv.gz": gzip.compress(b"\xef\xbb\xbf" + plain.replace(b"\n", b"\r\n")),
+    }
+    base = TrainConfig(
+        triples=str(tmp_path / "plain.tsv"), output=str(tmp_path / "out-plain"),
+        kind="cross-encoder", model=str(tiny_cross_encoder), batch_size=4, micro_batch_size=4,
+        max_steps=3, max_length=32, learning_rate=1e-3,
+    )  # fmt: skip
+    train(base, show_progress=False)
+    expected = load_file(tmp_path / "out-plain" / "model.safetensors")
+    for name, content in variants.items():
+        (tmp_path / name).write_bytes(content)
+        output = tmp_path / f"out-{name}"
+        summary = train(replace(base, triples=str(tmp_path / name), output=str(output)),
+                        show_progress=False)  # fmt: skip
+        assert summary.triples == 16 and summary.steps == 3
+        weights = load_file(output / "model.safetensors")
+        for key in expected:
+            torch.testing.assert_close(weights[key], expected[key], rtol=0, atol=0, msg=key)
+
+
+def test_triples_dataset_reads_each_line_as_open_lines_does(tmp_path: Path) -> None:
+    import gzip
+
+    from inpars.train import TriplesDataset
+
+    text = "\ufeffq1\tp1\tn1\r\n\r\nq2\tp é\tn2\r\nq3\tp3\tn3"  # BOM, CRLF, blank, no final EOL
+    (tmp_path / "t.tsv.gz").write_bytes(gzip.compress(text.encode("utf-8")))
+    dataset = TriplesDataset(tmp_path / "t.tsv.gz")
+    assert [dataset[i] for i in range(len(dataset))] == [
+        ("q1", "p1", "n1"), ("q2", "p é", "n2"), ("q3", "p3", "n3"),
+    ]  # fmt: skip
+    (tmp_path / "bad.tsv").write_bytes(b"q\tp\tn\r\nq\tp\r\n")
+    with pytest.raises(InputError, match=r"bad.tsv:2.*expected 3 tab-separated fields"):
+        TriplesDataset(tmp_path / "bad.tsv")
+
+
+def test_bi_encoder_batches_never_hold_a_text_twice(tmp_path: Path, monkeypatch) -> None:
+    """Two queries per document (and a query with two negatives): with in-batch negatives a
+    duplicate in a batch pushes a query away from its own document."""
+    import inpars.train as train_module
+
+    from dense_fixtures import build_tiny_bi_encoder
+
+    model = build_tiny_bi_encoder(tmp_path / "bi")
+    lines = []
+    for d in range(12):
+        for q in range(2):  # two queries per document
+            lines.append(f"query {q} about topic{d}\tdocument on topic{d}\tnoise {d} {q}\n")
+    lines.append("query 0 about topic0\tdocument on topic0\tother noise\n")  # repeated query
+    triples = tmp_path / "triples.tsv"
+    triples.write_text("".join(lines))
+    batches: list[list[tuple[str, str, str]]] = []
+    original = train_module.TripleCollator.__call__
+
+    def recording(self, micro_batch):
+        batches.append(list(micro_batch))
+        return original(self, micro_batch)
+
+    monkeypatch.setattr(train_module.TripleCollator, "__call__", recording)
+    config = TrainConfig(
+        triples=str(triples), output=str(tmp_path / "out"), kind="bi-encoder", model=str(model),
+        batch_size=8, micro_batch_size=8, epochs=2, max_length=32, device="cpu",
+    )  # fmt: skip
+    train(config, show_progress=False)
+    assert len(batches) == 8  # 2 epochs of ceil(25 / 8) optimizer steps
+    for batch in batches:
+        texts = [text for triple in batch for text in triple]
+        assert len(texts) == len(set(texts)), batch

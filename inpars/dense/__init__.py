@@ -27,7 +27,8 @@ query's own document, nor any document the same normalised query was generated f
 :mod:`inpars.triples`), and a cross-encoder teacher (an ``inpars.train`` reranker, a
 cross-encoder or monoT5, through :func:`inpars.rerankers.load_reranker`) scores the query
 with its positive and with each negative; ``teacher_bm25_weight`` fuses those scores with
-BM25's (:func:`fuse_with_bm25`), for a teacher that alone knows no more than the student.
+BM25's (:func:`fuse_with_bm25`, each scorer divided by its spread over the first 1,000
+queries' candidates), for a teacher that alone knows no more than the student.
 Each (query, positive, negative) is written with the margin ``teacher(q, pos) -
 teacher(q, neg)`` as a :class:`~inpars.records.MarginLabel`, chunk by chunk, so a rerun
 resumes. ``gpl-train`` then fits the bi-encoder's margin ``scale * (s(q, pos) - s(q, neg))``
@@ -52,7 +53,13 @@ from inpars.dense.config import (
     GplTrainConfig,
 )
 from inpars.dense.data import document_texts, genq_columns, gpl_columns, read_labels
-from inpars.dense.labels import GplLabelSummary, fuse_with_bm25, label_gpl, sample_query_negatives
+from inpars.dense.labels import (
+    GplLabelSummary,
+    fuse_with_bm25,
+    label_gpl,
+    sample_query_negatives,
+    score_spread,
+)
 from inpars.dense.training import (
     DenseTrainSummary,
     ScaledSimilarity,
@@ -85,6 +92,7 @@ __all__ = [
     "read_labels",
     "resolve_similarity",
     "sample_query_negatives",
+    "score_spread",
     "train_genq",
     "train_gpl",
 ]

@@ -177,8 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="W",
-        help="fuse the teacher with BM25: (1-W)*teacher + W*BM25, each standardized over a "
-        "query's positive and negatives, so margins are in standard deviations. A teacher "
+        help="fuse the teacher with BM25: (1-W)*teacher + W*BM25, each centred on the "
+        "query's candidates and divided by its spread over the first 1,000 queries' "
+        "candidates, so margins are in standard deviations and keep their size. A teacher "
         "that alone is no better than the student (e.g. the zero-shot bi-encoder) gains "
         "BM25's exact-term evidence this way (default: %(default)s, the teacher alone)",
     )

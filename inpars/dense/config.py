@@ -9,7 +9,7 @@ from pathlib import Path
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1
 from inpars.errors import InparsError, require_at_least_one
 from inpars.search import DEFAULT_MODEL, SIMILARITIES
-from inpars.train import PRECISIONS
+from inpars.training_run import PRECISIONS
 
 BATCH_SAMPLERS = ("no-duplicates", "random")
 BM25_RETRIEVER = "bm25"

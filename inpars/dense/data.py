@@ -75,11 +75,12 @@ def genq_columns(config: GenQConfig) -> dict[str, list[str]]:
 
     Repeated (query, document) pairs are kept once.
     """
-    from inpars.train import TriplesDataset
+    from inpars.train import read_triples
 
     if config.triples is not None and not _is_jsonl(config.triples):
-        triples = TriplesDataset(config.triples)  # every line checked here
-        rows = list(dict.fromkeys(triples[i] for i in range(len(triples))))
+        rows = list(dict.fromkeys(triple for _, triple in read_triples(config.triples)))
+        if not rows:
+            raise InputError("no triples", config.triples)
         return {
             "query": [r[0] for r in rows],
             "positive": [r[1] for r in rows],

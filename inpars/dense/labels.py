@@ -27,6 +27,7 @@ class GplLabelSummary:
     short: int = 0  # fewer negatives than asked: got what there was
     without_negatives: int = 0  # no usable hit at all: no label
     positive_in_top: dict[str, int] = field(default_factory=dict)  # retriever -> queries
+    fusion_scales: dict[str, float] | None = None  # teacher and bm25 spreads (fuse_with_bm25)
     mining_seconds: float = 0.0
     teacher_seconds: float = 0.0
     seconds: float = 0.0
@@ -138,7 +139,7 @@ def label_gpl(
     from inpars.bm25 import Bm25Searcher, ensure_index
     from inpars.corpus import read_corpus
     from inpars.manifest import file_entry, write_manifest
-    from inpars.triples import query_rng, read_query_rows, scan_queries
+    from inpars.triples import read_query_rows, scan_queries
 
     config.check()
     start = time.perf_counter()
@@ -173,6 +174,7 @@ def label_gpl(
                 )
         done = _done_labels(Path(config.output)) if out.committed_bytes else set()
         rows = []
+        calibration = []  # the first distinct rows of the file, done or not
         seen: set[tuple[str, str]] = set()
         for row in read_query_rows(config.queries):
             summary.queries_read += 1
@@ -182,12 +184,18 @@ def label_gpl(
             elif key in seen:
                 summary.repeated += 1
             else:
-                seen.add(key)
                 rows.append(row)
+            if key not in seen:
+                seen.add(key)
+                if len(calibration) < FUSION_CALIBRATION_QUERIES:
+                    calibration.append(row)
+        if config.teacher_bm25_weight <= 0:
+            calibration = []
+        scales = (1.0, 1.0)
         summary.positive_in_top = dict.fromkeys(config.retrievers, 0)
         with progress_bar(show_progress) as progress:
             started = time.perf_counter()
-            texts = list(dict.fromkeys(row.query for row in rows))
+            texts = list(dict.fromkeys(row.query for row in [*calibration, *rows]))
             mined = _mine(config, texts, corpus, searcher, progress) if rows else {}
             summary.mining_seconds = time.perf_counter() - started
             if rows and teacher is None:
@@ -200,20 +208,19 @@ def label_gpl(
                     device=config.device,
                     dtype=config.dtype,
                 )
+            if rows and config.teacher_bm25_weight > 0:
+                scales = _fusion_scales(calibration, mined, query_index, teacher, searcher, config)
+                summary.fusion_scales = {"teacher": scales[0], "bm25": scales[1]}
             task = progress.add_task("label", total=len(rows))
             for first in range(0, len(rows), config.queries_per_chunk):
                 chunk = rows[first : first + config.queries_per_chunk]
                 records = []
                 for row in chunk:
-                    positives = {*query_index.positives_of(row.query), row.doc_id}
                     rankings = [(name, mined[name][row.query]) for name in config.retrievers]
                     for name, ranking in rankings:
                         if row.doc_id in ranking:
                             summary.positive_in_top[name] += 1
-                    rng = query_rng(config.seed, row.query, row.doc_id)
-                    negatives = sample_query_negatives(
-                        rankings, positives, config.negatives_per_retriever, rng
-                    )
+                    negatives = _negatives(row, rankings, query_index, config)
                     if not negatives:
                         summary.without_negatives += 1
                         continue
@@ -221,7 +228,7 @@ def label_gpl(
                         summary.short += 1
                     records.append((row, negatives))
                 started = time.perf_counter()
-                lines = _label_chunk(records, teacher, searcher, config)
+                lines = _label_chunk(records, teacher, searcher, config, scales)
                 summary.teacher_seconds += time.perf_counter() - started
                 out.append("".join(lines))
                 summary.labels += len(lines)
@@ -248,32 +255,103 @@ def label_gpl(
     return summary
 
 
-def fuse_with_bm25(teacher: Sequence[float], bm25: Sequence[float], weight: float) -> list[float]:
-    """``(1 - weight) * z(teacher) + weight * z(bm25)``, each standardized over the candidates.
+FUSION_CALIBRATION_QUERIES = 1000
+"""How many queries (the first distinct ones of the queries file) measure each scorer's
+spread for :func:`fuse_with_bm25`: the same ones on every run and resume."""
 
-    The candidates are one query's positive and its negatives. Standardizing puts a cosine
-    or a logit and a BM25 score on one scale; margins come out in standard deviations. A
-    scorer that ties every candidate contributes zeros.
+
+def _negatives(
+    row: Any, rankings: list[tuple[str, list[str]]], query_index: Any, config: GplLabelConfig
+) -> list[tuple[str, str, int]]:
+    """The negatives of one query row: the same on every run (seeded by the row)."""
+    from inpars.triples import query_rng
+
+    positives = {*query_index.positives_of(row.query), row.doc_id}
+    rng = query_rng(config.seed, row.query, row.doc_id)
+    return sample_query_negatives(rankings, positives, config.negatives_per_retriever, rng)
+
+
+def _fusion_scales(
+    calibration: Sequence[Any],
+    mined: dict[str, dict[str, list[str]]],
+    query_index: Any,
+    teacher: Any,
+    searcher: Any,
+    config: GplLabelConfig,
+) -> tuple[float, float]:
+    """(teacher spread, BM25 spread): :func:`score_spread` of each scorer over the
+    calibration queries' candidates (positive and negatives), scored as labels are."""
+    records = []
+    for row in calibration:
+        rankings = [(name, mined[name][row.query]) for name in config.retrievers]
+        negatives = _negatives(row, rankings, query_index, config)
+        if negatives:
+            records.append((row, negatives))
+    scored = _score_records(records, teacher, searcher, config)
+    return (
+        score_spread([teacher_scores for teacher_scores, _ in scored]),
+        score_spread([bm25 for _, bm25 in scored]),
+    )
+
+
+def score_spread(groups: Sequence[Sequence[float]]) -> float:
+    """The pooled within-query standard deviation of a scorer: the root mean square
+    distance of each score from its own query's mean, over all the groups (one group per
+    query: its positive and its negatives). 1 when every group ties (nothing to scale).
+
+    Per-query means remove what differs from query to query (BM25 scores grow with a
+    query's length); pooling over many queries gives a spread that one query's two
+    candidates cannot: standardized over {positive, negative} alone, any two scores become
+    -1 and +1 and the teacher's margin is lost.
+    """
+    squares = 0.0
+    count = 0
+    for values in groups:
+        if not values:
+            continue
+        mean = sum(values) / len(values)
+        squares += sum((v - mean) ** 2 for v in values)
+        count += len(values)
+    spread = (squares / count) ** 0.5 if count else 0.0
+    return spread if spread > 0 else 1.0
+
+
+def fuse_with_bm25(
+    teacher: Sequence[float],
+    bm25: Sequence[float],
+    weight: float,
+    scales: tuple[float, float] = (1.0, 1.0),
+) -> list[float]:
+    """``(1 - weight) * z(teacher) + weight * z(bm25)`` for one query's candidates.
+
+    ``z`` centres a scorer's scores on the query's mean and divides them by that scorer's
+    spread over the collection, ``scales`` = (teacher spread, BM25 spread) from
+    :func:`score_spread` (label_gpl measures them on the first
+    :data:`FUSION_CALIBRATION_QUERIES` queries). That puts a logit and a BM25 score on one
+    scale while keeping each margin's size: a margin twice another stays twice as large.
+    Margins come out in standard deviations.
     """
 
-    def standardized(values: Sequence[float]) -> list[float]:
+    def standardized(values: Sequence[float], spread: float) -> list[float]:
         mean = sum(values) / len(values)
-        spread = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
-        return [(v - mean) / spread if spread > 0 else 0.0 for v in values]
+        return [(v - mean) / spread for v in values]
 
     return [
         (1 - weight) * t + weight * b
-        for t, b in zip(standardized(teacher), standardized(bm25), strict=True)
+        for t, b in zip(
+            standardized(teacher, scales[0]), standardized(bm25, scales[1]), strict=True
+        )
     ]
 
 
-def _label_chunk(
+def _score_records(
     records: Sequence[tuple[Any, list[tuple[str, str, int]]]],
     teacher: Any,
     searcher: Any,
     config: GplLabelConfig,
-) -> list[str]:
-    """The label lines of a chunk: the teacher scores each positive once, each negative once."""
+) -> list[tuple[list[float], list[float]]]:
+    """(teacher scores, BM25 scores) of each record's positive then negatives; the BM25
+    scores only when fusing (else empty). The teacher scores each pair once, in batches."""
     pair_queries: list[str] = []
     pair_docs: list[str] = []
     for row, negatives in records:
@@ -286,16 +364,35 @@ def _label_chunk(
     scores = []
     if pair_queries:
         scores = teacher.score(pair_queries, pair_docs, batch_size=config.teacher_batch_size)
-    lines = []
+    scored = []
     position = 0
     for row, negatives in records:
         count = 1 + len(negatives)
         row_scores = [float(value) for value in scores[position : position + count]]
         position += count
+        bm25: list[float] = []
         if config.teacher_bm25_weight > 0:
             doc_ids = [row.doc_id, *(neg_id for _, neg_id, _ in negatives)]
-            bm25 = searcher.scores(row.query, doc_ids)
-            row_scores = fuse_with_bm25(row_scores, bm25, config.teacher_bm25_weight)
+            bm25 = [float(value) for value in searcher.scores(row.query, doc_ids)]
+        scored.append((row_scores, bm25))
+    return scored
+
+
+def _label_chunk(
+    records: Sequence[tuple[Any, list[tuple[str, str, int]]]],
+    teacher: Any,
+    searcher: Any,
+    config: GplLabelConfig,
+    scales: tuple[float, float] = (1.0, 1.0),
+) -> list[str]:
+    """The label lines of a chunk: the teacher scores each positive once, each negative once;
+    fused with BM25 (at ``scales``, see :func:`fuse_with_bm25`) when the config says so."""
+    lines = []
+    for (row, negatives), (row_scores, bm25) in zip(
+        records, _score_records(records, teacher, searcher, config), strict=True
+    ):
+        if config.teacher_bm25_weight > 0:
+            row_scores = fuse_with_bm25(row_scores, bm25, config.teacher_bm25_weight, scales)
         pos_score = row_scores[0]
         for (retriever, neg_id, rank), neg_score in zip(negatives, row_scores[1:], strict=True):
             label = MarginLabel(

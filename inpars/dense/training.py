@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -16,8 +14,17 @@ from inpars.dense.config import BiEncoderTrainConfig, GenQConfig, GplTrainConfig
 from inpars.dense.data import genq_columns, gpl_columns
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json
-from inpars.rerankers.base import METADATA_FILE, read_metadata
-from inpars.train import loss_log_callback, precision_flags
+from inpars.rerankers.base import METADATA_FILE
+from inpars.rerankers.bi_encoder import default_scale, model_similarity, similarity_fn_name
+from inpars.training_run import (
+    devices,
+    is_main_process,
+    loss_log_callback,
+    precision_flags,
+    prepare_output,
+    split_batch,
+    wait_for_everyone,
+)
 
 
 @dataclass
@@ -60,11 +67,11 @@ def resolve_similarity(model: Any, similarity: str, scale: float | None) -> tupl
     scale is 20 for cosines (sentence-transformers' MultipleNegativesRankingLoss) and 1 for
     dot products."""
     if similarity == "auto":
-        name = str(getattr(model.similarity_fn_name, "value", model.similarity_fn_name))
-        if name not in ("cosine", "dot"):
-            raise InparsError(f"the model uses {name} similarity; pass --similarity cos or dot")
-        similarity = "cos" if name == "cosine" else "dot"
-    return similarity, scale if scale is not None else (20.0 if similarity == "cos" else 1.0)
+        try:
+            similarity = model_similarity(model)
+        except InparsError as exc:
+            raise InparsError(f"{exc}: pass --similarity cos or dot") from None
+    return similarity, scale if scale is not None else default_scale(similarity)
 
 
 def _file_identity(path: str | None) -> dict[str, Any] | None:
@@ -92,17 +99,23 @@ def _train(
     config: BiEncoderTrainConfig,
     method: str,
     columns: Callable[[], dict[str, list[Any]]],
-    make_loss: Callable[[Any, str, float], Any],
+    make_loss: Callable[[Any, str, float, bool], Any],
     *,
     batch_sampler: str = "random",
     fit_scale: Callable[[Any, str, dict[str, list[Any]]], float] | None = None,
-    per_device_batch: int,
-    accumulation: int,
+    micro_batch_size: int | None,
     overwrite: bool,
     show_progress: bool,
     callbacks: Sequence[Any],
 ) -> DenseTrainSummary:
-    """The training both methods share: settings check, trainer, checkpoints, final save."""
+    """The training both methods share: settings check, trainer, checkpoints, final save.
+
+    ``config.batch_size`` examples per optimizer step over all devices together (one
+    process, or several under ``torchrun`` / ``accelerate launch``); each device runs
+    forward passes of ``micro_batch_size`` (None: its whole share of the batch), see
+    :func:`inpars.training_run.split_batch`. ``make_loss(model, similarity, scale,
+    distributed)`` builds the loss.
+    """
     try:
         from datasets import Dataset
     except ImportError:
@@ -114,65 +127,20 @@ def _train(
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
-    from sentence_transformers.base.sampler import BatchSamplers
     from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
+    from inpars.batches import sentence_transformers_batch_sampler
     from inpars.models import pick_device, resolve_model_path
 
     config.check()
     start = time.perf_counter()
     output = Path(config.output)
-    settings_file = output / "train-settings.json"
     settings = _settings(config, method)
-    if overwrite and output.exists():
-        shutil.rmtree(output)
-    previous = json.loads(settings_file.read_text()) if settings_file.is_file() else None
-    if previous is not None and previous != settings:
-        changed = sorted(
-            k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k)
-        )
-        raise InparsError(
-            f"{output}: holds a training run with other settings (changed: {', '.join(changed)}); "
-            "rerun with the same settings to resume, or pass --overwrite"
-        )
-    data = columns()  # every input line is checked before a model is loaded
-    examples = len(data["query"])
-    done = read_metadata(output)
-    if previous is not None and done and done.get("complete"):
-        return DenseTrainSummary(
-            output=str(output),
-            method=method,
-            model=config.model,
-            examples=examples,
-            steps=int(done.get("steps", 0)),
-            resumed_from=None,
-            final_loss=done.get("final_loss"),
-            seconds=0.0,
-            already_trained=True,
-        )
-    output.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(settings_file, settings)
-
-    set_seed(config.seed)
     device = pick_device(config.device)
-    try:
-        model = SentenceTransformer(resolve_model_path(config.model), device=device)
-    except (OSError, ValueError) as exc:
-        raise InparsError(f"cannot load model {config.model!r}: {exc}") from None
-    if config.max_length is not None:
-        model.max_seq_length = config.max_length
-    model.model_card_data.generate_widget_examples = False  # keeps training text out of it
-    similarity, scale = resolve_similarity(model, config.similarity, config.scale)
-    if config.scale is None and fit_scale is not None:
-        scale = fit_scale(model, similarity, data)
-    loss = make_loss(model, similarity, scale)
     checkpoints = output / "checkpoints"
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
-        per_device_train_batch_size=per_device_batch,
-        gradient_accumulation_steps=accumulation,
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
         lr_scheduler_type=config.scheduler,
@@ -190,13 +158,45 @@ def _train(
         dataloader_num_workers=0,
         disable_tqdm=not show_progress,
         use_cpu=device == "cpu",
-        batch_sampler=(
-            BatchSamplers.NO_DUPLICATES
-            if batch_sampler == "no-duplicates"
-            else BatchSamplers.BATCH_SAMPLER
-        ),
         **precision_flags(config.precision, device),
     )
+    # Under torchrun a step's batch is split over the processes, and the loss gathers it
+    # back (gather_across_devices): it must be free of duplicates as a whole.
+    args.batch_sampler = sentence_transformers_batch_sampler(batch_sampler, args.world_size)
+    args.per_device_train_batch_size, args.gradient_accumulation_steps = split_batch(
+        config.batch_size, micro_batch_size, devices(args)
+    )
+    data = columns()  # every input line is checked before a model is loaded
+    examples = len(data["query"])
+    done = prepare_output(output, settings, args, overwrite=overwrite)
+    if done is not None:
+        return DenseTrainSummary(
+            output=str(output),
+            method=method,
+            model=config.model,
+            examples=examples,
+            steps=int(done.get("steps", 0)),
+            resumed_from=None,
+            final_loss=done.get("final_loss"),
+            seconds=0.0,
+            already_trained=True,
+        )
+
+    set_seed(config.seed)
+    if args.world_size > 1:
+        device = str(args.device)  # this process's own GPU (cuda:LOCAL_RANK), or the CPU
+    try:
+        model = SentenceTransformer(resolve_model_path(config.model), device=device)
+    except (OSError, ValueError) as exc:
+        raise InparsError(f"cannot load model {config.model!r}: {exc}") from None
+    if config.max_length is not None:
+        model.max_seq_length = config.max_length
+    model.model_card_data.generate_widget_examples = False  # keeps training text out of it
+    similarity, scale = resolve_similarity(model, config.similarity, config.scale)
+    if config.scale is None and fit_scale is not None:
+        scale = fit_scale(model, similarity, data)
+    loss = make_loss(model, similarity, scale, args.world_size > 1)
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
@@ -211,22 +211,27 @@ def _train(
         if losses
         else (result.training_loss if math.isfinite(result.training_loss) else None)
     )
-    model.save(str(output))
-    atomic_write_json(
-        output / METADATA_FILE,
-        {
-            "kind": "bi-encoder",
-            "max_length": int(model.max_seq_length),
-            "base_model": config.model,
-            "method": method,
-            "similarity": similarity,
-            "scale": scale,
-            "complete": True,
-            "steps": trainer.state.global_step,
-            "final_loss": final_loss,
-            "examples": examples,
-        },
-    )
+    if is_main_process(args):
+        # The trained function becomes the model's own, so that sentence-transformers,
+        # inpars.search and the bi-encoder reranker all score with it.
+        model.similarity_fn_name = similarity_fn_name(similarity)
+        model.save(str(output))
+        atomic_write_json(
+            output / METADATA_FILE,
+            {
+                "kind": "bi-encoder",
+                "max_length": int(model.max_seq_length),
+                "base_model": config.model,
+                "method": method,
+                "similarity": similarity,
+                "scale": scale,
+                "complete": True,
+                "steps": trainer.state.global_step,
+                "final_loss": final_loss,
+                "examples": examples,
+            },
+        )
+    wait_for_everyone()  # every process returns once the model is saved
     return DenseTrainSummary(
         output=str(output),
         method=method,
@@ -257,7 +262,7 @@ def train_genq(
         InparsError: for bad settings, or an output folder trained with other settings.
     """
 
-    def make_loss(model: Any, similarity: str, scale: float) -> Any:
+    def make_loss(model: Any, similarity: str, scale: float, distributed: bool) -> Any:
         from sentence_transformers import util
         from sentence_transformers.sentence_transformer.losses import (
             CachedMultipleNegativesRankingLoss,
@@ -265,12 +270,20 @@ def train_genq(
         )
 
         function = util.cos_sim if similarity == "cos" else util.dot_score
+        # Under torchrun each process holds its share of the batch: gathering the others'
+        # embeddings keeps every example of the whole --batch-size as an in-batch negative.
         micro = config.micro_batch_size
         if micro is not None and micro < config.batch_size:
             return CachedMultipleNegativesRankingLoss(
-                model, scale=scale, similarity_fct=function, mini_batch_size=micro
+                model,
+                scale=scale,
+                similarity_fct=function,
+                mini_batch_size=micro,
+                gather_across_devices=distributed,
             )
-        return MultipleNegativesRankingLoss(model, scale=scale, similarity_fct=function)
+        return MultipleNegativesRankingLoss(
+            model, scale=scale, similarity_fct=function, gather_across_devices=distributed
+        )
 
     return _train(
         config,
@@ -278,8 +291,7 @@ def train_genq(
         lambda: genq_columns(config),
         make_loss,
         batch_sampler=config.batch_sampler,
-        per_device_batch=config.batch_size,
-        accumulation=1,
+        micro_batch_size=None,  # one loss over the whole batch (cached in micro-batches)
         overwrite=overwrite,
         show_progress=show_progress,
         callbacks=callbacks,
@@ -334,13 +346,11 @@ def train_gpl(
         InparsError: for bad settings, or an output folder trained with other settings.
     """
 
-    def make_loss(model: Any, similarity: str, scale: float) -> Any:
+    def make_loss(model: Any, similarity: str, scale: float, distributed: bool) -> Any:
         from sentence_transformers.sentence_transformer.losses import MarginMSELoss
 
         return MarginMSELoss(model, similarity_fct=ScaledSimilarity(similarity, scale, True))
 
-    config.check()  # before the batch sizes are used
-    micro = config.micro_batch_size or config.batch_size
     return _train(
         config,
         "gpl",
@@ -349,8 +359,7 @@ def train_gpl(
         fit_scale=lambda model, similarity, data: fit_margin_scale(
             model, similarity, data, seed=config.seed
         ),
-        per_device_batch=micro,
-        accumulation=config.batch_size // micro,
+        micro_batch_size=config.micro_batch_size,
         overwrite=overwrite,
         show_progress=show_progress,
         callbacks=callbacks,

@@ -7,8 +7,16 @@ adding one such file: :func:`available_kinds` finds it.
 A reranker turns (query, document) pairs into model inputs (:meth:`Reranker.encode`, which
 truncates only the document), inputs into one relevance score per pair
 (:meth:`Reranker.forward_scores`, differentiable), and a batch of (query, positive, negative)
-triples into a training loss (:meth:`Reranker.training_loss`). Training
-(:mod:`inpars.train`) and reranking (:mod:`inpars.rerank`) need nothing else.
+triples into training inputs (:meth:`Reranker.training_inputs`) and a loss
+(:meth:`Reranker.training_loss`). Training (:mod:`inpars.train`) and reranking
+(:mod:`inpars.rerank`) need nothing else.
+
+Every method that runs the network takes the module to run as ``model`` (default: the
+reranker's own). Training passes the module the Trainer hands it: under ``torchrun`` that is
+the ``DistributedDataParallel`` wrapper, whose forward pass is what synchronises gradients
+across processes; with several GPUs in one process, ``nn.DataParallel``, which splits the
+batch over them. Calling the unwrapped model there would train one independent copy per
+process.
 """
 
 from __future__ import annotations
@@ -58,24 +66,42 @@ class Reranker(ABC):
         """Padded model inputs for the pairs; only documents are ever truncated."""
 
     @abstractmethod
-    def forward_scores(self, inputs: Inputs) -> Any:
-        """One relevance score per pair (a 1-D tensor), higher is more relevant."""
+    def forward_scores(self, inputs: Inputs, model: Any = None) -> Any:
+        """One relevance score per pair (a 1-D tensor), higher is more relevant.
+
+        ``model`` is the module to run (default: ``self.model``), e.g. a DDP wrapper of it.
+        """
 
     @abstractmethod
     def save_model(self, folder: Path) -> None:
         """Writes the model and tokenizer so that :meth:`load_model` reads them back."""
 
-    def training_loss(self, batch: dict[str, Inputs]) -> Any:
-        """The loss of a batch ``{"pos": inputs, "neg": inputs}`` (pair i of each: triple i).
+    in_batch_negatives: ClassVar[bool] = False
+    """Whether the loss uses the other triples of a batch as negatives (then a batch must
+    not hold the same text twice: see :mod:`inpars.batches`)."""
 
-        Default: softmax cross-entropy over each triple's (positive, negative) scores, i.e.
-        the pairwise logistic (RankNet) loss: it asks only that the positive outrank its
-        negative, which is all the synthetic labels say.
+    def training_inputs(self, triples: Sequence[tuple[str, str, str]]) -> Inputs:
+        """The model inputs of a micro-batch of (query, positive, negative) triples.
+
+        Default: the ``2n`` pairs (query, positive) for every triple, then (query, negative)
+        for every triple, in one padded batch, so that a training step is one forward pass.
+        """
+        queries = [t[0] for t in triples]
+        return self.encode(queries + queries, [t[1] for t in triples] + [t[2] for t in triples])
+
+    def training_loss(self, inputs: Inputs, model: Any = None) -> Any:
+        """The mean loss of a micro-batch made by :meth:`training_inputs`.
+
+        ``model`` is the module to run (default: ``self.model``); training passes the one the
+        Trainer hands it (DDP or DataParallel wrapper). Default loss: softmax cross-entropy
+        over each triple's (positive, negative) scores, i.e. the pairwise logistic (RankNet)
+        loss: it asks only that the positive outrank its negative, which is all the
+        synthetic labels say.
         """
         import torch
 
-        pos = self.forward_scores(batch["pos"])
-        neg = self.forward_scores(batch["neg"])
+        scores = self.forward_scores(inputs, model)
+        pos, neg = scores.chunk(2)
         return torch.nn.functional.softplus(neg - pos).mean()
 
     # -- shared behaviour -----------------------------------------------------------------

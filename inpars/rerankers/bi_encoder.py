@@ -1,9 +1,13 @@
-"""Kind ``bi-encoder``: query and document embedded apart, scored by cosine similarity.
+"""Kind ``bi-encoder``: query and document embedded apart, scored by the model's similarity.
 
 A sentence-transformers model (``all-minilm-l6-v2``, bundled). Zero-shot it is the baseline
-that shows what synthetic data adds; trained, it learns with sentence-transformers'
-MultipleNegativesRankingLoss over (query, positive, negative) triples: every other document
-of the batch is a negative too, as in GenQ.
+that shows what synthetic data adds; trained, it learns with the multiple-negatives ranking
+loss over (query, positive, negative) triples: every other document of the micro-batch is a
+negative too, as in GenQ, and batches never hold the same text twice (the sampler of
+:mod:`inpars.batches`), so no query is pushed away from its own document.
+
+The similarity is the model's own (``similarity_fn_name``: cosine or dot product), for
+scoring and for training; :mod:`inpars.dense` saves the one it trained with there.
 """
 
 from __future__ import annotations
@@ -12,11 +16,36 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from inpars.errors import InparsError
 from inpars.rerankers.base import Inputs, Reranker
+
+
+def model_similarity(model: Any) -> str:
+    """``cos`` or ``dot``: a SentenceTransformer's own similarity function.
+
+    Raises:
+        InparsError: for a model whose similarity is neither (euclidean, manhattan).
+    """
+    name = str(getattr(model.similarity_fn_name, "value", model.similarity_fn_name))
+    if name not in ("cosine", "dot"):
+        raise InparsError(f"the model uses {name} similarity; inpars supports cos or dot")
+    return "cos" if name == "cosine" else "dot"
+
+
+def similarity_fn_name(similarity: str) -> str:
+    """sentence-transformers' name (``similarity_fn_name``) for ``cos`` or ``dot``."""
+    return {"cos": "cosine", "dot": "dot"}[similarity]
+
+
+def default_scale(similarity: str) -> float:
+    """What multiplies the similarity in the ranking loss: 20 for cosines
+    (sentence-transformers' MultipleNegativesRankingLoss), 1 for dot products."""
+    return 20.0 if similarity == "cos" else 1.0
 
 
 class BiEncoderReranker(Reranker):
     kind = "bi-encoder"
+    in_batch_negatives = True
     default_model = "all-minilm-l6-v2"
     default_learning_rate = 2e-5  # the sentence-transformers GenQ example
     default_max_length = 256  # all-MiniLM-L6-v2 was trained on 256 word pieces at most
@@ -31,6 +60,7 @@ class BiEncoderReranker(Reranker):
     def __init__(self, model: Any, tokenizer: Any, **kwargs: Any) -> None:
         super().__init__(model, tokenizer, **kwargs)
         model.max_seq_length = self.max_length
+        self.similarity = model_similarity(model)
 
     def encode(self, queries: Sequence[str], documents: Sequence[str]) -> Inputs:
         return {
@@ -38,14 +68,19 @@ class BiEncoderReranker(Reranker):
             "document": self.model.preprocess(list(documents)),
         }
 
-    def _embed(self, features: Inputs) -> Any:
+    def _embed(self, features: Inputs, model: Any = None) -> Any:
+        """Embeddings of tokenized texts, normalised when the similarity is the cosine."""
         import torch
 
-        embeddings = self.model(dict(features))["sentence_embedding"]
-        return torch.nn.functional.normalize(embeddings.float(), dim=-1)
+        module = self.model if model is None else model
+        embeddings = module(dict(features))["sentence_embedding"].float()
+        if self.similarity == "cos":
+            return torch.nn.functional.normalize(embeddings, dim=-1)
+        return embeddings
 
-    def forward_scores(self, inputs: Inputs) -> Any:
-        return (self._embed(inputs["query"]) * self._embed(inputs["document"])).sum(-1)
+    def forward_scores(self, inputs: Inputs, model: Any = None) -> Any:
+        query = self._embed(inputs["query"], model)
+        return (query * self._embed(inputs["document"], model)).sum(-1)
 
     def score(
         self,
@@ -79,7 +114,8 @@ class BiEncoderReranker(Reranker):
         return scores
 
     def _embed_texts(self, texts: list[str], batch_size: int) -> Any:
-        """Normalised embeddings of ``texts``, longest first in batches, in input order."""
+        """Embeddings of ``texts`` (see :meth:`_embed`), longest first in batches, in input
+        order."""
         import torch
 
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
@@ -90,16 +126,26 @@ class BiEncoderReranker(Reranker):
             out[chunk] = self._embed(features).cpu()
         return out
 
-    def training_loss(self, batch: dict[str, Inputs]) -> Any:
-        from sentence_transformers.losses import MultipleNegativesRankingLoss
+    def training_inputs(self, triples: Sequence[tuple[str, str, str]]) -> Inputs:
+        """The micro-batch's queries, and its positives followed by its negatives."""
+        documents = [t[1] for t in triples] + [t[2] for t in triples]
+        return {
+            "query": self.model.preprocess([t[0] for t in triples]),
+            "document": self.model.preprocess(documents),
+        }
 
-        loss = MultipleNegativesRankingLoss(self.model)
-        features = [
-            dict(batch["pos"]["query"]),
-            dict(batch["pos"]["document"]),
-            dict(batch["neg"]["document"]),
-        ]
-        return loss(features, labels=None)
+    def training_loss(self, inputs: Inputs, model: Any = None) -> Any:
+        """Multiple-negatives ranking loss: each query against every document of the
+        micro-batch (its positive is the answer; the other positives and all negatives are
+        wrong), softmax cross-entropy over ``scale * similarity``, as
+        sentence-transformers' MultipleNegativesRankingLoss computes it."""
+        import torch
+
+        query = self._embed(inputs["query"], model)
+        documents = self._embed(inputs["document"], model)
+        scores = default_scale(self.similarity) * query @ documents.T
+        targets = torch.arange(query.shape[0], device=scores.device)
+        return torch.nn.functional.cross_entropy(scores, targets)
 
     def save_model(self, folder: Path) -> None:
         self.model.save(str(folder))

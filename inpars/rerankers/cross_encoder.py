@@ -62,10 +62,10 @@ class CrossEncoderReranker(Reranker):
             return_tensors="pt",
         )
 
-    def forward_scores(self, inputs: Inputs) -> Any:
+    def forward_scores(self, inputs: Inputs, model: Any = None) -> Any:
         import torch
 
-        logits = self.model(**inputs).logits.float()
+        logits = (self.model if model is None else model)(**inputs).logits.float()
         if logits.shape[-1] == 1:
             return logits[:, 0]
         return torch.log_softmax(logits, dim=-1)[:, -1]

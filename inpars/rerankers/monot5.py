@@ -98,41 +98,37 @@ class MonoT5Reranker(Reranker):
         rows = [self.input_ids(q, d) for q, d in zip(query_ids, doc_ids, strict=True)]
         return tok.pad({"input_ids": rows}, return_tensors="pt")
 
-    def _first_step_logits(self, inputs: Inputs) -> Any:
+    def _first_step_logits(self, inputs: Inputs, model: Any = None) -> Any:
         import torch
 
         batch = inputs["input_ids"].shape[0]
         start = torch.full((batch, 1), self.decoder_start_id, device=inputs["input_ids"].device)
-        out = self.model(
+        out = (self.model if model is None else model)(
             input_ids=inputs["input_ids"],
             attention_mask=inputs["attention_mask"],
             decoder_input_ids=start,
         )
         return out.logits[:, 0, :]
 
-    def forward_scores(self, inputs: Inputs) -> Any:
+    def forward_scores(self, inputs: Inputs, model: Any = None) -> Any:
         import torch
 
-        logits = self._first_step_logits(inputs)[:, [self.false_id, self.true_id]]
+        logits = self._first_step_logits(inputs, model)[:, [self.false_id, self.true_id]]
         return torch.log_softmax(logits.float(), dim=-1)[:, 1]
 
-    def training_loss(self, batch: dict[str, Inputs]) -> Any:
+    def training_loss(self, inputs: Inputs, model: Any = None) -> Any:
         """Sequence-to-sequence loss on targets ``true`` (positives) and ``false`` (negatives).
 
         Only the first target token is scored (the one ranking reads); T5's trailing ``</s>``
-        after it says nothing about relevance.
+        after it says nothing about relevance. ``inputs`` are :meth:`training_inputs`'s:
+        the positives' pairs, then the negatives'.
         """
         import torch
 
-        pos = self._first_step_logits(batch["pos"])
-        neg = self._first_step_logits(batch["neg"])
-        logits = torch.cat([pos, neg]).float()
-        targets = torch.cat(
-            [
-                torch.full((pos.shape[0],), self.true_id, device=logits.device),
-                torch.full((neg.shape[0],), self.false_id, device=logits.device),
-            ]
-        )
+        logits = self._first_step_logits(inputs, model).float()
+        half = logits.shape[0] // 2
+        targets = torch.full((logits.shape[0],), self.false_id, device=logits.device)
+        targets[:half] = self.true_id
         return torch.nn.functional.cross_entropy(logits, targets)
 
     def save_model(self, folder: Path) -> None:
