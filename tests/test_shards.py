@@ -1,0 +1,291 @@
+"""Sharded runs: --shard I/N on generate, triples and rerank, and inpars.merge.
+
+The promise: N shards merged are byte for byte the file one unsharded run writes, and a
+merge refuses parts that are not one complete run (a part missing, unfinished, made with
+other settings, or from another N).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from inpars.engines.hf import HFEngine
+from inpars.errors import InparsError
+from inpars.generate import GenerateConfig, generate
+from inpars.merge import main as merge_main
+from inpars.merge import merge
+from inpars.rerank import RerankConfig, rerank
+from inpars.shards import Shard, in_shard, parse_shard, shard_of
+from inpars.triples import TriplesConfig, make_triples
+
+from conftest import REPO, write_beir_collection, write_beir_corpus
+from test_triples import make_docs, make_queries, write_jsonl
+
+SHARDS = 3
+
+
+# --- the shard function -----------------------------------------------------------------
+
+
+def test_parse_shard_accepts_i_of_n_and_rejects_the_rest() -> None:
+    assert parse_shard("2/3") == Shard(2, 3) and str(Shard(2, 3)) == "2/3"
+    assert parse_shard(None) is None and parse_shard("") is None
+    for bad in ("3/3", "-1/3", "1/0", "1", "a/b", "1/2/3"):
+        with pytest.raises(InparsError, match="I/N"):
+            parse_shard(bad)
+
+
+def test_shards_partition_any_ids_the_same_way_in_every_process() -> None:
+    ids = [f"doc-{i}" for i in range(3000)] + ["", "ü", "12", "x" * 500]
+    for count in (1, 2, 3, 8):
+        shards = [Shard(i, count) for i in range(count)]
+        for doc_id in ids:
+            assert sum(doc_id in shard for shard in shards) == 1
+            assert in_shard(doc_id, f"{shard_of(doc_id, count)}/{count}")
+        sizes = [sum(doc_id in shard for doc_id in ids) for shard in shards]
+        assert min(sizes) > 0.8 * len(ids) / count  # balanced, not one shard taking all
+    # Not Python's salted hash: another interpreter, another PYTHONHASHSEED, same shards.
+    here = [shard_of(doc_id, 7) for doc_id in ids[:50]]
+    code = (
+        "import json, sys; from inpars.shards import shard_of; "
+        "print(json.dumps([shard_of(f'doc-{i}', 7) for i in range(50)]))"
+    )
+    for seed in ("1", "2"):
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
+            env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+        assert json.loads(out.stdout) == here
+    # Pinned: the partition must not change between inpars versions, or parts written by
+    # two versions would not merge.
+    assert [shard_of(f"d{i}", 3) for i in range(8)] == PINNED
+
+
+PINNED = [2, 1, 0, 1, 0, 1, 0, 1]
+
+
+# --- generate -----------------------------------------------------------------------------
+
+SENTENCES = [
+    "the boundary layer on a flat plate thickens downstream of the leading edge",
+    "shock waves form ahead of a blunt body in supersonic flow",
+    "heat transfer to a cone at hypersonic speed was measured in a wind tunnel",
+    "the flutter of thin panels depends on the dynamic pressure",
+    "a jet issuing from a nozzle entrains the surrounding air",
+    "buckling of thin cylindrical shells under axial compression",
+    "the lift of a slender wing grows with its angle of attack",
+]
+
+
+def generate_corpus(directory: Path) -> Path:
+    # Lengths differ so that batches (grouped by length) are not in corpus order.
+    docs = [
+        (f"d{i}", "", " ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(1 + i % 3)))
+        for i in range(7)
+    ]
+    return write_beir_corpus(directory, docs)
+
+
+def gen_config(corpus: Path, output: Path, **changes: object) -> GenerateConfig:
+    base = GenerateConfig(
+        corpus=str(corpus), output=str(output), max_new_tokens=12, max_doc_tokens=64,
+        batch_size=3,
+    )  # fmt: skip
+    return replace(base, **changes)
+
+
+def run_shards(make_config, directory: Path, run, count: int = SHARDS) -> list[Path]:
+    outputs = []
+    for index in range(count):
+        config = make_config(directory / f"part{index}", f"{index}/{count}")
+        run(config)
+        outputs.append(Path(config.output))
+    return outputs
+
+
+def test_generate_three_shards_merged_equal_the_unsharded_run(tmp_path, smollm2: HFEngine):
+    """Real SmolLM2, greedy: shards at other batch sizes, merged, give the unsharded bytes."""
+    corpus = generate_corpus(tmp_path / "corpus")
+    whole = tmp_path / "whole.jsonl"
+    generate(smollm2, gen_config(corpus, whole), show_progress=False)
+    records = [json.loads(line) for line in whole.read_text().splitlines()]
+    # Canonical order: corpus order, although batches were grouped by length.
+    assert [r["doc_id"] for r in records] == [f"d{i}" for i in range(7)]
+
+    parts = run_shards(
+        lambda d, shard: gen_config(
+            corpus, d.with_suffix(".jsonl"), shard=shard, batch_size=1 + int(shard[0])
+        ),
+        tmp_path,
+        lambda c: generate(smollm2, c, show_progress=False),
+    )
+    assert sum(len(p.read_text().splitlines()) for p in parts) == 7
+    merged = tmp_path / "merged.jsonl"
+    assert merge_main(["--output", str(merged), *map(str, reversed(parts))]) == 0
+    assert merged.read_bytes() == whole.read_bytes()
+    manifest = json.loads(Path(f"{merged}.manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["config"]["shard"] is None
+    assert [p["shard"] for p in manifest["merged_from"]] == ["0/3", "1/3", "2/3"]
+    assert manifest["last_invocation"]["documents"] == 7
+
+
+@pytest.fixture(scope="module")
+def tiny_engine(tiny_lm: Path) -> HFEngine:
+    return HFEngine(str(tiny_lm))
+
+
+@pytest.fixture
+def tiny_parts(tmp_path, tiny_engine):
+    corpus = generate_corpus(tmp_path / "corpus")
+
+    def make(directory: Path, shard: str, **changes: object) -> GenerateConfig:
+        return gen_config(corpus, directory.with_suffix(".jsonl"), shard=shard, **changes)
+
+    parts = run_shards(make, tmp_path, lambda c: generate(tiny_engine, c, show_progress=False))
+    return corpus, make, parts
+
+
+def test_merge_refuses_a_missing_part(tmp_path, tiny_parts) -> None:
+    _, _, parts = tiny_parts
+    with pytest.raises(InparsError, match="shard\\(s\\) 1 of 3 missing"):
+        merge([parts[0], parts[2]], tmp_path / "m.jsonl")
+    with pytest.raises(InparsError, match="given twice"):
+        merge([parts[0], parts[1], parts[1]], tmp_path / "m.jsonl")
+    parts[2].unlink()
+    with pytest.raises(InparsError, match="missing"):
+        merge(parts, tmp_path / "m.jsonl")
+    assert not (tmp_path / "m.jsonl").exists()
+
+
+def test_merge_refuses_an_incomplete_part(tmp_path, tiny_parts, tiny_engine, monkeypatch) -> None:
+    _, make, parts = tiny_parts
+    config = make(tmp_path / "part1", "1/3", overwrite=False)
+    config = replace(config, output=str(tmp_path / "again1.jsonl"), batch_size=1)
+    calls = 0
+    real = tiny_engine.generate
+
+    def crash_on_second_batch(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_engine, "generate", crash_on_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        generate(tiny_engine, config, show_progress=False)
+    with pytest.raises(InparsError, match="again1.jsonl: is not complete"):
+        merge([parts[0], Path(config.output), parts[2]], tmp_path / "m.jsonl")
+
+
+def test_merge_refuses_parts_made_with_other_settings(tmp_path, tiny_parts, tiny_engine) -> None:
+    _, make, parts = tiny_parts
+    other = make(tmp_path / "other1", "1/3", max_new_tokens=5)
+    generate(tiny_engine, other, show_progress=False)
+    with pytest.raises(InparsError, match="other settings.*max_new_tokens"):
+        merge([parts[0], Path(other.output), parts[2]], tmp_path / "m.jsonl")
+
+
+def test_merge_refuses_mixed_n_and_unsharded_outputs(tmp_path, tiny_parts, tiny_engine) -> None:
+    corpus, make, parts = tiny_parts
+    half = make(tmp_path / "half", "1/2")
+    generate(tiny_engine, half, show_progress=False)
+    with pytest.raises(InparsError, match="parts of one run share N"):
+        merge([*parts, Path(half.output)], tmp_path / "m.jsonl")
+    whole = gen_config(corpus, tmp_path / "whole.jsonl")
+    generate(tiny_engine, whole, show_progress=False)
+    with pytest.raises(InparsError, match="not made with --shard"):
+        merge([*parts, Path(whole.output)], tmp_path / "m.jsonl")
+
+
+def test_a_part_is_never_resumed_as_another_shard(tmp_path, tiny_parts, tiny_engine) -> None:
+    _, make, parts = tiny_parts
+    with pytest.raises(InparsError, match="shard: '0/3' -> '1/3'"):
+        generate(tiny_engine, replace(make(tmp_path / "part0", "1/3")), show_progress=False)
+
+
+def test_merge_cli_reports_a_refusal_without_a_traceback(tmp_path, tiny_parts, capsys) -> None:
+    _, _, parts = tiny_parts
+    assert merge_main(["--output", str(tmp_path / "m.jsonl"), str(parts[0])]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+# --- triples ------------------------------------------------------------------------------
+
+
+def test_triples_three_shards_merged_equal_the_unsharded_run(tmp_path: Path) -> None:
+    corpus = write_beir_corpus(tmp_path / "corpus", make_docs())
+    queries = make_queries()
+    queries.insert(5, dict(queries[7]))  # a repeated record: written once, where it first is
+    queries_file = write_jsonl(tmp_path / "queries.jsonl", queries)
+
+    def config(out: Path, shard: str | None = None) -> TriplesConfig:
+        return TriplesConfig(
+            queries=str(queries_file), corpus=str(corpus), output=str(out), depth=30,
+            negatives_per_query=2, batch_size=4, threads=2, index=str(tmp_path / "index"),
+            shard=shard,
+        )  # fmt: skip
+
+    whole = config(tmp_path / "whole.tsv")
+    make_triples(whole)
+    parts = run_shards(lambda d, shard: config(d.with_suffix(".tsv"), shard), tmp_path, make_triples)
+    merged = tmp_path / "merged.tsv"
+    merge(parts, merged)
+    assert merged.read_bytes() == Path(whole.output).read_bytes()
+    assert merged.with_suffix(".jsonl").read_bytes() == whole.jsonl_path.read_bytes()
+    assert len(merged.read_text().splitlines()) == 86
+    manifest = json.loads(Path(f"{merged}.manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["summary"]["triples"] == 86
+    # The merged files are a finished run: the same command resumes nothing and keeps them.
+    before = merged.read_bytes()
+    summary = make_triples(replace(whole, output=str(merged), jsonl=None))
+    assert summary.already_done == 44 and merged.read_bytes() == before
+    # A part changed after its run completed is refused.
+    with parts[1].open("a") as handle:
+        handle.write("extra\tline\there\n")
+    with pytest.raises(InparsError, match="changed since its run completed"):
+        merge(parts, tmp_path / "again.tsv")
+
+
+# --- rerank -------------------------------------------------------------------------------
+
+
+def test_rerank_three_shards_merged_equal_the_unsharded_run(
+    tmp_path: Path, tiny_cross_encoder: Path
+) -> None:
+    collection = write_beir_collection(tmp_path / "collection")
+
+    def config(out: Path, shard: str | None = None) -> RerankConfig:
+        return RerankConfig(
+            queries=str(collection), corpus=str(collection), output=str(out),
+            model=str(tiny_cross_encoder), depth=8, queries_per_chunk=2, batch_size=5,
+            index=str(tmp_path / "index"), threads=2, shard=shard,
+        )  # fmt: skip
+
+    whole = config(tmp_path / "whole.trec")
+    rerank(whole)
+    parts = run_shards(lambda d, shard: config(d.with_suffix(".trec"), shard), tmp_path, rerank)
+    assert all(p.read_text() for p in parts)  # 6 queries over 3 shards: none is empty here
+    merged = tmp_path / "merged.trec"
+    merge(parts, merged)
+    assert merged.read_bytes() == Path(whole.output).read_bytes()
+    # Rerunning the unsharded command on the merged run finds it done and leaves it alone.
+    before = merged.read_bytes()
+    assert rerank(replace(whole, output=str(merged))).already_done == 6
+    assert merged.read_bytes() == before
+    # A part made with another depth is refused; so is one whose progress says unfinished.
+    other = config(tmp_path / "other.trec", "2/3")
+    rerank(replace(other, depth=4))
+    with pytest.raises(InparsError, match="other settings.*depth"):
+        merge([parts[0], parts[1], Path(other.output)], tmp_path / "m.trec")
+    progress = Path(f"{parts[2]}.progress.json")
+    state = json.loads(progress.read_text())
+    progress.write_text(json.dumps({**state, "complete": False}))
+    with pytest.raises(InparsError, match="is not complete"):
+        merge(parts, tmp_path / "m.trec")
