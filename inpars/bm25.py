@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from inpars.errors import InparsError
-from inpars.io import atomic_write_json
+from inpars.io import atomic_write_json, locked
 from inpars.records import Document
 
 DEFAULT_K1 = 0.9
@@ -296,8 +296,33 @@ def ensure_index(
     Up to date means the folder's ``inpars-index.json`` fingerprint equals that of
     ``documents`` with ``settings`` (checked by streaming the corpus once; no JVM is started
     for the check). ``documents`` must be re-iterable (a :class:`~inpars.corpus.CorpusReader`
-    is) since a rebuild reads it again.
+    is) since a rebuild reads it again. Processes sharing ``index_dir`` (the shards of a run
+    on one machine) take turns through the lock file ``.<name>.lock`` beside it: the first
+    builds, the others then find the index up to date.
     """
+    index_dir = Path(index_dir)
+    with locked(index_dir.with_name(f".{index_dir.name}.lock")):
+        return _ensure_index(
+            documents,
+            index_dir,
+            settings,
+            threads=threads,
+            corpus_label=corpus_label,
+            rebuild=rebuild,
+            progress=progress,
+        )
+
+
+def _ensure_index(
+    documents: Iterable[Document],
+    index_dir: Path,
+    settings: IndexSettings,
+    *,
+    threads: int,
+    corpus_label: str,
+    rebuild: bool,
+    progress: Any,
+) -> IndexInfo:
     start = time.perf_counter()
     index_dir = Path(index_dir)
     metadata = read_index_metadata(index_dir)

@@ -51,7 +51,7 @@ from typing import Any
 
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1
 from inpars.errors import InparsError, require_at_least_one
-from inpars.io import atomic_write_json, atomic_write_text
+from inpars.io import atomic_write_json, atomic_write_text, locked
 from inpars.models import cache_dir, pick_device, pick_dtype, resolve_model_path
 from inpars.progress import progress_bar, summary_table
 from inpars.records import Document
@@ -240,18 +240,8 @@ def read_embeddings_metadata(folder: str | Path) -> dict[str, Any] | None:
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """Holds an exclusive lock on ``folder`` (two processes never encode one folder at once)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # no fcntl (Windows): no lock
+    with locked(folder / ".lock"):
         yield
-        return
-    with (folder / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_embeddings(

@@ -289,3 +289,25 @@ def test_rerank_three_shards_merged_equal_the_unsharded_run(
     progress.write_text(json.dumps({**state, "complete": False}))
     with pytest.raises(InparsError, match="is not complete"):
         merge(parts, tmp_path / "m.trec")
+
+
+# --- one index for the shards of one machine --------------------------------------------
+
+
+def test_shards_started_together_build_one_index_and_share_it(tmp_path: Path) -> None:
+    """Two processes ensuring the same index: one builds it, the other waits and reuses it."""
+    corpus = write_beir_corpus(tmp_path / "corpus", make_docs())
+    code = (
+        "import sys; from inpars.bm25 import ensure_index; from inpars.corpus import read_corpus; "
+        "info = ensure_index(read_corpus(sys.argv[1]), sys.argv[2]); print(info.reused)"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(corpus), str(tmp_path / "index")],
+            cwd=REPO, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    reused = sorted(p.communicate(timeout=300)[0].strip() for p in procs)
+    assert [p.returncode for p in procs] == [0, 0]
+    assert reused == ["False", "True"]
