@@ -57,8 +57,16 @@ from inpars.shards import Shard, parse_shard, shard_of
 # changes only speed.
 _PART_ONLY = {
     "generate": {"output", "batch_size", "shard"},
-    "triples": {"output", "jsonl", "index", "threads", "batch_size", "rebuild_index",
-                "overwrite", "shard"},
+    "triples": {
+        "output",
+        "jsonl",
+        "index",
+        "threads",
+        "batch_size",
+        "rebuild_index",
+        "overwrite",
+        "shard",
+    },
     "rerank": {"shard"},
 }
 
@@ -241,7 +249,8 @@ def _load_part(path: Path) -> Part:
         for key in ("queries", "corpus"):  # compared by content (queries, index fingerprint)
             settings.pop(key, None)
         for name, entry in (record.get("outputs") or {}).items():
-            target = path if name == "tsv" else Path(config.get("jsonl") or path.with_suffix(".jsonl"))
+            jsonl = Path(config.get("jsonl") or path.with_suffix(".jsonl"))
+            target = path if name == "tsv" else jsonl
             if not target.exists() or file_sha256(target) != entry.get("sha256"):
                 raise InparsError(f"{target}: changed since its run completed (SHA-256 differs)")
     return Part(path, stage, shard, settings, record)

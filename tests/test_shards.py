@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from test_triples import make_docs, make_queries, write_jsonl
 
 from inpars.engines.hf import HFEngine
 from inpars.errors import InparsError
@@ -25,7 +26,6 @@ from inpars.shards import Shard, in_shard, parse_shard, shard_of
 from inpars.triples import TriplesConfig, make_triples
 
 from conftest import REPO, write_beir_collection, write_beir_corpus
-from test_triples import make_docs, make_queries, write_jsonl
 
 SHARDS = 3
 
@@ -165,7 +165,7 @@ def test_merge_refuses_a_missing_part(tmp_path, tiny_parts) -> None:
 
 def test_merge_refuses_an_incomplete_part(tmp_path, tiny_parts, tiny_engine, monkeypatch) -> None:
     _, make, parts = tiny_parts
-    config = make(tmp_path / "part1", "1/3", overwrite=False)
+    config = make(tmp_path / "part1", "1/3")
     config = replace(config, output=str(tmp_path / "again1.jsonl"), batch_size=1)
     calls = 0
     real = tiny_engine.generate
@@ -180,7 +180,7 @@ def test_merge_refuses_an_incomplete_part(tmp_path, tiny_parts, tiny_engine, mon
     monkeypatch.setattr(tiny_engine, "generate", crash_on_second_batch)
     with pytest.raises(KeyboardInterrupt):
         generate(tiny_engine, config, show_progress=False)
-    with pytest.raises(InparsError, match="again1.jsonl: is not complete"):
+    with pytest.raises(InparsError, match=r"again1\.jsonl: is not complete"):
         merge([parts[0], Path(config.output), parts[2]], tmp_path / "m.jsonl")
 
 
@@ -188,7 +188,7 @@ def test_merge_refuses_parts_made_with_other_settings(tmp_path, tiny_parts, tiny
     _, make, parts = tiny_parts
     other = make(tmp_path / "other1", "1/3", max_new_tokens=5)
     generate(tiny_engine, other, show_progress=False)
-    with pytest.raises(InparsError, match="other settings.*max_new_tokens"):
+    with pytest.raises(InparsError, match=r"other settings.*max_new_tokens"):
         merge([parts[0], Path(other.output), parts[2]], tmp_path / "m.jsonl")
 
 
@@ -205,7 +205,7 @@ def test_merge_refuses_mixed_n_and_unsharded_outputs(tmp_path, tiny_parts, tiny_
 
 
 def test_a_part_is_never_resumed_as_another_shard(tmp_path, tiny_parts, tiny_engine) -> None:
-    _, make, parts = tiny_parts
+    _, make, _ = tiny_parts
     with pytest.raises(InparsError, match="shard: '0/3' -> '1/3'"):
         generate(tiny_engine, replace(make(tmp_path / "part0", "1/3")), show_progress=False)
 
@@ -234,7 +234,9 @@ def test_triples_three_shards_merged_equal_the_unsharded_run(tmp_path: Path) -> 
 
     whole = config(tmp_path / "whole.tsv")
     make_triples(whole)
-    parts = run_shards(lambda d, shard: config(d.with_suffix(".tsv"), shard), tmp_path, make_triples)
+    parts = run_shards(
+        lambda d, shard: config(d.with_suffix(".tsv"), shard), tmp_path, make_triples
+    )
     merged = tmp_path / "merged.tsv"
     merge(parts, merged)
     assert merged.read_bytes() == Path(whole.output).read_bytes()
@@ -282,7 +284,7 @@ def test_rerank_three_shards_merged_equal_the_unsharded_run(
     # A part made with another depth is refused; so is one whose progress says unfinished.
     other = config(tmp_path / "other.trec", "2/3")
     rerank(replace(other, depth=4))
-    with pytest.raises(InparsError, match="other settings.*depth"):
+    with pytest.raises(InparsError, match=r"other settings.*depth"):
         merge([parts[0], parts[1], Path(other.output)], tmp_path / "m.trec")
     progress = Path(f"{parts[2]}.progress.json")
     state = json.loads(progress.read_text())
@@ -304,8 +306,10 @@ def test_shards_started_together_build_one_index_and_share_it(tmp_path: Path) ->
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", code, str(corpus), str(tmp_path / "index")],
-            cwd=REPO, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     reused = sorted(p.communicate(timeout=300)[0].strip() for p in procs)
