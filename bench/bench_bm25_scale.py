@@ -9,13 +9,13 @@
 2. index: ``inpars.bm25.build_index`` (what ``inpars.triples``, ``inpars.rerank`` and
    ``inpars.search --bm25`` call), positions, document vectors and raw text stored, on
    ``--threads`` indexing threads; wall seconds, documents/s and the index folder's bytes.
-Wall seconds on a shared machine mostly measure the other jobs; CPU seconds (user + system,
-all threads of the process, the in-process JVM included) are reported too and are what the
-extrapolation uses.
-
 3. search: ``Bm25Searcher.batch_search`` of the shared collections' queries (repeated up to
    ``--queries``) at depth 1000 (``inpars.triples``' default) and 100 (``inpars.rerank``'s),
    on ``--threads`` threads; queries/s.
+
+Wall seconds on a shared machine mostly measure the other jobs; CPU seconds (user + system,
+all threads of the process, the in-process JVM included) are reported too: they are what
+to extrapolate from.
 
 Run: python bench/bench_bm25_scale.py --docs 100000 --workdir /tmp/bm25-bench [--threads 2]
      [--queries 2000] [--json results.json] [--keep]

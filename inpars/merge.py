@@ -27,6 +27,9 @@ The merged file is in the order an unsharded run writes (each stage's canonical 
   the TSV and the JSON Lines alike;
 - rerank: the order of the queries file.
 
+Dense embeddings folders encoded with ``python -m inpars.search --shard I/N`` are merged by
+the same command into the corpus's embeddings folder (:mod:`inpars.embedding_shards`).
+
 The merge rereads the corpus (generate) or the queries file (triples, rerank) to know that
 order; ``--corpus`` and ``--queries`` give it where the parts' recorded paths do not hold
 here. It writes the merged output atomically, with the manifest (generate, triples) or
@@ -48,6 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from inpars.embedding_shards import is_embeddings_part, merge_embeddings
 from inpars.errors import InparsError
 from inpars.io import atomic_write_json
 from inpars.manifest import file_entry, file_sha256, manifest_path, read_manifest
@@ -430,7 +434,15 @@ def merge(
     corpus: str | None = None,
     queries: str | None = None,
 ) -> list[Part]:
-    """Checks the parts (:func:`check_parts`) and writes the merged output; returns the parts."""
+    """Checks the parts (:func:`check_parts`) and writes the merged output; returns the parts.
+
+    Parts that are embeddings folders are merged by :func:`merge_embeddings` (and ``[]`` is
+    returned).
+    """
+    parts = list(parts)
+    if parts and all(is_embeddings_part(p) for p in parts):
+        merge_embeddings(parts, output, corpus)
+        return []
     checked = check_parts(parts)
     output = Path(output)
     if any(p.path.resolve() == output.resolve() for p in checked):
@@ -472,10 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     except InparsError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         return 2
-    console.print(
-        f"{args.output}: merged {len(parts)} {parts[0].stage} parts "
-        f"(shards 0..{len(parts) - 1} of {len(parts)})"
-    )
+    stage = parts[0].stage if parts else "dense-embeddings"
+    console.print(f"{args.output}: merged {len(args.parts)} {stage} parts")
     return 0
 
 

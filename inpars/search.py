@@ -869,6 +869,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--rebuild", action="store_true", help="encode the corpus again even if up to date"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="only encode the documents of shard I of N into --embeddings (no queries): one "
+        "process per GPU or machine; python -m inpars.merge joins the N folders into the "
+        "corpus's embeddings",
+    )
     return parser
 
 
@@ -970,6 +977,29 @@ def _interactive(args: argparse.Namespace, console: Any) -> None:
     print_hits(args.query, rankings, _document_texts(args.corpus, wanted), console)
 
 
+def _encode_shard(args: argparse.Namespace, console: Any) -> None:
+    """``--shard I/N``: encodes that shard of the corpus into ``--embeddings``, and stops."""
+    from inpars.embedding_shards import encode_shard
+
+    if args.query or args.queries or args.output or args.hybrid or not args.embeddings:
+        raise InparsError("--shard encodes only: give --corpus, --embeddings and no queries")
+    encoder = DenseEncoder.load(
+        args.model, device=args.device, dtype=args.dtype, max_length=args.max_length
+    )
+    with progress_bar(not args.quiet) as progress:
+        count = encode_shard(
+            args.corpus,
+            args.embeddings,
+            args.shard,
+            encoder,
+            batch_size=args.batch_size,
+            chunk_size=args.chunk_size,
+            rebuild=args.rebuild,
+            progress=progress,
+        )
+    console.print(f"{args.embeddings}: shard {args.shard}, {count:,} documents encoded")
+
+
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
@@ -977,6 +1007,9 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     errors = Console(stderr=True)
     try:
+        if args.shard:
+            _encode_shard(args, errors)
+            return 0
         if args.query:
             if args.output or args.queries:
                 raise InparsError("give queries as arguments or --queries/--output, not both")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from test_triples import make_docs, make_queries, write_jsonl
 
+from inpars.corpus import read_corpus
 from inpars.engines.hf import HFEngine
 from inpars.errors import InparsError
 from inpars.generate import GenerateConfig, generate
@@ -315,3 +316,37 @@ def test_shards_started_together_build_one_index_and_share_it(tmp_path: Path) ->
     reused = sorted(p.communicate(timeout=300)[0].strip() for p in procs)
     assert [p.returncode for p in procs] == [0, 0]
     assert reused == ["False", "True"]
+
+
+# --- dense encoding -----------------------------------------------------------------------
+
+
+def test_dense_encoding_in_three_shards_merges_into_the_corpus_embeddings(tmp_path: Path) -> None:
+    """Real all-MiniLM-L6-v2: 3 shard folders merged = the unsharded encoding, and search
+    reuses the merged folder without encoding anything."""
+    import numpy as np
+
+    from inpars.search import DenseEncoder, ensure_embeddings
+    from inpars.search import main as search_main
+
+    collection = write_beir_collection(tmp_path / "collection")
+    parts = [tmp_path / f"emb{i}" for i in range(SHARDS)]
+    for i, part in enumerate(parts):
+        argv = ["--corpus", str(collection), "--embeddings", str(part), "--shard", f"{i}/3"]
+        assert search_main([*argv, "--quiet", "--batch-size", str(2 + i)]) == 0
+    merged = tmp_path / "merged"
+    assert merge_main(["--output", str(merged), *map(str, reversed(parts))]) == 0
+
+    encoder = DenseEncoder.load("all-minilm-l6-v2", device="cpu")
+    reader = read_corpus(collection)
+    whole = ensure_embeddings(reader, encoder, tmp_path / "whole")
+    reused = ensure_embeddings(reader, encoder, merged)
+    assert reused.reused and reused.doc_ids == whole.doc_ids
+    assert np.allclose(reused.embeddings, whole.embeddings, atol=1e-5)
+
+    with pytest.raises(InparsError, match=r"shard\(s\) 1 of 3 missing"):
+        merge([parts[0], parts[2]], tmp_path / "m")
+    state = json.loads((parts[1] / "inpars-shard.json").read_text())
+    (parts[1] / "inpars-shard.json").write_text(json.dumps({**state, "status": "running"}))
+    with pytest.raises(InparsError, match="is not complete"):
+        merge(parts, tmp_path / "m")
