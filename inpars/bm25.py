@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import struct
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -297,11 +298,11 @@ def ensure_index(
     ``documents`` with ``settings`` (checked by streaming the corpus once; no JVM is started
     for the check). ``documents`` must be re-iterable (a :class:`~inpars.corpus.CorpusReader`
     is) since a rebuild reads it again. Processes sharing ``index_dir`` (the shards of a run
-    on one machine) take turns through the lock file ``.<name>.lock`` beside it: the first
-    builds, the others then find the index up to date.
+    on one machine) take turns through a lock file (:func:`_lock_file`): the first builds,
+    the others then find the index up to date.
     """
     index_dir = Path(index_dir)
-    with locked(index_dir.with_name(f".{index_dir.name}.lock")):
+    with locked(_lock_file(index_dir)):
         return _ensure_index(
             documents,
             index_dir,
@@ -311,6 +312,17 @@ def ensure_index(
             rebuild=rebuild,
             progress=progress,
         )
+
+
+def _lock_file(index_dir: Path) -> Path:
+    """The lock of an index folder: in the temporary directory, named by the folder's path.
+
+    Not beside the index, which stays a plain folder; a lock serialises the processes of one
+    machine, which is what shards sharing an index are (locks on network file systems are
+    not to be trusted anyway).
+    """
+    key = hashlib.sha256(str(index_dir.resolve()).encode("utf-8")).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / "inpars-locks" / f"bm25-index-{key}.lock"
 
 
 def _ensure_index(
