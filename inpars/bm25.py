@@ -40,6 +40,7 @@ import os
 import re
 import shutil
 import struct
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -49,7 +50,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from inpars.errors import InparsError
-from inpars.io import atomic_write_json
+from inpars.io import atomic_write_json, locked
 from inpars.records import Document
 
 DEFAULT_K1 = 0.9
@@ -343,12 +344,48 @@ def ensure_index(
     Up to date means the folder's ``inpars-index.json`` fingerprint equals that of
     ``documents`` with ``settings`` (checked by streaming the corpus once; no JVM is started
     for the check). ``documents`` must be re-iterable (a :class:`~inpars.corpus.CorpusReader`
-    is) since a rebuild reads it again.
+    is) since a rebuild reads it again. Processes sharing ``index_dir`` (the shards of a run
+    on one machine) take turns through a lock file (:func:`_lock_file`): the first builds,
+    the others then find the index up to date.
 
     ``settings`` None means: those the existing index was built with (a stage that does not
     choose the analysis, such as the rerank first stage, reuses an index as it is), else the
     default. The searcher then analyses queries the same way (:meth:`IndexSettings.of_index`).
     """
+    index_dir = Path(index_dir)
+    with locked(_lock_file(index_dir)):
+        return _ensure_index(
+            documents,
+            index_dir,
+            settings,
+            threads=threads,
+            corpus_label=corpus_label,
+            rebuild=rebuild,
+            progress=progress,
+        )
+
+
+def _lock_file(index_dir: Path) -> Path:
+    """The lock of an index folder: in the temporary directory, named by the folder's path.
+
+    Not beside the index, which stays a plain folder; a lock serialises the processes of one
+    machine, which is what shards sharing an index are (locks on network file systems are
+    not to be trusted anyway).
+    """
+    key = hashlib.sha256(str(index_dir.resolve()).encode("utf-8")).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / "inpars-locks" / f"bm25-index-{key}.lock"
+
+
+def _ensure_index(
+    documents: Iterable[Document],
+    index_dir: Path,
+    settings: IndexSettings | None,
+    *,
+    threads: int,
+    corpus_label: str,
+    rebuild: bool,
+    progress: Any,
+) -> IndexInfo:
     start = time.perf_counter()
     index_dir = Path(index_dir)
     metadata = read_index_metadata(index_dir)

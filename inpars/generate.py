@@ -14,6 +14,12 @@ fsynced batch by batch. Beside it, ``<output>.manifest.json`` records the config
 Running the same command again resumes: documents whose queries are all on disk are
 skipped, a line cut short by a crash is dropped, and a document whose queries were only
 partly written is generated again.
+
+Documents are generated in batches of similar lengths, so lines are written out of order;
+when the run completes, the output is rewritten in its canonical order: the documents in
+corpus order (the order of the selection, for ``--max-docs`` and ``--doc-ids``), each
+document's queries by query index. The same settings thus give the same bytes whatever the
+batch size, the resumes, or the shards merged (``--shard I/N``, :mod:`inpars.shards`).
 """
 
 from __future__ import annotations
@@ -32,7 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from inpars import __version__, compat
-from inpars.corpus import CORPUS_FORMATS, read_corpus, read_doc_ids, select_documents
+from inpars.corpus import (
+    CORPUS_FORMATS,
+    CorpusReader,
+    read_corpus,
+    read_doc_ids,
+    select_documents,
+)
 from inpars.engines.base import (
     Engine,
     SamplingParams,
@@ -43,6 +55,8 @@ from inpars.engines.base import (
 )
 from inpars.errors import InparsError
 from inpars.io import JsonlWriter, atomic_write_json, read_jsonl, repair_jsonl_tail
+from inpars.manifest import file_entry
+from inpars.merge import order_generated
 from inpars.models import DEFAULT_MODEL
 from inpars.progress import (
     DefaultsHelpFormatter,
@@ -61,6 +75,7 @@ from inpars.prompts import (
     load_template,
 )
 from inpars.records import Document, GeneratedQuery, to_dict
+from inpars.shards import add_shard_argument, parse_shard
 
 
 @dataclass
@@ -86,6 +101,7 @@ class GenerateConfig:
     max_doc_tokens: int = 256
     batch_size: int = 8
     save_prompts: bool = False
+    shard: str | None = None  # "I/N": only the documents of shard I of N (inpars.shards)
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(
@@ -142,16 +158,25 @@ def prepare_template(config: GenerateConfig) -> PromptTemplate:
     return template
 
 
-def _documents(config: GenerateConfig) -> Iterator[Document]:
-    reader = read_corpus(
+def _reader(config: GenerateConfig) -> CorpusReader:
+    return read_corpus(
         config.corpus,
         format=config.corpus_format,
         id_field=config.id_field,
         text_field=config.text_field,
         title_field=config.title_field,
     )
+
+
+def _documents(config: GenerateConfig) -> Iterator[Document]:
+    """The documents of the run, in corpus order: the selection, then the shard."""
+    reader = _reader(config)
     doc_ids = read_doc_ids(config.doc_ids) if config.doc_ids else None
-    return select_documents(reader, max_docs=config.max_docs, doc_ids=doc_ids, seed=config.seed)
+    docs = select_documents(reader, max_docs=config.max_docs, doc_ids=doc_ids, seed=config.seed)
+    # The shard is taken from the selection (not the corpus), so that the shards of a
+    # --max-docs sample partition that sample.
+    shard = parse_shard(config.shard)
+    return docs if shard is None else (doc for doc in docs if doc.id in shard)
 
 
 def count_documents(config: GenerateConfig) -> int:
@@ -221,6 +246,7 @@ def _write_manifest(
     summary: GenerateSummary,
     status: str,
     engine_options: dict[str, Any],
+    corpus_file: dict[str, Any] | None = None,
 ) -> None:
     import torch
     import transformers
@@ -241,6 +267,8 @@ def _write_manifest(
                 "fewshot_ids": template.fewshot_ids,
             },
             "config": dataclasses.asdict(config),
+            # The corpus's bytes (size, SHA-256), once complete: what inpars.merge compares.
+            "corpus_file": corpus_file,
             "last_invocation": {
                 "documents": summary.documents,
                 "queries": summary.queries,
@@ -360,9 +388,11 @@ def generate(
                 rate=f"{summary.queries_per_second:.2f} queries/s",
             )
     summary.truncated = builder.truncated
-    summary.seconds = time.perf_counter() - start
     engine.close()
-    _write_manifest(config, engine, template, summary, "complete", options)
+    order_generated(output, (doc.id for doc in _documents(config)))
+    summary.seconds = time.perf_counter() - start
+    corpus = file_entry(_reader(config).file)
+    _write_manifest(config, engine, template, summary, "complete", options, corpus)
     return summary
 
 
@@ -436,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--save-prompts", action="store_true",
                     help="also store each prompt's full text in its records")
     io.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_shard_argument(io)
 
     prompt = parser.add_argument_group("prompt")
     prompt.add_argument(

@@ -417,6 +417,29 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def locked(lock_file: str | Path) -> Iterator[None]:
+    """Holds an exclusive lock on ``lock_file`` (created if need be) while the block runs.
+
+    Processes that share a folder (the shards of one run on one machine) take turns:
+    the first builds an index or encodes a corpus, the others wait and then find it ready.
+    Without ``fcntl`` (Windows) there is no lock.
+    """
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with lock_file.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class CommittedAppender:
     """An append-only output file whose progress is committed to ``<output>.progress.json``.
 
@@ -519,6 +542,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "dumps_json",
+    "locked",
     "open_lines",
     "read_jsonl",
     "repair_jsonl_tail",

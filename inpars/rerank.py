@@ -14,6 +14,10 @@ given with ``run``; its top ``depth`` documents per query are rescored. Document
 from the index (``Document.contents``, the one way inpars joins title and text). Queries are
 processed in chunks; each chunk's run lines are appended and committed together, so a crash
 loses at most one chunk and the same command resumes after the last committed query.
+
+The run lists the queries in the order of the queries file. With ``--shard I/N`` a run
+reranks only the queries whose id is in shard I of N (:mod:`inpars.shards`);
+``python -m inpars.merge`` combines the N parts into the run an unsharded run writes.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from inpars.progress import console_warnings, print_error, progress_bar, say, st
 from inpars.records import Query
 from inpars.rerankers import available_kinds, load_reranker
 from inpars.runs import format_run, rank_scores, read_rankings, read_run
+from inpars.shards import add_shard_argument, parse_shard
 
 
 @dataclass
@@ -61,6 +66,7 @@ class RerankConfig:
     b: float = DEFAULT_B
     threads: int = max(1, os.cpu_count() or 1)
     tag: str | None = None
+    shard: str | None = None  # "I/N": only the queries of shard I of N (inpars.shards)
 
     @property
     def index_path(self) -> Path:
@@ -100,7 +106,8 @@ def select_queries(config: RerankConfig) -> list[Query]:
         queries = [q for q in queries if q.id in judged]
     if not queries:
         raise InparsError(f"{config.queries}: no queries to rerank")
-    return queries
+    shard = parse_shard(config.shard)
+    return queries if shard is None else [q for q in queries if q.id in shard]
 
 
 class FirstStage:
@@ -162,6 +169,8 @@ def rerank(
         "k1": config.k1,
         "b": config.b,
         "queries": str(Path(config.queries).resolve()),
+        "shard": config.shard,
+        "tag": config.tag,
     }
     tag = config.tag or f"inpars-{reranker.kind}"
     with progress_bar(show_progress) as progress:
@@ -309,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tag", help="run tag, the last column (default: inpars-<kind>)")
     parser.add_argument("--overwrite", action="store_true", help="start again instead of resuming")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    add_shard_argument(parser)
     return parser
 
 

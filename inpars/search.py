@@ -51,12 +51,13 @@ from typing import Any
 
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1
 from inpars.errors import InparsError, require_at_least_one
-from inpars.io import atomic_write_json, atomic_write_text, dumps_json
+from inpars.io import atomic_write_json, atomic_write_text, dumps_json, locked
 from inpars.models import cache_dir, pick_device, pick_dtype, resolve_model_path
 from inpars.progress import (
     console_warnings,
     print_error,
     progress_bar,
+    say,
     stderr_console,
     summary_table,
 )
@@ -243,18 +244,8 @@ def read_embeddings_metadata(folder: str | Path) -> dict[str, Any] | None:
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """Holds an exclusive lock on ``folder`` (two processes never encode one folder at once)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # no fcntl (Windows): no lock
+    with locked(folder / ".lock"):
         yield
-        return
-    with (folder / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_embeddings(
@@ -887,6 +878,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--rebuild", action="store_true", help="encode the corpus again even if up to date"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="only encode the documents of shard I of N into --embeddings (no queries): one "
+        "process per GPU or machine; python -m inpars.merge joins the N folders into the "
+        "corpus's embeddings",
+    )
     return parser
 
 
@@ -992,6 +990,29 @@ def _interactive(args: argparse.Namespace, console: Any) -> None:
     print_hits(args.query, rankings, _document_texts(args.corpus, wanted), console)
 
 
+def _encode_shard(args: argparse.Namespace, console: Any) -> None:
+    """``--shard I/N``: encodes that shard of the corpus into ``--embeddings``, and stops."""
+    from inpars.embedding_shards import encode_shard
+
+    if args.query or args.queries or args.output or args.hybrid or not args.embeddings:
+        raise InparsError("--shard encodes only: give --corpus, --embeddings and no queries")
+    encoder = DenseEncoder.load(
+        args.model, device=args.device, dtype=args.dtype, max_length=args.max_length
+    )
+    with progress_bar(not args.quiet) as progress:
+        count = encode_shard(
+            args.corpus,
+            args.embeddings,
+            args.shard,
+            encoder,
+            batch_size=args.batch_size,
+            chunk_size=args.chunk_size,
+            rebuild=args.rebuild,
+            progress=progress,
+        )
+    say(f"{args.embeddings}:", f"shard {args.shard}, {count:,} documents encoded", console=console)
+
+
 @console_warnings()
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
@@ -1000,6 +1021,9 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     errors = stderr_console()
     try:
+        if args.shard:
+            _encode_shard(args, errors)
+            return 0
         if args.query:
             if args.output or args.queries:
                 raise InparsError("give queries as arguments or --queries/--output, not both")

@@ -25,6 +25,12 @@ into the same files. Queries that got no triple are searched again on a rerun.
 ``<output>.manifest.json`` (beside the TSV) records the settings, the index, what the run
 counted and the SHA-256 of the queries and of both outputs; its status is ``running`` until
 the run completes.
+
+Both outputs are in the order of the queries file (a query record's triples where its first
+occurrence stands). With ``--shard I/N`` a run takes only the records whose ``doc_id`` is in
+shard I of N (:mod:`inpars.shards`); it still reads every record to know each query's
+positives, so every part excludes the same documents. ``python -m inpars.merge`` combines
+the N parts into the files of an unsharded run.
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ from inpars.progress import (
 )
 from inpars.published import RecordNormalizer
 from inpars.records import Triple, to_dict
+from inpars.shards import add_shard_argument, parse_shard
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class TriplesConfig:
     batch_size: int = 1000
     rebuild_index: bool = False
     overwrite: bool = False
+    shard: str | None = None  # "I/N": only the query records of shard I of N (inpars.shards)
 
     @property
     def jsonl_path(self) -> Path:
@@ -125,6 +133,7 @@ class TriplesConfig:
         if self.k1 < 0 or not 0 <= self.b <= 1:
             raise InparsError(f"BM25 needs k1 >= 0 and 0 <= b <= 1 (got {self.k1}, {self.b})")
         self.index_settings  # noqa: B018 (validates the stemmer)
+        parse_shard(self.shard)
         if Path(self.output).resolve() == self.jsonl_path.resolve():
             raise InparsError("the TSV and JSON Lines outputs must be different files")
 
@@ -137,6 +146,7 @@ class TriplesConfig:
             "seed": self.seed,
             "k1": self.k1,
             "b": self.b,
+            "shard": self.shard,
         }
 
 
@@ -570,12 +580,16 @@ def _run(
 ) -> None:
     output = _TriplesOutput(Path(config.output), config.jsonl_path, meta)
     seen: set[tuple[str, str]] = set()
+    shard = parse_shard(config.shard)
     total = _count_rows(config.queries)
     try:
         with progress_bar(show_progress) as progress:
             task = progress.add_task("triples", total=total)
             batch: list[_QueryRow] = []
             for row in read_query_rows(config.queries):
+                if shard is not None and row.doc_id not in shard:
+                    progress.advance(task)
+                    continue
                 summary.queries_read += 1
                 key = (row.query, row.doc_id)
                 if key in done:
@@ -737,6 +751,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete existing outputs and start again instead of resuming",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    add_shard_argument(parser)
     return parser
 
 
