@@ -11,7 +11,8 @@ from inpars.corpus import read_corpus
 from inpars.errors import InparsError, InputError
 from inpars.expand import ExpandConfig, expand, expanded_text, main
 from inpars.pair_scores import PairScorer
-from tests.conftest import write_beir_collection
+
+from conftest import write_beir_collection
 
 
 def _write_queries(path: Path, rows: list[tuple[str, str, list[float]]]) -> Path:
