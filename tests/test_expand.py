@@ -266,3 +266,43 @@ def test_a_query_for_an_unknown_document_is_an_error_naming_its_line(tmp_path: P
     )
     with pytest.raises(InputError, match=r"q\.jsonl:2.*doc_id.*'nope'"):
         expand(ExpandConfig(str(collection), str(queries), str(tmp_path / "out")))
+
+
+def test_sigkill_mid_scoring_then_the_same_command_gives_the_uninterrupted_output(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    collection = write_beir_collection(tmp_path / "c")
+    rows = [(f"d{t}-{i}", f"q{n} on topic {t} doc {i}", [-1.0]) for n in range(4)
+            for t in range(6) for i in range(5)]  # fmt: skip
+    queries = _write_queries(tmp_path / "q.jsonl", rows)
+
+    def command(out: Path) -> list[str]:
+        return [sys.executable, "-m", "inpars.expand", "--corpus", str(collection), "--queries",
+                str(queries), "--output", str(out), "--drop-fraction", "0.4",
+                "--pairs-per-commit", "1", "--quiet"]  # fmt: skip
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    killed = tmp_path / "killed"
+    scores = Path(f"{killed}.scores.jsonl")
+    process = subprocess.Popen(command(killed), env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if scores.is_file() and len(scores.read_bytes().splitlines()) >= 20:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (killed / "corpus.jsonl").exists()
+    subprocess.run(command(killed), env=env, check=True)
+    subprocess.run(command(tmp_path / "whole"), env=env, check=True)
+    assert (killed / "corpus.jsonl").read_bytes() == (
+        tmp_path / "whole" / "corpus.jsonl"
+    ).read_bytes()
+    lines = [json.loads(x)["line"] for x in scores.read_text().splitlines()]
+    assert sorted(lines) == list(range(1, len(rows) + 1))  # each pair scored once
