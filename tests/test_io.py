@@ -13,6 +13,7 @@ from inpars import io as inpars_io
 from inpars.errors import InputError
 from inpars.io import (
     JsonlWriter,
+    atomic_open,
     atomic_write_json,
     atomic_write_text,
     open_lines,
@@ -234,3 +235,16 @@ def test_atomic_write_cleans_up_on_error(tmp_path: Path) -> None:
     with pytest.raises(UnicodeEncodeError):
         atomic_write_text(path, "lone surrogate \ud800")  # fails after the temp file exists
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_open_replaces_the_file_only_when_the_block_completes(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "out.jsonl"
+    with atomic_open(path) as handle:
+        handle.write("first\n")
+        assert not path.exists()  # nothing is visible until the block ends
+    assert path.read_text() == "first\n"
+    with pytest.raises(RuntimeError), atomic_open(path) as handle:
+        handle.write("half of a second version")
+        raise RuntimeError("killed")
+    assert path.read_text() == "first\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["out.jsonl"]  # no temporary left
