@@ -27,6 +27,12 @@ drops it:
 6. over the per-document cap: ``max_per_doc`` better records of the same document are kept;
 7. below the top k: ``keep_top_k`` better records are kept.
 
+The score is the generator's confidence (``score``, a function of ``log_probs``), or, with
+``reranker`` (the InPars-v2 filter, which kept the 10k best of 100k by monoT5-3B score), the
+relevance a reranker gives the (query, its document) pair, through the same
+:class:`inpars.pair_scores.PairScorer` as :mod:`inpars.expand`; records then wait in batches of
+``reranker_batch_size`` for the model, and rules 5-7 rank by that score.
+
 Rules 6-7 select exactly what a greedy pass over all surviving records in score order would
 (best first, skipping a record whose document already has ``max_per_doc``, stopping at k).
 
@@ -381,6 +387,9 @@ class FilterConfig:
     consistency_model: str | None = None  # None: no round-trip check
     consistency_depth: int = DEFAULT_CONSISTENCY_DEPTH
     consistency_batch_size: int = 256
+    reranker: str | None = None  # None: rank by the log-prob score; else a model's pair score
+    reranker_kind: str | None = None
+    reranker_batch_size: int = 64
     device: str = "auto"
     dedup: bool = True
     skip_invalid: bool = False
@@ -423,6 +432,13 @@ class FilterConfig:
                     "--consistency-batch-size must be at least 1 "
                     f"(got {self.consistency_batch_size})"
                 )
+        if self.reranker is not None:
+            if self.corpus is None:
+                raise InparsError("--reranker needs --corpus (it scores each query's document)")
+            if self.reranker_batch_size < 1:
+                raise InparsError(
+                    f"--reranker-batch-size must be at least 1 (got {self.reranker_batch_size})"
+                )
         if Path(self.input).resolve() == Path(self.output).resolve():
             raise InparsError("--output must differ from --input (the input is read twice)")
 
@@ -432,7 +448,7 @@ class FilterConfig:
 
     @property
     def needs_documents(self) -> bool:
-        return self.checks_copies or self.min_doc_words > 0
+        return self.checks_copies or self.min_doc_words > 0 or self.reranker is not None
 
 
 class DropRule(NamedTuple):
@@ -557,6 +573,8 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
         copies_checked=config.checks_copies,
         short_documents_checked=config.min_doc_words > 0,
     )
+    if config.reranker is not None:
+        summary.score = f"reranker {config.reranker}"
     documents: dict[str, str] = {}
     if config.needs_documents:
         documents = load_documents_for(config, _referenced_doc_ids(config.input))
@@ -577,6 +595,16 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
         records = _records(
             config.input, summary, skip_invalid=config.skip_invalid, normalize=normalize
         )
+
+        def forward(
+            words: list[str], doc_id: str, line: int, record: dict[str, Any], score: float
+        ) -> None:
+            if best is not None:
+                best.offer(dedup_key(words), score, line)
+            else:
+                offer(score, line, doc_id, record)
+
+        rescore = _reranker_scores(config, forward, set(documents))
         for line, record in records:
             summary.read += 1
             if summary.read % 2048 == 0:
@@ -586,11 +614,12 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
             )
             if outcome is None:
                 continue
-            words, doc_id, score = outcome
-            if best is not None:
-                best.offer(dedup_key(words), score, line)
+            if rescore is not None:
+                rescore.add(outcome[0], outcome[1], line, record)
             else:
-                offer(score, line, doc_id, record)
+                forward(outcome[0], outcome[1], line, record, outcome[2])
+        if rescore is not None:
+            rescore.flush()
         progress.update(task, completed=summary.read)
         summary.input_format = normalize.format or summary.input_format
         if best is not None:
@@ -809,6 +838,64 @@ class _RoundTripGate:
                 self.top.offer(score, line, doc_id, record)
 
 
+class _RerankerScores:
+    """Replaces each record's score by a reranker's (query, document) score, in batches."""
+
+    def __init__(
+        self,
+        scorer: Any,
+        texts: dict[str, str],
+        batch_size: int,
+        forward: Callable[[list[str], str, int, dict[str, Any], float], None],
+    ) -> None:
+        self.scorer = scorer
+        self.texts = texts
+        self.batch_size = batch_size
+        self.forward = forward
+        self._pending: list[tuple[list[str], str, int, dict[str, Any]]] = []
+
+    def add(self, words: list[str], doc_id: str, line: int, record: dict[str, Any]) -> None:
+        self._pending.append((words, doc_id, line, record))
+        if len(self._pending) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        scores = self.scorer.score(
+            [str(item[3]["query"]) for item in pending],
+            [self.texts[item[1]] for item in pending],
+            self.batch_size,
+        )
+        for (words, doc_id, line, record), score in zip(pending, scores, strict=True):
+            self.forward(words, doc_id, line, record, score)
+
+
+def _reranker_scores(
+    config: FilterConfig,
+    forward: Callable[[list[str], str, int, dict[str, Any], float], None],
+    wanted: set[str],
+) -> _RerankerScores | None:
+    """The reranker stage of ``config`` (None without ``reranker``), with the texts of the
+    ``wanted`` documents (those the input names)."""
+    if config.reranker is None:
+        return None
+    from inpars.corpus import read_corpus
+    from inpars.pair_scores import PairScorer
+
+    reader = read_corpus(
+        config.corpus,  # type: ignore[arg-type]  # checked: --reranker needs a corpus
+        format=config.corpus_format,
+        id_field=config.id_field,
+        text_field=config.text_field,
+        title_field=config.title_field,
+    )
+    texts = {doc.id: doc.contents for doc in reader if doc.id in wanted}
+    scorer = PairScorer.load(config.reranker, config.reranker_kind, device=config.device)
+    return _RerankerScores(scorer, texts, config.reranker_batch_size, forward)
+
+
 def _offer_winners(
     path: str,
     first_pass: RecordNormalizer,
@@ -949,9 +1036,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="queries checked per encoder call (default: %(default)s)",
     )
     parser.add_argument(
+        "--reranker",
+        help="the InPars-v2 filter: rank by a reranker's score of (query, its document) "
+        "instead of --score: any model inpars.rerank loads (all-minilm-l6-v2, bundled; a "
+        "monoT5 or cross-encoder folder or hub id; an inpars.train folder). Needs --corpus. "
+        "Default: off",
+    )
+    parser.add_argument("--reranker-kind", help="the reranker's kind when it cannot be told")
+    parser.add_argument(
+        "--reranker-batch-size",
+        type=int,
+        default=64,
+        help="pairs per reranker call (default: %(default)s)",
+    )
+    parser.add_argument(
         "--device",
         default="auto",
-        help="device of the round-trip model: auto, cpu, cuda, mps (default: %(default)s)",
+        help="device of the round-trip model and the reranker: auto, cpu, cuda, mps "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--keep-duplicates",
@@ -991,6 +1093,9 @@ def config_from_args(args: argparse.Namespace) -> FilterConfig:
         consistency_model=args.consistency_model,
         consistency_depth=args.consistency_depth,
         consistency_batch_size=args.consistency_batch_size,
+        reranker=args.reranker,
+        reranker_kind=args.reranker_kind,
+        reranker_batch_size=args.reranker_batch_size,
         device=args.device,
         dedup=not args.keep_duplicates,
         skip_invalid=args.skip_invalid,

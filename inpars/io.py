@@ -391,6 +391,32 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     _fsync_directory(path.parent)
 
 
+@contextlib.contextmanager
+def atomic_open(path: str | Path) -> Iterator[IO[str]]:
+    """A text file (UTF-8, ``\\n`` newlines) written in a stream and put in place atomically.
+
+    Lines go to a temporary file in the same directory; when the block ends without an
+    exception the file is fsynced and renamed over ``path``, so readers (and a run killed
+    half-way) see either the old file or the whole new one. On an exception the temporary
+    file is removed and ``path`` is left as it was. Parent directories are created.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(temp_name, 0o666 & ~_umask())
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    _fsync_directory(path.parent)
+
+
 def _umask() -> int:
     """The process's umask (reading it means setting it, so it is set straight back)."""
     mask = os.umask(0)
@@ -539,6 +565,7 @@ __all__ = [
     "CommittedAppender",
     "IndexedLines",
     "JsonlWriter",
+    "atomic_open",
     "atomic_write_json",
     "atomic_write_text",
     "dumps_json",

@@ -11,9 +11,12 @@ Command line: ``python -m inpars.rerank --help``.
 
 The first stage is BM25 (the index of :mod:`inpars.bm25`, built or reused) or any TREC run
 given with ``run``; its top ``depth`` documents per query are rescored. Document texts come
-from the index (``Document.contents``, the one way inpars joins title and text). Queries are
-processed in chunks; each chunk's run lines are appended and committed together, so a crash
-loses at most one chunk and the same command resumes after the last committed query.
+from the index (``Document.contents``, the one way inpars joins title and text). With
+``bm25_corpus`` (an expansion written by :mod:`inpars.expand`), BM25 searches an index of that
+corpus while the reranker reads the original documents of ``corpus``, held in memory
+(O(corpus)), so the expansion helps the first stage without changing what the reranker sees.
+Queries are processed in chunks; each chunk's run lines are appended and committed together,
+so a crash loses at most one chunk and the same command resumes after the last committed query.
 
 The run lists the queries in the order of the queries file. With ``--shard I/N`` a run
 reranks only the queries whose id is in shard I of N (:mod:`inpars.shards`);
@@ -53,6 +56,7 @@ class RerankConfig:
     model: str | None = None
     kind: str | None = None  # default: from the model (inpars-reranker.json, config)
     run: str | None = None  # first-stage TREC run; default BM25
+    bm25_corpus: str | None = None  # the corpus BM25 indexes (e.g. expanded); default: corpus
     depth: int = 100
     qrels: str | None = None  # rerank only queries judged here
     batch_size: int = 32
@@ -113,9 +117,12 @@ def select_queries(config: RerankConfig) -> list[Query]:
 class FirstStage:
     """Top-``depth`` candidates per query: from a run file, or BM25 over the index."""
 
-    def __init__(self, config: RerankConfig, searcher: Bm25Searcher) -> None:
+    def __init__(
+        self, config: RerankConfig, searcher: Bm25Searcher, texts: dict[str, str] | None = None
+    ) -> None:
         self.config = config
         self.searcher = searcher
+        self.texts = texts  # the reranker's document texts when they are not the index's
         self.rankings = read_rankings(config.run, config.depth) if config.run else None
 
     def candidates(self, queries: list[Query]) -> list[list[tuple[str, float]]]:
@@ -127,10 +134,17 @@ class FirstStage:
         return [[(hit.doc_id, hit.score) for hit in ranking] for ranking in found]
 
     def text(self, doc_id: str) -> str:
-        text = self.searcher.doc_contents(doc_id)
+        if self.texts is not None:
+            text = self.texts.get(doc_id)
+            where = self.config.run or self.config.bm25_corpus
+        else:
+            text = self.searcher.doc_contents(doc_id)
+            where = self.config.run
         if text is None:
             raise InputError(
-                f"document {doc_id!r} is not in the corpus", self.config.run, field="doc_id"
+                f"document {doc_id!r} is not in the corpus {self.config.corpus}",
+                where,
+                field="doc_id",
             )
         return text
 
@@ -173,15 +187,19 @@ def rerank(
         "tag": config.tag,
     }
     tag = config.tag or f"inpars-{reranker.kind}"
+    texts = None
+    if config.bm25_corpus is not None:
+        settings["corpus"] = str(Path(config.corpus).resolve())  # the texts scored
+        texts = {doc.id: doc.contents for doc in read_corpus(config.corpus)}
     with progress_bar(show_progress) as progress:
-        corpus = read_corpus(config.corpus)
+        corpus = read_corpus(config.bm25_corpus or config.corpus)
         info = ensure_index(corpus, config.index_path, threads=config.threads, progress=progress)
     settings["index_fingerprint"] = info.fingerprint
     with (
         Bm25Searcher(info.path, config.k1, config.b) as searcher,
         CommittedAppender(config.output, settings, overwrite=overwrite) as out,
     ):
-        first_stage = FirstStage(config, searcher)
+        first_stage = FirstStage(config, searcher, texts)
         done = set(read_run(config.output)) if out.committed_bytes else set()
         todo = [q for q in queries if q.id not in done]
         summary.already_done = len(queries) - len(todo)
@@ -274,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--run", help="first-stage TREC run to rerank (default: BM25 over --corpus)"
+    )
+    parser.add_argument(
+        "--bm25-corpus",
+        help="the corpus BM25 indexes and searches, e.g. an expansion from inpars.expand; "
+        "the reranker still reads --corpus (default: --corpus)",
     )
     parser.add_argument(
         "--depth", type=int, default=100, help="documents reranked per query (default: %(default)s)"

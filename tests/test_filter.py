@@ -538,3 +538,45 @@ def test_round_trip_filter_needs_a_corpus(tmp_path: Path) -> None:
             tmp_path, [record("volcano", "a query", [-0.1])], corpus=str(corpus),
             consistency_model="all-minilm-l6-v2", consistency_depth=0,
         )  # fmt: skip
+
+
+# --- the InPars-v2 filter: rank by a reranker's score ----------------------------------------
+
+
+def test_reranker_ranks_by_the_real_bi_encoder_score_of_query_and_document(tmp_path: Path) -> None:
+    from inpars.corpus import read_corpus
+    from inpars.pair_scores import PairScorer
+
+    corpus = write_beir_corpus(
+        tmp_path / "corpus",
+        [
+            ("a", "Wing flutter", "Flutter of aircraft wings at transonic speeds."),
+            ("b", "", "Heat transfer in laminar boundary layers on a flat plate."),
+        ],
+    )
+    records = [
+        # The generator was most confident about the query unrelated to its document.
+        record("a", "chocolate cake recipe", [-0.01, -0.01, -0.01]),
+        record("a", "wing flutter at transonic speed", [-2.0, -2.0]),
+        record("b", "boundary layer heat transfer", [-1.0, -1.0]),
+        record("b", "laminar flat plate", [-1.5, -1.5]),
+    ]
+    _, by_log_probs = run(tmp_path, records, corpus=str(corpus), keep_top_k=3)
+    assert "chocolate cake recipe" in [r["query"] for r in by_log_probs]
+    summary, kept = run(
+        tmp_path, records, corpus=str(corpus), keep_top_k=3, reranker="all-minilm-l6-v2"
+    )
+    assert "chocolate cake recipe" not in [r["query"] for r in kept]
+    texts = {doc.id: doc.contents for doc in read_corpus(corpus)}
+    expected = PairScorer.load("all-minilm-l6-v2").score(
+        [r["query"] for r in records], [texts[r["doc_id"]] for r in records]
+    )
+    best = sorted(zip(expected, [r["query"] for r in records], strict=True), reverse=True)[:3]
+    assert [r["query"] for r in kept] == [query for _, query in best]
+    assert [r["score"] for r in kept] == pytest.approx([score for score, _ in best])
+    assert summary.score == "reranker all-minilm-l6-v2" and summary.below_top_k == 1
+
+
+def test_reranker_needs_the_corpus(tmp_path: Path) -> None:
+    with pytest.raises(InparsError, match="--reranker needs --corpus"):
+        run(tmp_path, [record("a", "q", [-1.0])], reranker="all-minilm-l6-v2")

@@ -13,6 +13,7 @@ from inpars import io as inpars_io
 from inpars.errors import InparsError, InputError
 from inpars.io import (
     JsonlWriter,
+    atomic_open,
     atomic_write_json,
     atomic_write_text,
     dumps_json,
@@ -257,3 +258,16 @@ def test_no_writer_writes_a_number_that_is_not_json(tmp_path: Path, value: float
 
 def test_dumps_json_keeps_text_and_full_precision() -> None:
     assert dumps_json({"q": "café", "s": 0.1 + 0.2}) == '{"q": "café", "s": 0.30000000000000004}'
+
+
+def test_atomic_open_replaces_the_file_only_when_the_block_completes(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "out.jsonl"
+    with atomic_open(path) as handle:
+        handle.write("first\n")
+        assert not path.exists()  # nothing is visible until the block ends
+    assert path.read_text() == "first\n"
+    with pytest.raises(RuntimeError), atomic_open(path) as handle:
+        handle.write("half of a second version")
+        raise RuntimeError("killed")
+    assert path.read_text() == "first\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["out.jsonl"]  # no temporary left

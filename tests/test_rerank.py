@@ -113,3 +113,42 @@ def test_cli_without_a_model_is_a_clear_error(collection: Path, tmp_path: Path, 
     )
     assert code == 2
     assert "--model" in capsys.readouterr().err
+
+
+def test_bm25_corpus_searches_the_expansion_while_the_reranker_reads_the_original(
+    collection: Path, tmp_path: Path, tiny_cross_encoder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from inpars.expand import ExpandConfig, expand
+
+    generated = tmp_path / "generated.jsonl"
+    generated.write_text(json.dumps({"doc_id": "d4-3", "query": "aeroacoustic turbofan"}) + "\n")
+    expanded = tmp_path / "expanded"
+    expand(ExpandConfig(str(collection), str(generated), str(expanded)))
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(json.dumps({"_id": "x", "text": "aeroacoustic turbofan"}) + "\n")
+    scored: list[str] = []
+    real_load = rerank_module.load_reranker
+
+    def spying_load(*args, **kwargs):
+        reranker = real_load(*args, **kwargs)
+        real_score = reranker.score
+
+        def score(queries, documents, batch_size=32, on_batch=None):
+            scored.extend(documents)
+            return real_score(queries, documents, batch_size=batch_size)
+
+        reranker.score = score
+        return reranker
+
+    monkeypatch.setattr(rerank_module, "load_reranker", spying_load)
+    base = config(collection, tmp_path, tiny_cross_encoder, queries=str(queries))
+    plain = rerank(replace(base, output=str(tmp_path / "plain.trec"), index=str(tmp_path / "i1")))
+    assert plain.without_candidates == 1  # the query's words are only in the expansion
+    summary = rerank(replace(base, bm25_corpus=str(expanded), index=str(tmp_path / "i2")))
+    assert summary.without_candidates == 0
+    assert read_rankings(tmp_path / "bm25.trec")["x"][0][0] == "d4-3"
+    assert list(read_run(tmp_path / "run.trec")["x"]) == ["d4-3"]
+    original = ("a study of jet noise number 3 " * 4).strip()
+    assert scored == [original]  # the reranker read the document unexpanded

@@ -1,0 +1,511 @@
+"""Document expansion (doc2query, Doc2Query--): append each document's synthetic queries to it.
+
+Library use::
+
+    from inpars.expand import ExpandConfig, expand
+
+    summary = expand(ExpandConfig(corpus="data/cranfield", queries="queries.jsonl",
+                                  output="cranfield-expanded", drop_fraction=0.3))
+
+Command line: ``python -m inpars.expand --help``.
+
+Input: a corpus (BEIR folder, JSON Lines or TSV; see :mod:`inpars.corpus`) and the queries
+generated for its documents: ``inpars.generate`` or ``inpars.filter`` output, or a file the
+InPars authors published (v1 or v2, read through :class:`inpars.published.RecordNormalizer`).
+
+Output: the corpus in its own format, every document in corpus order, where each document's
+kept queries are appended to its **text** (never the title) in one way, :func:`expanded_text`:
+the text with trailing whitespace removed, one space, then the queries in the order of the
+queries file, each with its whitespace collapsed to single spaces, joined by single spaces.
+A document without kept queries is written unchanged. JSON records keep all their other fields.
+A BEIR folder gets ``corpus.jsonl`` plus a copy of the input's ``queries.jsonl`` and ``qrels/``,
+so the result is a complete collection that ``inpars.search``, ``inpars.rerank --bm25-corpus``
+and ``inpars.evaluate`` take as it is. Identical queries of one document are all appended (as
+doc2query does: repetition raises the term frequency of what the document is about); empty
+queries are skipped.
+
+Doc2Query-- (Gospodinov et al., ECIR 2023): with ``drop_fraction`` F > 0, every (query, its
+document) pair is scored (:mod:`inpars.pair_scores`: a reranker, by default the bundled
+zero-shot bi-encoder, or the generator's mean log-prob) and the ``floor(F * pairs)``
+lowest-scoring pairs over the **whole** file are dropped: one global threshold, not a quota per
+document (ties: the later line of the queries file is dropped first). F = 0 appends every
+query and loads no model.
+
+Two passes: (1) score the pairs, in corpus order, appending them in committed batches to
+``<output>.scores.jsonl`` (``{"line", "doc_id", "score"}``, ``line`` being the query's line in
+the queries file); (2) compute the threshold and write the expansion to a temporary file that
+replaces the output at the end. Killed at any point, the same command resumes: scored pairs are
+kept and pass 2 is simply redone. The scores depend on the inputs and the scorer only, so a
+rerun with another ``drop_fraction`` reuses them. The scores file and the manifest
+(``<output>.manifest.json``) record the inputs' SHA-256 and the settings; another corpus,
+queries file or scorer is refused (``overwrite`` starts again).
+
+Memory: the queries are held grouped by document id (their text and line, O(queries)), and
+pass 2 holds one score per pair; the corpus itself is streamed, one document at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from inpars.corpus import ID_FIELDS, TEXT_FIELDS, CorpusReader, _pick_field, read_corpus
+from inpars.errors import InparsError, InputError
+from inpars.io import CommittedAppender, atomic_open, read_jsonl
+from inpars.manifest import file_entry, manifest_path, read_manifest, write_manifest
+from inpars.pair_scores import DEFAULT_SCORER, LOG_PROBS, PairScorer, record_log_prob_score
+from inpars.progress import (
+    DefaultsHelpFormatter,
+    console_warnings,
+    print_error,
+    progress_bar,
+    say,
+    stderr_console,
+    summary_table,
+)
+from inpars.published import FORMATS, RecordNormalizer
+
+OUTPUT_FORMATS = ("beir", "jsonl", "tsv")
+"""The corpus formats expand writes (the output has the input's format)."""
+
+
+def expanded_text(text: str, queries: list[str]) -> str:
+    """A document text with its queries appended: the one way inpars expands a document.
+
+    ``expanded_text("Wing flutter.\\n", ["what is  flutter", "wing\\tloads"])`` is
+    ``"Wing flutter. what is flutter wing loads"``; with no queries the text is unchanged.
+    """
+    appended = " ".join(" ".join(query.split()) for query in queries)
+    if not appended:
+        return text
+    body = text.rstrip()
+    return f"{body} {appended}" if body else appended
+
+
+@dataclass(frozen=True)
+class ExpandConfig:
+    """Everything :func:`expand` needs; the CLI flags map one to one."""
+
+    corpus: str
+    queries: str
+    output: str  # a folder for a BEIR corpus, else a file of the corpus's format
+    drop_fraction: float = 0.0
+    scorer: str = DEFAULT_SCORER  # a reranker load_reranker takes, or "log-probs"
+    scorer_kind: str | None = None
+    max_length: int | None = None
+    batch_size: int = 64
+    pairs_per_commit: int = 1024
+    device: str = "auto"
+    dtype: str = "float32"
+    corpus_format: str | None = None
+    id_field: str | None = None
+    text_field: str | None = None
+    title_field: str | None = None
+    queries_format: str | None = None  # see inpars.published.FORMATS; None: detected
+
+    def check(self) -> None:
+        if not 0 <= self.drop_fraction < 1:
+            raise InparsError(f"--drop-fraction must be in [0, 1) (got {self.drop_fraction})")
+        if self.batch_size < 1 or self.pairs_per_commit < 1:
+            raise InparsError("--batch-size and --pairs-per-commit must be at least 1")
+        if self.queries_format is not None and self.queries_format not in FORMATS:
+            raise InparsError(f"unknown --queries-format {self.queries_format!r}")
+        out = Path(self.output).resolve()
+        if out in (Path(self.corpus).resolve(), Path(self.queries).resolve()):
+            raise InparsError("--output must differ from --corpus and --queries")
+        if str(self.output).endswith(".gz"):
+            raise InparsError("--output cannot be .gz: expand writes plain files")
+
+    @property
+    def scores_path(self) -> Path:
+        return Path(f"{self.output}.scores.jsonl")
+
+    @property
+    def scores_pairs(self) -> bool:
+        return self.drop_fraction > 0
+
+
+@dataclass
+class ExpandSummary:
+    """What a run did."""
+
+    documents: int = 0
+    expanded_documents: int = 0
+    queries: int = 0
+    empty_queries: int = 0
+    pairs_scored: int = 0  # this run (the rest came from the scores file)
+    pairs_dropped: int = 0
+    threshold: float | None = None  # the highest dropped score
+    format: str = ""
+    seconds: float = 0.0
+    scoring_seconds: float = 0.0
+
+    @property
+    def pairs_per_second(self) -> float:
+        return self.pairs_scored / self.scoring_seconds if self.scoring_seconds else 0.0
+
+
+@dataclass
+class _Query:
+    line: int
+    text: str
+    log_prob: float | None
+
+
+def read_queries_by_doc(config: ExpandConfig) -> tuple[dict[str, list[_Query]], int]:
+    """The non-empty queries grouped by document id (in file order), and the empty ones' count."""
+    normalize = RecordNormalizer(config.queries, config.queries_format)
+    grouped: dict[str, list[_Query]] = {}
+    empty = 0
+    needs_log_probs = config.scores_pairs and config.scorer == LOG_PROBS
+    for line, raw in read_jsonl(config.queries):
+        record = normalize(raw, line)
+        doc_id, query = record.get("doc_id"), record.get("query")
+        if not isinstance(query, str):
+            raise InputError("missing or not a string", config.queries, line, "query")
+        if not query.strip():
+            empty += 1
+            continue
+        log_prob = record_log_prob_score(record, config.queries, line) if needs_log_probs else None
+        grouped.setdefault(str(doc_id), []).append(_Query(line, query, log_prob))
+    return grouped, empty
+
+
+def _check_doc_ids(reader: CorpusReader, grouped: dict[str, list[_Query]], path: str) -> int:
+    """The corpus's document count; raises naming the first query whose document is absent."""
+    known = set(reader.iter_ids())
+    missing = [q.line for doc_id, qs in grouped.items() if doc_id not in known for q in qs]
+    if missing:
+        line = min(missing)
+        doc_id = next(d for d, qs in grouped.items() if any(q.line == line for q in qs))
+        raise InputError(
+            f"doc_id {doc_id!r} is not in the corpus {reader.path} ({len(missing)} queries "
+            "name documents it lacks)",
+            path,
+            line,
+            "doc_id",
+        )
+    return len(known)
+
+
+def _score_pairs(
+    config: ExpandConfig,
+    reader: CorpusReader,
+    grouped: dict[str, list[_Query]],
+    settings: dict[str, Any],
+    summary: ExpandSummary,
+    *,
+    overwrite: bool,
+    show_progress: bool,
+) -> dict[int, float]:
+    """Pass 1: every pair's score by query line, resuming ``<output>.scores.jsonl``."""
+    total = sum(len(qs) for qs in grouped.values())
+    try:
+        out = CommittedAppender(config.scores_path, settings)
+    except InparsError:
+        if not overwrite:
+            raise
+        out = CommittedAppender(config.scores_path, settings, overwrite=True)
+    # --overwrite starts the output again but keeps scores made from the same inputs and
+    # scorer: they are exactly what pass 1 would compute again.
+    with out:
+        scores = (
+            {int(r["line"]): float(r["score"]) for _, r in read_jsonl(config.scores_path)}
+            if out.committed_bytes
+            else {}
+        )
+        if out.complete and len(scores) == total:
+            return scores
+        scorer = None if config.scorer == LOG_PROBS else _load_scorer(config)
+        pending: list[tuple[_Query, str, str]] = []
+
+        def commit() -> None:
+            started = time.perf_counter()
+            if scorer is None:
+                values = [q.log_prob for q, _, _ in pending]
+            else:
+                values = scorer.score(
+                    [q.text for q, _, _ in pending], [d for _, _, d in pending], config.batch_size
+                )
+            summary.scoring_seconds += time.perf_counter() - started
+            rows = []
+            for (query, doc_id, _), value in zip(pending, values, strict=True):
+                scores[query.line] = float(value)  # type: ignore[arg-type]
+                rows.append({"line": query.line, "doc_id": doc_id, "score": value})
+            out.append("".join(json.dumps(row) + "\n" for row in rows))
+            summary.pairs_scored += len(pending)
+            progress.update(task, advance=len(pending))
+            pending.clear()
+
+        with progress_bar(show_progress) as progress:
+            task = progress.add_task("expand: score pairs", total=total, completed=len(scores))
+            for doc in reader._documents(warn=False, keep_empty=True):
+                for query in grouped.get(doc.id, ()):
+                    if query.line not in scores:
+                        pending.append((query, doc.id, doc.contents))
+                if len(pending) >= config.pairs_per_commit:
+                    commit()
+            if pending:
+                commit()
+        out.mark_complete()
+    return scores
+
+
+def _load_scorer(config: ExpandConfig) -> PairScorer:
+    return PairScorer.load(
+        config.scorer,
+        config.scorer_kind,
+        max_length=config.max_length,
+        device=config.device,
+        dtype=config.dtype,
+    )
+
+
+def dropped_lines(scores: dict[int, float], fraction: float) -> tuple[set[int], float | None]:
+    """The query lines of the ``floor(fraction * pairs)`` lowest-scoring pairs, and the
+    highest dropped score (the threshold); ties drop the later line first."""
+    count = math.floor(fraction * len(scores) + 1e-9)
+    if count == 0:
+        return set(), None
+    ranked = sorted(scores.items(), key=lambda item: (item[1], -item[0]))[:count]
+    return {line for line, _ in ranked}, ranked[-1][1]
+
+
+def _expanded_records(
+    config: ExpandConfig,
+    reader: CorpusReader,
+    grouped: dict[str, list[_Query]],
+    dropped: set[int],
+    summary: ExpandSummary,
+) -> Iterator[str]:
+    """Pass 2: the output lines, in corpus order."""
+
+    def kept(doc_id: str) -> list[str]:
+        return [q.text for q in grouped.get(doc_id, ()) if q.line not in dropped]
+
+    if reader.format == "tsv":
+        for doc in reader._documents(warn=False, keep_empty=True):
+            queries = kept(doc.id)
+            summary.documents += 1
+            summary.expanded_documents += bool(queries)
+            # Tabs and newlines would break the columns: the reader gave them none, and
+            # expanded_text collapses the queries' whitespace.
+            text = expanded_text(doc.text, queries)
+            yield f"{doc.id}\t{doc.title}\t{text}\n" if doc.title else f"{doc.id}\t{text}\n"
+        return
+    for line, record in read_jsonl(reader.file):
+        id_key = _pick_field(record, config.id_field, ID_FIELDS)
+        if id_key is None:  # checked by the id pass; kept for a file changed meanwhile
+            raise InputError("missing id field", reader.file, line, config.id_field or "_id")
+        doc_id = str(record[id_key]).strip()
+        queries = kept(doc_id)
+        summary.documents += 1
+        summary.expanded_documents += bool(queries)
+        if queries:
+            text_key = _pick_field(record, config.text_field, TEXT_FIELDS)
+            text_key = text_key or config.text_field or TEXT_FIELDS[0]
+            record[text_key] = expanded_text(str(record.get(text_key) or ""), queries)
+        yield json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def _copy_collection_files(source: Path, target: Path) -> None:
+    """The BEIR folder's queries and qrels, so the expanded folder is a whole collection."""
+    for name in ("queries.jsonl", "queries.jsonl.gz"):
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
+    if (source / "qrels").is_dir():
+        shutil.rmtree(target / "qrels", ignore_errors=True)
+        shutil.copytree(source / "qrels", target / "qrels")
+
+
+def _check_existing_output(config: ExpandConfig, settings: dict[str, Any], overwrite: bool) -> None:
+    """Refuses to replace an output made from other inputs or settings (or not by expand)."""
+    output = Path(config.output)
+    if overwrite or not output.exists():
+        return
+    path = manifest_path(config.output)
+    if not path.is_file():
+        raise InparsError(
+            f"{output}: exists but has no {path.name}, so expand did not write it; "
+            "pass --overwrite to replace it"
+        )
+    found = read_manifest(path).get("settings", {})
+    changed = sorted(k for k in set(found) | set(settings) if found.get(k) != settings.get(k))
+    if changed:
+        raise InparsError(
+            f"{output}: was written with other settings or inputs (changed: "
+            f"{', '.join(changed)}); rerun with the same ones, or pass --overwrite"
+        )
+
+
+def expand(
+    config: ExpandConfig, *, overwrite: bool = False, show_progress: bool = False
+) -> ExpandSummary:
+    """Writes the expanded corpus of ``config`` (resuming an interrupted run).
+
+    Raises:
+        InputError: for bad corpus or queries records, or a query naming an unknown document.
+        InparsError: for bad settings, or an output or scores file made with other settings
+            or inputs (unless ``overwrite``).
+    """
+    config.check()
+    start = time.perf_counter()
+    reader = read_corpus(
+        config.corpus, config.corpus_format, config.id_field, config.text_field, config.title_field
+    )
+    if reader.format not in OUTPUT_FORMATS:
+        raise InparsError(
+            f"expand writes {', '.join(OUTPUT_FORMATS)} corpora; convert the {reader.format} "
+            f"corpus {reader.path} to JSON Lines first"
+        )
+    if not Path(config.queries).is_file():
+        raise InputError("no such file", config.queries)
+    summary = ExpandSummary(format=str(reader.format))
+    inputs = {"corpus": file_entry(reader.file), "queries": file_entry(config.queries)}
+    score_settings: dict[str, Any] = {
+        "corpus_sha256": inputs["corpus"]["sha256"],
+        "queries_sha256": inputs["queries"]["sha256"],
+        "scorer": config.scorer if config.scores_pairs else None,
+        "scorer_kind": config.scorer_kind if config.scores_pairs else None,
+        "max_length": config.max_length if config.scores_pairs else None,
+        "fields": [config.id_field, config.text_field, config.title_field],
+        "queries_format": config.queries_format,
+    }
+    settings = {**score_settings, "drop_fraction": config.drop_fraction}
+    _check_existing_output(config, settings, overwrite)
+    grouped, summary.empty_queries = read_queries_by_doc(config)
+    summary.queries = sum(len(qs) for qs in grouped.values())
+    _check_doc_ids(reader, grouped, config.queries)
+    write_manifest(config.output, "expand", "running", settings=settings, inputs=inputs)
+    dropped: set[int] = set()
+    if config.scores_pairs:
+        scores = _score_pairs(
+            config,
+            reader,
+            grouped,
+            score_settings,
+            summary,
+            overwrite=overwrite,
+            show_progress=show_progress,
+        )
+        dropped, summary.threshold = dropped_lines(scores, config.drop_fraction)
+        summary.pairs_dropped = len(dropped)
+    output = Path(config.output)
+    target = output / "corpus.jsonl" if reader.format == "beir" else output
+    with atomic_open(target) as handle:
+        for text in _expanded_records(config, reader, grouped, dropped, summary):
+            handle.write(text)
+    if reader.format == "beir":
+        _copy_collection_files(reader.path, output)
+    summary.seconds = time.perf_counter() - start
+    write_manifest(
+        config.output,
+        "expand",
+        "complete",
+        settings=settings,
+        inputs=inputs,
+        output={**file_entry(target), "documents": summary.documents},
+        config=asdict(config),
+        summary=asdict(summary),
+    )
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m inpars.expand",
+        formatter_class=DefaultsHelpFormatter,
+        description="Document expansion (doc2query / Doc2Query--): append each document's "
+        "synthetic queries to its text, optionally dropping the least relevant (query, "
+        "document) pairs first. Writes the corpus in its own format; BM25 over it finds "
+        "documents by the words of their queries.",
+    )
+    parser.add_argument("--corpus", required=True, help="BEIR folder, .jsonl or .tsv corpus")
+    parser.add_argument(
+        "--queries",
+        required=True,
+        help="generated queries: inpars.generate or inpars.filter output, or a file the InPars "
+        "authors published (v1 or v2; told from the first record)",
+    )
+    parser.add_argument(
+        "--output",
+        required=True,
+        help="the expanded corpus: a folder for a BEIR corpus (corpus.jsonl, queries.jsonl "
+        "and qrels/ copied), else a file of the corpus's format",
+    )
+    parser.add_argument(
+        "--drop-fraction",
+        type=float,
+        default=0.0,
+        help="Doc2Query--: drop this fraction of all (query, document) pairs, the "
+        "lowest-scored by --scorer, one global threshold; 0 keeps every query",
+    )
+    parser.add_argument(
+        "--scorer",
+        default=DEFAULT_SCORER,
+        help=f"what scores a pair: a reranker (bundled {DEFAULT_SCORER}, a monoT5 or "
+        f"cross-encoder folder or hub id, an inpars-trained folder), or '{LOG_PROBS}' for the "
+        "generator's mean token log-prob",
+    )
+    parser.add_argument("--scorer-kind", help="reranker kind when it cannot be told")
+    parser.add_argument("--max-length", type=int, help="scorer input length in tokens")
+    parser.add_argument("--batch-size", type=int, default=64, help="pairs per model call")
+    parser.add_argument(
+        "--pairs-per-commit", type=int, default=1024, help="pairs scored per durable write"
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    parser.add_argument("--dtype", default="float32", help="scorer dtype (float32, bfloat16)")
+    parser.add_argument("--corpus-format", choices=list(OUTPUT_FORMATS))
+    parser.add_argument("--id-field", help="corpus id field (JSONL)")
+    parser.add_argument("--text-field", help="corpus text field (JSONL): the one expanded")
+    parser.add_argument("--title-field", help="corpus title field (JSONL)")
+    parser.add_argument("--queries-format", choices=list(FORMATS), help="queries schema")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an output made with other settings"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ExpandConfig:
+    names = ExpandConfig.__dataclass_fields__
+    return ExpandConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+@console_warnings()
+def main(argv: list[str] | None = None) -> int:
+    console = stderr_console()
+    args = build_parser().parse_args(argv)
+    try:
+        summary = expand(
+            config_from_args(args), overwrite=args.overwrite, show_progress=not args.quiet
+        )
+    except InparsError as exc:
+        print_error(exc, console)
+        return 2
+    table = summary_table(f"inpars.expand → {args.output}")
+    table.add_row("documents", f"{summary.documents:,}")
+    table.add_row("documents expanded", f"{summary.expanded_documents:,}")
+    table.add_row("queries", f"{summary.queries:,} ({summary.empty_queries:,} empty skipped)")
+    if args.drop_fraction > 0:
+        table.add_row("pairs dropped", f"{summary.pairs_dropped:,}")
+        if summary.threshold is not None:
+            table.add_row("threshold (highest dropped)", f"{summary.threshold:.4f}")
+        table.add_row("pairs scored this run", f"{summary.pairs_scored:,}")
+        table.add_row("pairs/s", f"{summary.pairs_per_second:,.0f}")
+    table.add_row("seconds", f"{summary.seconds:,.1f}")
+    console.print(table)
+    say("manifest:", manifest_path(args.output), console=console)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
