@@ -14,6 +14,11 @@ fsynced batch by batch. Beside it, ``<output>.manifest.json`` records the config
 Running the same command again resumes: documents whose queries are all on disk are
 skipped, a line cut short by a crash is dropped, and a document whose queries were only
 partly written is generated again.
+
+Each query is sampled with its own seed, :func:`~inpars.engines.base.query_seed` of
+``--seed``, its document's id and its index, so a resumed run, or one with another
+``--batch-size``, writes the same queries as an uninterrupted one (with the hf engine byte
+for byte, on the same machine, dtype and threads).
 """
 
 from __future__ import annotations
@@ -237,6 +242,8 @@ def _write_manifest(
                 "fewshot_ids": template.fewshot_ids,
             },
             "config": dataclasses.asdict(config),
+            # How each query's sampling seed follows from config.seed (reproducible by anyone).
+            "query_seeds": "inpars.engines.base.query_seed(config.seed, doc_id, query_index)",
             "last_invocation": {
                 "documents": summary.documents,
                 "queries": summary.queries,
@@ -298,6 +305,7 @@ def generate(
     if total is None:
         total = count_documents(config)
     params = config.sampling()
+    shared_prefix, _ = template.split()  # the instruction and examples: the same in every prompt
     start = time.perf_counter()
     progress = Progress(
         TextColumn("[bold]generate"),
@@ -317,7 +325,7 @@ def generate(
             progress.advance(task, 0)
             prompts = [builder.render(doc.contents) for doc in batch]
             requests = [
-                Request(prompt, _query_seeds(config, doc.id))
+                Request(prompt, _query_seeds(config, doc.id), shared_prefix)
                 for doc, prompt in zip(batch, prompts, strict=True)
             ]
             generations = engine.generate(requests, params)
@@ -483,11 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
                           help="nucleus sampling: sample from the smallest set of tokens whose "
                           "probability reaches this (with --temperature > 0)")
     sampling.add_argument("--seed", type=int, default=0,
-                          help="seed for sampling, document sampling and example drawing: the "
-                          "same seed gives the same output")
+                          help="seed for sampling, document sampling and example drawing. Each "
+                          "query is sampled with its own seed, a hash of this seed, its "
+                          "document's id and its index, so the same seed gives the same "
+                          "queries whatever the batch size, and after a resume")
     sampling.add_argument("--batch-size", type=int, default=8,
-                          help="documents per batch (hf: one generate() call; openai: "
-                          "requests issued together); results are saved after each batch")
+                          help="documents per engine call; results are saved after each batch "
+                          "(hf: computes each document on its own, so this only sets how often "
+                          "results are saved; openai: requests issued together)")
     add_engine_arguments(parser)
     return parser
 

@@ -179,12 +179,12 @@ def write_beir_collection(folder: Path) -> Path:
     return folder
 
 
-def make_requests(prompts: list[str], n: int, seed: int = 0) -> list:
+def make_requests(prompts: list[str], n: int, seed: int = 0, shared_prefix: str = "") -> list:
     """Engine requests for ``prompts``, ``n`` completions each, seeded as a run's would be
     (prompt ``i`` plays document ``str(i)``)."""
     from inpars.engines.base import Request, query_seed
 
     return [
-        Request(prompt, tuple(query_seed(seed, str(i), j) for j in range(n)))
+        Request(prompt, tuple(query_seed(seed, str(i), j) for j in range(n)), shared_prefix)
         for i, prompt in enumerate(prompts)
     ]

@@ -34,9 +34,12 @@ def recomputed_log_likelihood(engine: HFEngine, prompt: str, token_ids: list[int
     return [log_probs[start + i - 1, t].item() for i, t in enumerate(token_ids)]
 
 
+SHARED_PREFIX, _ = load_template("inpars").split()  # the few-shot part of every prompt
+
+
 def run(engine: HFEngine, prompts: list[str], n: int, params: SamplingParams) -> list:
     """``n`` completions of each prompt, seeded from ``params.seed`` as a run would seed them."""
-    return engine.generate(make_requests(prompts, n, params.seed or 0), params)
+    return engine.generate(make_requests(prompts, n, params.seed or 0, SHARED_PREFIX), params)
 
 
 @pytest.fixture(scope="module")

@@ -46,10 +46,17 @@ class Request:
     and with nothing else that varies between runs, so it does not depend on the batch it
     shares, on batch size, concurrency, resume or shard. Greedy decoding ignores the seeds
     (only their number counts).
+
+    ``shared_prefix`` (optional) is the start of ``prompt`` that every request of the run
+    shares (a template's instruction and few-shot examples). An engine may compute its
+    key/value cache once and reuse it; because the split between that cache and the
+    request's own tokens is then the same whatever else is batched with it, the result
+    stays independent of the batch. Engines that cache prefixes on their own ignore it.
     """
 
     prompt: str
     seeds: tuple[int, ...]
+    shared_prefix: str = ""
 
     @property
     def n(self) -> int:
