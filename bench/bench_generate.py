@@ -199,6 +199,8 @@ def main() -> None:
         help="instead of the other benchmarks: seconds for N vs M sampled queries per "
         "document on the same --docs Cranfield documents (e.g. 1,3)",
     )
+    parser.add_argument("--data", default=str(SHARED),
+                        help="the folder of shared collections (holding cranfield/ and cacm/)")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
@@ -206,6 +208,8 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    global SHARED
+    SHARED = Path(args.data)
     torch.set_num_threads(2)
     results: dict = {"threads": torch.get_num_threads()}
     if args.queries_per_doc:

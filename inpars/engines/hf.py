@@ -381,8 +381,8 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     )
     group.add_argument(
         "--no-prefix-cache", dest="prefix_cache", action="store_false",
-        help="recompute the shared few-shot prefix for every batch instead of caching its "
-        "keys and values (slower; the output is the same up to float rounding).",
+        help="recompute the shared few-shot prefix for every document instead of caching its "
+        "keys and values once per run (slower; the output is the same up to float rounding).",
     )
 
 
