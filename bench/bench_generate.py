@@ -185,6 +185,7 @@ def bench_memory(sizes: tuple[int, ...] = (100, 1000)) -> dict:
 
 
 def main() -> None:
+    global SHARED  # --data replaces the default folder of shared collections
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=100)
@@ -208,7 +209,6 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    global SHARED
     SHARED = Path(args.data)
     torch.set_num_threads(2)
     results: dict = {"threads": torch.get_num_threads()}
