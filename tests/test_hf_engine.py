@@ -116,13 +116,13 @@ def test_rows_leaving_the_batch_early_do_not_disturb_the_others(smollm2, prompts
 
 
 def test_same_seed_same_output_other_seed_other_output(smollm2, prompts):
-    def run(seed: int) -> list[str]:
+    def sample(seed: int) -> list[str]:
         params = SamplingParams(max_new_tokens=16, temperature=1.0, top_p=0.95, seed=seed)
         return [g.text for gens in run(smollm2, prompts, 3, params) for g in gens]
 
-    first = run(11)
-    assert run(11) == first
-    assert run(12) != first
+    first = sample(11)
+    assert sample(11) == first
+    assert sample(12) != first
 
 
 def test_generation_stops_at_a_newline_inside_a_merged_token(smollm2):
