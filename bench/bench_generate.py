@@ -9,7 +9,11 @@
 3. Memory: peak RSS of `python -m inpars.generate` for 100 and for 1,000 documents of the
    largest shared collection (tiny random model, so the pipeline, not the model, is measured).
 
+4. Queries per document: seconds for N vs M sampled queries per document on the same
+   documents (``--queries-per-doc 1,3``): each document is read once whatever N is.
+
 Run: python bench/bench_generate.py [--docs 100] [--skip-api] [--skip-memory]
+     python bench/bench_generate.py --docs 100 --queries-per-doc 1,3
 """
 
 from __future__ import annotations
@@ -29,13 +33,15 @@ SHARED = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO / "tests"))
 
 
-def cranfield_prompts(engine, n: int, max_doc_tokens: int) -> list[str]:
+def cranfield_prompts(engine, n: int, max_doc_tokens: int) -> tuple[list[str], str]:
+    """The first ``n`` Cranfield documents' prompts and the prefix they share."""
     from inpars.corpus import read_corpus
     from inpars.prompts import PromptBuilder, load_template
 
-    builder = PromptBuilder(load_template("inpars"), engine.tokenizer, max_doc_tokens)
+    template = load_template("inpars")
+    builder = PromptBuilder(template, engine.tokenizer, max_doc_tokens)
     docs = itertools.islice(read_corpus(SHARED / "cranfield"), n)
-    return [builder.render(doc.contents) for doc in docs]
+    return [builder.render(doc.contents) for doc in docs], template.split()[0]
 
 
 def baseline_loop(engine, prompts: list[str], max_new_tokens: int) -> tuple[int, float]:
@@ -61,12 +67,12 @@ def baseline_loop(engine, prompts: list[str], max_new_tokens: int) -> tuple[int,
 
 
 def bench_local(n_docs: int, batch_size: int, max_new_tokens: int, dtype: str) -> dict:
-    from inpars.engines.base import SamplingParams
+    from inpars.engines.base import Request, SamplingParams
     from inpars.engines.hf import HFEngine
     from inpars.generate import _LOOKAHEAD_BATCHES
 
     engine = HFEngine("smollm2-135m", dtype=dtype)  # the baseline runs the same weights
-    prompts = cranfield_prompts(engine, n_docs, 256)
+    prompts, shared_prefix = cranfield_prompts(engine, n_docs, 256)
     # inpars: batches of documents of similar length (as the generate stage forms them).
     ordered = []
     window = batch_size * _LOOKAHEAD_BATCHES
@@ -76,7 +82,8 @@ def bench_local(n_docs: int, batch_size: int, max_new_tokens: int, dtype: str) -
     start = time.perf_counter()
     tokens = 0
     for i in range(0, len(ordered), batch_size):
-        for gens in engine.generate(ordered[i : i + batch_size], 1, params):
+        requests = [Request(p, (0,), shared_prefix) for p in ordered[i : i + batch_size]]
+        for gens in engine.generate(requests, params):
             tokens += gens[0].completion_tokens
     inpars_s = time.perf_counter() - start
     base_tokens, base_s = baseline_loop(engine, prompts, max_new_tokens)
@@ -90,8 +97,44 @@ def bench_local(n_docs: int, batch_size: int, max_new_tokens: int, dtype: str) -
     return result
 
 
+def bench_queries_per_doc(
+    n_docs: int, counts: list[int], max_new_tokens: int, dtype: str, temperature: float = 1.0
+) -> dict:
+    """Seconds for ``n`` sampled queries per document, for each ``n`` in ``counts``.
+
+    The same documents, the same engine (one model load), the hf engine's own path
+    (shared-prefix cache; each document's tokens read once and forked into ``n`` rows).
+    """
+    from inpars.engines.base import Request, SamplingParams, query_seed
+    from inpars.engines.hf import HFEngine
+
+    engine = HFEngine("smollm2-135m", dtype=dtype)
+    prompts, shared_prefix = cranfield_prompts(engine, n_docs, 256)
+    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature)
+    result: dict = {"docs": n_docs, "max_new_tokens": max_new_tokens, "dtype": dtype,
+                    "temperature": temperature, "runs": {}}
+    for n in counts:
+        requests = [
+            Request(prompt, tuple(query_seed(0, str(d), j) for j in range(n)), shared_prefix)
+            for d, prompt in enumerate(prompts)
+        ]
+        start = time.perf_counter()
+        queries = tokens = 0
+        for request in requests:
+            for gen in engine.generate([request], params)[0]:
+                queries += 1
+                tokens += gen.completion_tokens
+        seconds = time.perf_counter() - start
+        result["runs"][n] = {"seconds": seconds, "queries": queries,
+                             "queries_per_s": queries / seconds, "generated_tokens": tokens}
+    first = result["runs"][counts[0]]["seconds"]
+    for n in counts:
+        result["runs"][n]["seconds_vs_first"] = result["runs"][n]["seconds"] / first
+    return result
+
+
 def bench_api(n_prompts: int = 500, concurrency: int = 16, latency_s: float = 0.2) -> dict:
-    from inpars.engines.base import SamplingParams
+    from inpars.engines.base import Request, SamplingParams
     from inpars.engines.openai import OpenAIEngine
 
     from fake_openai_server import FakeOpenAIServer
@@ -100,7 +143,8 @@ def bench_api(n_prompts: int = 500, concurrency: int = 16, latency_s: float = 0.
     with FakeOpenAIServer(latency_s=latency_s) as server:
         engine = OpenAIEngine(model="fake", base_url=server.base_url, concurrency=concurrency)
         start = time.perf_counter()
-        results = engine.generate(prompts, 1, SamplingParams(max_new_tokens=32))
+        requests = [Request(prompt, (0,)) for prompt in prompts]
+        results = engine.generate(requests, SamplingParams(max_new_tokens=32))
         seconds = time.perf_counter() - start
         engine.close()
     assert len(results) == n_prompts
@@ -141,6 +185,7 @@ def bench_memory(sizes: tuple[int, ...] = (100, 1000)) -> dict:
 
 
 def main() -> None:
+    global SHARED  # --data replaces the default folder of shared collections
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=100)
@@ -150,6 +195,13 @@ def main() -> None:
         "--dtype", default="float32", choices=["float32", "bfloat16"],
         help="weights and activations of both the engine and the baseline",
     )
+    parser.add_argument(
+        "--queries-per-doc", default=None, metavar="N,M",
+        help="instead of the other benchmarks: seconds for N vs M sampled queries per "
+        "document on the same --docs Cranfield documents (e.g. 1,3)",
+    )
+    parser.add_argument("--data", default=str(SHARED),
+                        help="the folder of shared collections (holding cranfield/ and cacm/)")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
@@ -157,8 +209,18 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    SHARED = Path(args.data)
     torch.set_num_threads(2)
     results: dict = {"threads": torch.get_num_threads()}
+    if args.queries_per_doc:
+        counts = [int(n) for n in args.queries_per_doc.split(",")]
+        results["queries_per_doc"] = bench_queries_per_doc(
+            args.docs, counts, args.max_new_tokens, args.dtype
+        )
+        print(json.dumps(results["queries_per_doc"], indent=2), flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return
     if not args.skip_local:
         results["local"] = bench_local(
             args.docs, args.batch_size, args.max_new_tokens, args.dtype

@@ -15,11 +15,14 @@ Running the same command again resumes: documents whose queries are all on disk 
 skipped, a line cut short by a crash is dropped, and a document whose queries were only
 partly written is generated again.
 
-Documents are generated in batches of similar lengths, so lines are written out of order;
-when the run completes, the output is rewritten in its canonical order: the documents in
-corpus order (the order of the selection, for ``--max-docs`` and ``--doc-ids``), each
-document's queries by query index. The same settings thus give the same bytes whatever the
-batch size, the resumes, or the shards merged (``--shard I/N``, :mod:`inpars.shards`).
+Each query is sampled with its own seed, :func:`~inpars.engines.base.query_seed` of
+``--seed``, its document's id and its index, so a resumed run, or one with another
+``--batch-size``, writes the same queries as an uninterrupted one (with the hf engine byte
+for byte, on the same machine, dtype and threads). Lines are written as batches finish; when
+the run completes, the output is rewritten in its canonical order: the documents in corpus
+order (the order of the selection, for ``--max-docs`` and ``--doc-ids``), each document's
+queries by query index. The same settings thus give the same bytes whatever the batch size,
+the resumes, or the shards merged (``--shard I/N``, :mod:`inpars.shards`).
 """
 
 from __future__ import annotations
@@ -47,11 +50,13 @@ from inpars.corpus import (
 )
 from inpars.engines.base import (
     Engine,
+    Request,
     SamplingParams,
     add_engine_arguments,
     available_engines,
     engine_from_args,
     engine_options,
+    query_seed,
 )
 from inpars.errors import InparsError
 from inpars.io import JsonlWriter, atomic_write_json, read_jsonl, repair_jsonl_tail
@@ -62,7 +67,6 @@ from inpars.progress import (
     DefaultsHelpFormatter,
     console_warnings,
     print_error,
-    say,
     stderr_console,
     summary_table,
 )
@@ -269,6 +273,8 @@ def _write_manifest(
             "config": dataclasses.asdict(config),
             # The corpus's bytes (size, SHA-256), once complete: what inpars.merge compares.
             "corpus_file": corpus_file,
+            # How each query's sampling seed follows from config.seed (reproducible by anyone).
+            "query_seeds": "inpars.engines.base.query_seed(config.seed, doc_id, query_index)",
             "last_invocation": {
                 "documents": summary.documents,
                 "queries": summary.queries,
@@ -330,6 +336,7 @@ def generate(
     if total is None:
         total = count_documents(config)
     params = config.sampling()
+    shared_prefix, _ = template.split()  # the instruction and examples: the same in every prompt
     start = time.perf_counter()
     progress = Progress(
         TextColumn("[bold]generate"),
@@ -349,7 +356,11 @@ def generate(
         for batch in _batches(_documents(config), config.batch_size, done, summary):
             progress.advance(task, 0)
             prompts = [builder.render(doc.contents) for doc in batch]
-            generations = engine.generate(prompts, config.num_queries_per_doc, params)
+            requests = [
+                Request(prompt, _query_seeds(config, doc.id), shared_prefix)
+                for doc, prompt in zip(batch, prompts, strict=True)
+            ]
+            generations = engine.generate(requests, params)
             records = []
             for doc, prompt, gens in zip(batch, prompts, generations, strict=True):
                 for index, gen in enumerate(gens):
@@ -394,6 +405,16 @@ def generate(
     corpus = file_entry(_reader(config).file)
     _write_manifest(config, engine, template, summary, "complete", options, corpus)
     return summary
+
+
+def _query_seeds(config: GenerateConfig, doc_id: str) -> tuple[int, ...]:
+    """The sampling seed of each of a document's queries: from ``--seed``, its id and index.
+
+    So a sampled query depends on the model, the prompt, the sampling settings, the run's
+    seed, the document and the query's index only: not on batch size, batch neighbours,
+    concurrency, resume or shard.
+    """
+    return tuple(query_seed(config.seed, doc_id, j) for j in range(config.num_queries_per_doc))
 
 
 def _batches(
@@ -506,11 +527,14 @@ def build_parser() -> argparse.ArgumentParser:
                           help="nucleus sampling: sample from the smallest set of tokens whose "
                           "probability reaches this (with --temperature > 0)")
     sampling.add_argument("--seed", type=int, default=0,
-                          help="seed for sampling, document sampling and example drawing: the "
-                          "same seed gives the same output")
+                          help="seed for sampling, document sampling and example drawing. Each "
+                          "query is sampled with its own seed, a hash of this seed, its "
+                          "document's id and its index, so the same seed gives the same "
+                          "queries whatever the batch size, and after a resume")
     sampling.add_argument("--batch-size", type=int, default=8,
-                          help="documents per batch (hf: one generate() call; openai: "
-                          "requests issued together); results are saved after each batch")
+                          help="documents per engine call; results are saved after each batch "
+                          "(hf: computes each document on its own, so this only sets how often "
+                          "results are saved; openai: requests issued together)")
     add_engine_arguments(parser)
     return parser
 
@@ -520,7 +544,13 @@ def config_from_args(args: argparse.Namespace) -> GenerateConfig:
     return GenerateConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
-def print_summary(summary: GenerateSummary, output: str, console: Any) -> None:
+def print_summary(
+    summary: GenerateSummary,
+    output: str,
+    console: Any,
+    extra_rows: list[tuple[str, str]] | None = None,
+) -> None:
+    """The run's summary table; ``extra_rows`` are the engine's own (API usage, retries)."""
     rows = [
         ("documents (this run)", f"{summary.documents:,}"),
         ("documents already done", f"{summary.skipped_done:,}"),
@@ -532,6 +562,7 @@ def print_summary(summary: GenerateSummary, output: str, console: Any) -> None:
         ("seconds", f"{summary.seconds:,.1f}"),
         ("queries/s", f"{summary.queries_per_second:.2f}"),
         ("generated tokens/s", f"{summary.tokens_per_second:.1f}"),
+        *(extra_rows or []),
     ]
     console.print(summary_table(f"inpars.generate → {output}", rows))
 
@@ -559,10 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: rerun the same command to resume[/]")
         return 130
-    print_summary(summary, config.output, console)
     usage = getattr(engine, "usage", None)
-    if usage is not None:
-        say("API usage:", usage, console=console)
+    print_summary(summary, config.output, console, usage.rows() if usage is not None else None)
     return 0
 
 

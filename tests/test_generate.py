@@ -205,3 +205,49 @@ def test_resume_after_sigkill_gives_exactly_the_uninterrupted_set(tmp_path, tiny
     expected = {(r["doc_id"], r["query_index"]) for r in read_records(reference)}
     assert set(keys) == expected
     assert {r["doc_id"] for r in records} == {f"d{i}" for i in range(60)}
+
+
+def sorted_lines(path: Path) -> list[str]:
+    """The file's lines in (doc_id, query_index) order, each exactly as written."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+
+    def key(line: str) -> tuple[str, int]:
+        record = json.loads(line)
+        return record["doc_id"], record["query_index"]
+
+    return sorted(lines, key=key)
+
+
+def test_sampled_queries_do_not_depend_on_batch_size_or_resume(tmp_path):
+    # The real bundled model, sampled: each query's seed comes from (--seed, doc id, query
+    # index), and each row samples with its own generator, so batch size, batch neighbours
+    # and resuming after a SIGKILL change nothing, byte for byte.
+    common = ["--corpus", "sample", "--max-docs", "10", "--num-queries-per-doc", "2",
+              "--temperature", "1.0", "--top-p", "0.95", "--max-new-tokens", "8",
+              "--seed", "3", "--dtype", "float32", "--threads", "1", "--quiet"]
+    outputs = {}
+    for batch_size in (1, 7, 16):
+        out = tmp_path / f"batch{batch_size}.jsonl"
+        proc = run_cli([*common, "--batch-size", str(batch_size), "--output", str(out)])
+        assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()
+        outputs[batch_size] = sorted_lines(out)
+    assert len(outputs[1]) == 20
+    assert outputs[7] == outputs[1]
+    assert outputs[16] == outputs[1]
+    # Sampling happened: a document's two queries differ.
+    queries = [json.loads(line)["query"] for line in outputs[1]]
+    assert sum(a != b for a, b in zip(queries[::2], queries[1::2], strict=True)) >= 5
+
+    killed = tmp_path / "killed.jsonl"
+    proc = run_cli([*common, "--batch-size", "3", "--output", str(killed)])
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if killed.exists() and killed.read_bytes().count(b"\n") >= 6:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    resumed = run_cli([*common, "--batch-size", "5", "--output", str(killed)])
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read().decode()
+    assert sorted_lines(killed) == outputs[1]

@@ -3,6 +3,7 @@
 from inpars.engines.base import (
     Engine,
     Generation,
+    Request,
     SamplingParams,
     Tokenizer,
     add_engine_arguments,
@@ -10,11 +11,13 @@ from inpars.engines.base import (
     engine_from_args,
     engine_module,
     engine_options,
+    query_seed,
 )
 
 __all__ = [
     "Engine",
     "Generation",
+    "Request",
     "SamplingParams",
     "Tokenizer",
     "add_engine_arguments",
@@ -22,4 +25,5 @@ __all__ = [
     "engine_from_args",
     "engine_module",
     "engine_options",
+    "query_seed",
 ]

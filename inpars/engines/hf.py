@@ -1,20 +1,28 @@
 """Engine ``hf``: a local Hugging Face causal LM (a folder, a hub id or a GGUF file).
 
-Why it is fast on a CPU: in InPars-style prompts most tokens are the few-shot prefix that
-every document shares, so reading the prompt (prefill), not writing the query, dominates.
-The engine computes the key/value cache of the longest token prefix shared by the prompts of
-a batch once, keeps it across batches, and runs only each document's own tokens through the
-model. The rows of a batch are padded between the shared prefix and their own tokens; the
-attention mask hides the padding and position ids follow the mask, so each row sees exactly
-its own prompt. Decoding is a short loop of its own rather than ``generate()``, so that a
-query that has ended leaves the batch at once (see :meth:`HFEngine._decode`).
+How it works, and why it is reproducible and fast on a CPU:
+
+* **One document at a time.** Each request (a document's prompt and the seeds of its
+  queries) is computed on its own, with no padding and no other document in its tensors, so
+  its queries and their log-probs are the same bit for bit whatever ``--batch-size`` is,
+  whichever documents come before or after, and after a resume (same machine, dtype and
+  threads). On a CPU this costs nothing: rows of a padded batch mostly compute padding.
+  On a GPU, use the ``vllm`` engine for throughput.
+* **The shared prefix once per run.** In InPars-style prompts most tokens are the few-shot
+  prefix every document shares, so reading the prompt (prefill), not writing the query,
+  dominates. The key/value cache of the request's ``shared_prefix`` is computed once and
+  kept; only each document's own tokens run through the model.
+* **Each document once for all its queries.** The document's own tokens are prefilled once
+  and their key/value cache forked into one row per query, each sampling with a
+  ``torch.Generator`` seeded with its own seed.
+* **Rows leave when done.** Decoding is a short loop of its own rather than ``generate()``,
+  so that a query that has ended leaves the batch at once (see :meth:`HFEngine._decode`).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import inspect
 import os
 import shutil
@@ -23,7 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inpars.engines.base import Generation, SamplingParams
+from inpars.engines.base import (
+    Generation,
+    Request,
+    SamplingParams,
+    cut_completion_at_stop,
+    normalize_query,
+    token_starts_of_ids,
+)
 from inpars.errors import InparsError
 from inpars.models import (
     DEFAULT_MODEL,
@@ -38,8 +53,9 @@ from inpars.models import (
 
 @dataclass
 class _PrefixCache:
-    ids: list[int]
-    cache: Any  # transformers DynamicCache for a batch of one
+    text: str  # the shared prefix as text
+    ids: list[int]  # its tokens as they begin every prompt that starts with it
+    cache: Any  # transformers DynamicCache of ``ids`` for a batch of one; None if too short
 
 
 class _TokenizerAdapter:
@@ -148,66 +164,60 @@ class HFEngine:
         return self._tokenizer(prompt)["input_ids"]
 
     def generate(
-        self, prompts: list[str], n: int, params: SamplingParams
+        self, requests: list[Request], params: SamplingParams
     ) -> list[list[Generation]]:
+        """One completion per seed of each request, each request computed on its own.
+
+        Row ``j`` of a request draws its tokens from a ``torch.Generator`` seeded with
+        ``request.seeds[j]`` alone, and no request shares a tensor with another, so a query
+        does not depend on the other requests of the call, on their number, or on order.
+        """
+        return [self._generate_one(request, params) for request in requests]
+
+    def _generate_one(self, request: Request, params: SamplingParams) -> list[Generation]:
+        """The completions of one request: its own tokens prefilled once, forked per seed."""
         import torch
 
-        if not prompts:
+        if not request.seeds:
             return []
-        prompt_ids = [self.encode_prompt(p) for p in prompts]
-        rows = [ids for ids in prompt_ids for _ in range(n)]
-        prefix = self._shared_prefix(prompt_ids) if self.prefix_cache else None
-        start = len(prefix.ids) if prefix else 0
-        width = max(len(ids) - start for ids in rows)
-        pad = self._tokenizer.pad_token_id
-        input_ids = torch.full((len(rows), start + width), pad, dtype=torch.long)
-        mask = torch.zeros_like(input_ids)
-        for i, ids in enumerate(rows):
-            own = ids[start:]
-            input_ids[i, :start] = torch.tensor(ids[:start])
-            input_ids[i, start + width - len(own) :] = torch.tensor(own)
-            mask[i, :start] = 1
-            mask[i, start + width - len(own) :] = 1
+        ids = self.encode_prompt(request.prompt)
+        prefix = self._shared_prefix(request.shared_prefix, ids) if self.prefix_cache else None
         if prefix is not None:
             cache = copy.deepcopy(prefix.cache)
-            cache.batch_repeat_interleave(len(rows))
+            own = ids[len(prefix.ids) :]
         else:
             from transformers import DynamicCache
 
             cache = DynamicCache(config=self._model.config)
-        generator = None
+            own = ids
+        generators = None
         if not params.greedy:
-            generator = torch.Generator(device=self.device)
-            if params.seed is not None:
-                generator.manual_seed(_batch_seed(params.seed, prompts))
-            else:
-                generator.seed()
+            generators = [
+                torch.Generator(device=self.device).manual_seed(seed) for seed in request.seeds
+            ]
         with torch.inference_mode():
-            new_tokens, scores = self._decode(input_ids, mask, start, cache, params, generator)
-        results: list[list[Generation]] = []
-        for p, ids in enumerate(prompt_ids):
-            gens = []
-            for j in range(n):
-                row = p * n + j
-                gens.append(self._finish(new_tokens[row], scores[row], len(ids), params))
-            results.append(gens)
-        return results
+            new_tokens, scores = self._decode(own, cache, len(request.seeds), params, generators)
+        return [
+            self._finish(tokens, values, len(ids), params)
+            for tokens, values in zip(new_tokens, scores, strict=True)
+        ]
 
     def _decode(
         self,
-        input_ids: Any,
-        mask: Any,
-        start: int,
+        own_ids: list[int],
         cache: Any,
+        rows: int,
         params: SamplingParams,
-        generator: Any,
+        generators: list[Any] | None,
     ) -> tuple[list[list[int]], list[list[float]]]:
         """Each row's new token ids and their log-probs, decoding until each row stops.
 
-        ``generate()`` keeps every row in the batch until the longest one ends; here a row
-        leaves the batch (and its key/value cache) at its stop string or end-of-text token,
-        so a batch costs the tokens its queries have, not rows x the longest query.
-        Temperature and top-p are transformers' own logits warpers.
+        ``own_ids`` (the prompt's tokens after those in ``cache``) are read once; the cache
+        and the last position's logits are then repeated into ``rows`` rows, one per query.
+        ``generate()`` keeps every row until the longest one ends; here a row leaves the
+        batch (and its key/value cache) at its stop string or end-of-text token. Positions
+        follow from the cache's length (no padding anywhere). Temperature and top-p are
+        transformers' own logits warpers.
         """
         import torch
         from transformers import (
@@ -222,29 +232,26 @@ class HFEngine:
             if params.top_p < 1.0:
                 warpers.append(TopPLogitsWarper(params.top_p))
         stop_ids = {self._tokenizer.eos_token_id, self._tokenizer.pad_token_id} - {None}
-        rows = input_ids.shape[0]
         new_tokens: list[list[int]] = [[] for _ in range(rows)]
         log_probs: list[list[float]] = [[] for _ in range(rows)]
         active = list(range(rows))  # original row of each row still in the batch
-        mask = mask.to(self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        step_ids = input_ids[:, start:].to(self.device)
-        step_positions = positions[:, start:]
-        for _ in range(params.max_new_tokens):
-            out = self._model(
-                input_ids=step_ids,
-                attention_mask=mask,
-                position_ids=step_positions,
-                **{self._cache_arg: cache},
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            logits = out.logits[:, -1, :].float()
+        step_ids = torch.tensor([own_ids], device=self.device)
+        logits = self._forward(step_ids, cache)
+        if rows > 1:  # the document's keys and values, forked: one copy per query
+            cache.batch_repeat_interleave(rows)
+            logits = logits.expand(rows, -1)
+        for step in range(params.max_new_tokens):
             if params.greedy:
                 chosen = logits.argmax(-1)
             else:
+                assert generators is not None
                 probs = torch.softmax(warpers(step_ids, logits), dim=-1)
-                chosen = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+                # One draw per row from the row's own generator: a row's sample never
+                # depends on the other rows.
+                chosen = torch.cat([
+                    torch.multinomial(probs[i], 1, generator=generators[row])
+                    for i, row in enumerate(active)
+                ])
             # The log-prob of the chosen token under the model's own distribution: the raw
             # logits, before temperature and top-p.
             chosen_log_probs = torch.log_softmax(logits, dim=-1).gather(-1, chosen[:, None])
@@ -261,88 +268,95 @@ class HFEngine:
                     if any(stop in text for stop in params.stop):
                         continue
                 keep.append(i)
-            if not keep:
+            if not keep or step == params.max_new_tokens - 1:
                 break
             if len(keep) < len(active):
                 index = torch.tensor(keep, device=self.device)
                 cache.batch_select_indices(index)
-                mask = mask[index]
                 chosen = chosen[index]
-                step_positions = step_positions[index]
                 active = [active[i] for i in keep]
-            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=-1)
             step_ids = chosen[:, None]
-            step_positions = step_positions[:, -1:] + 1
+            logits = self._forward(step_ids, cache)
         return new_tokens, log_probs
+
+    def _forward(self, input_ids: Any, cache: Any) -> Any:
+        """The logits of the last position of each row, as float32, extending ``cache``."""
+        out = self._model(
+            input_ids=input_ids,
+            **{self._cache_arg: cache},
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        return out.logits[:, -1, :].float()
 
     def _finish(
         self, ids: list[int], log_probs: list[float], prompt_tokens: int, params: SamplingParams
     ) -> Generation:
-        """Cuts a row's new tokens at the first stop string or end-of-text token."""
+        """A row's query from its new tokens: cut by the engines' one stop rule.
+
+        Decoding stopped at the end-of-text token or at the token whose text completed a
+        stop string; what the query keeps of them is :func:`cut_completion_at_stop`'s rule.
+        """
         stop_ids = {self._tokenizer.eos_token_id, self._tokenizer.pad_token_id} - {None}
-        cut, reason = len(ids), "length"
+        generated, ended = len(ids), False
         for i, token in enumerate(ids):
             if token in stop_ids:
-                cut, reason = i, "stop"
+                generated, ended = i + 1, True
                 break
-            if params.stop and any(s in self._tokenizer.decode(ids[: i + 1]) for s in params.stop):
-                cut, reason = i, "stop"
+            if params.stop and any(s in self._decode_text(ids[: i + 1]) for s in params.stop):
+                generated = i + 1
                 break
-        kept = ids[:cut]
+        text_ids = ids[: generated - 1] if ended else ids[:generated]
+        cut = cut_completion_at_stop(
+            self._decode_text(text_ids),
+            token_starts_of_ids(self._decode_text, text_ids),
+            params.stop,
+        )
+        kept = text_ids[: cut.kept]
         return Generation(
-            text=self._tokenizer.decode(kept, skip_special_tokens=True).strip(),
+            text=normalize_query(cut.text),
             tokens=[self._tokenizer.decode([t]) for t in kept],
-            log_probs=log_probs[:cut],
-            finish_reason=reason,
+            log_probs=log_probs[: cut.kept],
+            finish_reason="stop" if ended or cut.stopped else "length",
             prompt_tokens=prompt_tokens,
-            completion_tokens=min(len(ids), cut + 1),
+            completion_tokens=generated,
             token_ids=kept,
         )
 
-    def _shared_prefix(self, prompt_ids: list[list[int]]) -> _PrefixCache | None:
-        """The key/value cache of the longest token prefix all prompts share (reused)."""
+    def _decode_text(self, ids: list[int]) -> str:
+        return self._tokenizer.decode(ids, skip_special_tokens=True)
+
+    def _shared_prefix(self, text: str, ids: list[int]) -> _PrefixCache | None:
+        """The key/value cache of ``text``'s tokens, where ``ids`` start with them (kept).
+
+        The last token of ``text`` is left out: it may merge with what follows it in a
+        prompt. The split between cache and own tokens depends on ``text`` only, never on
+        the other prompts of a batch, so a document computes the same numbers in any batch.
+        """
         import torch
 
-        # Every row must keep at least one token of its own for generate() to read.
-        limit = min(len(ids) for ids in prompt_ids) - 1
-        if self._prefix is not None:
-            cached = self._prefix.ids
-            if len(cached) <= limit and all(ids[: len(cached)] == cached for ids in prompt_ids):
-                return self._prefix
-        length = _common_prefix_length(prompt_ids, limit)
-        if length < 16:  # too short to be worth a cache
+        if not text:
             return None
-        ids = prompt_ids[0][:length]
-        with torch.inference_mode():
-            out = self._model(
-                input_ids=torch.tensor([ids], device=self.device), use_cache=True
-            )
-        self._prefix = _PrefixCache(ids, out[self._cache_arg])
-        return self._prefix
+        if self._prefix is None or self._prefix.text != text:
+            prefix_ids = self.encode_prompt(text)[:-1]
+            cache = None
+            if len(prefix_ids) >= 16:  # shorter is not worth a cache
+                with torch.inference_mode():
+                    out = self._model(
+                        input_ids=torch.tensor([prefix_ids], device=self.device), use_cache=True
+                    )
+                cache = out[self._cache_arg]
+            self._prefix = _PrefixCache(text, prefix_ids, cache)
+        prefix = self._prefix
+        # Every prompt must keep at least one token of its own to read.
+        if prefix.cache is None or len(ids) <= len(prefix.ids):
+            return None
+        if ids[: len(prefix.ids)] != prefix.ids:
+            return None
+        return prefix
 
     def close(self) -> None:
         self._prefix = None
-
-
-def _common_prefix_length(sequences: list[list[int]], limit: int) -> int:
-    first = sequences[0]
-    length = 0
-    while length < limit and all(s[length] == first[length] for s in sequences):
-        length += 1
-    return length
-
-
-def _batch_seed(seed: int, prompts: list[str]) -> int:
-    """A seed for one batch that depends only on the run's seed and the batch's prompts.
-
-    Sampling is then reproducible batch by batch: a resumed run samples the batches it
-    redoes exactly as an uninterrupted run would have.
-    """
-    digest = hashlib.sha256(str(seed).encode())
-    for prompt in prompts:
-        digest.update(prompt.encode())
-        digest.update(b"\0")
-    return int.from_bytes(digest.digest()[:8], "little")
 
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:
@@ -367,8 +381,8 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     )
     group.add_argument(
         "--no-prefix-cache", dest="prefix_cache", action="store_false",
-        help="recompute the shared few-shot prefix for every batch instead of caching its "
-        "keys and values (slower; the output is the same up to float rounding).",
+        help="recompute the shared few-shot prefix for every document instead of caching its "
+        "keys and values once per run (slower; the output is the same up to float rounding).",
     )
 
 
