@@ -33,7 +33,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from inpars.engines.base import Generation, SamplingParams, Tokenizer
+from inpars.engines.base import Generation, SamplingParams, Tokenizer, add_shared_flag
 from inpars.errors import InparsError
 
 logger = logging.getLogger(__name__)
@@ -472,14 +472,6 @@ def _retry_after_s(headers: Any) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-def _add_flag(group: argparse._ArgumentGroup, *names: str, **options: Any) -> None:
-    """Adds a flag unless another engine already defined it (engines share one parser)."""
-    try:
-        group.add_argument(*names, **options)
-    except argparse.ArgumentError:
-        logger.debug("flag %s is already defined by another engine; sharing it", names[0])
-
-
 def add_arguments(group: argparse._ArgumentGroup) -> None:
     """The flags of the 'openai' engine."""
     group.add_argument(
@@ -527,14 +519,14 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
         "error or a malformed answer, with exponential backoff or the server's Retry-After; "
         "other errors fail at once (default: 6)",
     )
-    _add_flag(
+    add_shared_flag(
         group,
         "--tokenizer",
         default=None,
         help="Hugging Face tokenizer (folder or hub id) of the served model, used to truncate "
         "documents by tokens; without it they are truncated by words",
     )
-    _add_flag(
+    add_shared_flag(
         group,
         "--context-length",
         type=int,
