@@ -8,7 +8,8 @@ of the generation itself (the run manifest's documents and seconds, model loadin
 and the wall-clock seconds of the whole command (loading, vLLM's start and compile included),
 with the machine's load average before and after, since the machine may be shared.
 
-Run: python bench/bench_vllm.py [--docs 100] [--batch-size 16] [--json out.json]
+Run: python bench/bench_vllm.py [--corpus ../shared/data/cranfield] [--docs 100]
+     [--batch-size 16] [--json out.json]
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def queries(path: Path) -> dict[tuple[str, int], str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=SHARED / "cranfield",
+                        help="the BEIR folder whose first --docs documents are used")
     parser.add_argument("--docs", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=32)
@@ -86,8 +89,8 @@ def main() -> None:
     results: dict = {"cpus": os.cpu_count(), "docs": args.docs, "batch_size": args.batch_size,
                      "max_new_tokens": args.max_new_tokens, "dtype": args.dtype, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
-        ids = first_doc_ids(SHARED / "cranfield", args.docs, Path(tmp) / "ids.txt")
-        common = ["--model", "smollm2-135m", "--corpus", str(SHARED / "cranfield"),
+        ids = first_doc_ids(args.corpus, args.docs, Path(tmp) / "ids.txt")
+        common = ["--model", "smollm2-135m", "--corpus", str(args.corpus),
                   "--doc-ids", str(ids), "--dtype", args.dtype,
                   "--batch-size", str(args.batch_size),
                   "--max-new-tokens", str(args.max_new_tokens), "--quiet"]
