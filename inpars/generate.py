@@ -510,11 +510,12 @@ def build_parser() -> argparse.ArgumentParser:
     sampling = parser.add_argument_group("model and sampling")
     sampling.add_argument("--engine", choices=available_engines(), default="hf",
                           help="hf: a local Hugging Face model; openai: any OpenAI-compatible "
-                          "server (OpenAI, vLLM, llama.cpp, TGI)")
+                          "server (OpenAI, vLLM, llama.cpp, TGI); vllm: vLLM in this process, "
+                          "the engine for GPUs (its own environment: scripts/install.sh --vllm)")
     sampling.add_argument(
         "--model", default=None,
-        help=f"model name, folder, hub id or .gguf file (hf default: '{DEFAULT_MODEL}', the "
-        "bundled SmolLM2-135M-Instruct)",
+        help="model name, folder, hub id or .gguf file (hf and vllm default: "
+        f"'{DEFAULT_MODEL}', the bundled SmolLM2-135M-Instruct)",
     )
     sampling.add_argument("--num-queries-per-doc", type=int, default=1,
                           help="queries to generate for each document")
@@ -534,7 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--batch-size", type=int, default=8,
                           help="documents per engine call; results are saved after each batch "
                           "(hf: computes each document on its own, so this only sets how often "
-                          "results are saved; openai: requests issued together)")
+                          "results are saved; openai: requests issued together; vllm: requests "
+                          "handed to vLLM together, which batches them continuously: use "
+                          "hundreds on a GPU)")
     add_engine_arguments(parser)
     return parser
 

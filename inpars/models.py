@@ -11,6 +11,8 @@ import hashlib
 import importlib
 import importlib.util
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,45 @@ def converted_gguf_dir(source: ModelSource) -> Path:
     stat = gguf.stat()
     key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
     return cache_dir() / "models" / f"{gguf.stem}-{key[:12]}"
+
+
+def model_folder(source: ModelSource) -> str:
+    """What a loader reads for ``source``: its folder or hub id; a GGUF file converted once."""
+    if source.gguf_file is None:
+        return source.path
+    return str(ensure_converted_gguf(source))
+
+
+def ensure_converted_gguf(source: ModelSource) -> Path:
+    """The cached Hugging Face folder of a GGUF model, converting it first if needed."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = converted_gguf_dir(source)
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(
+        source.path, gguf_file=source.gguf_file, dtype=torch.float32
+    )
+    # A model dequantized from GGUF keeps its quantizer and refuses to be saved; once
+    # dequantized it is a plain model, so both are dropped (log-probs stay identical).
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    # Written to a temporary folder and renamed, so an interrupted conversion never leaves
+    # a half-written model that a later run would trust.
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".converting-"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").is_file():
+            raise
+    return target
 
 
 def resolve_model_path(name: str) -> str:

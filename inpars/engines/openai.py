@@ -38,6 +38,7 @@ from inpars.engines.base import (
     Request,
     SamplingParams,
     Tokenizer,
+    add_shared_flag,
     cut_completion_at_stop,
     normalize_query,
     token_starts_of_pieces,
@@ -489,14 +490,6 @@ def _retry_after_s(headers: Any) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-def _add_flag(group: argparse._ArgumentGroup, *names: str, **options: Any) -> None:
-    """Adds a flag unless another engine already defined it (engines share one parser)."""
-    try:
-        group.add_argument(*names, **options)
-    except argparse.ArgumentError:
-        logger.debug("flag %s is already defined by another engine; sharing it", names[0])
-
-
 def add_arguments(group: argparse._ArgumentGroup) -> None:
     """The flags of the 'openai' engine."""
     group.add_argument(
@@ -553,14 +546,14 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
         "the server asks, up to this; a server asking for longer stops the run with a message "
         f"(rerun to resume) (default: {DEFAULT_MAX_RETRY_WAIT_S:g})",
     )
-    _add_flag(
+    add_shared_flag(
         group,
         "--tokenizer",
         default=None,
         help="Hugging Face tokenizer (folder or hub id) of the served model, used to truncate "
         "documents by tokens; without it they are truncated by words",
     )
-    _add_flag(
+    add_shared_flag(
         group,
         "--context-length",
         type=int,
