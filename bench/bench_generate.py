@@ -61,7 +61,7 @@ def baseline_loop(engine, prompts: list[str], max_new_tokens: int) -> tuple[int,
 
 
 def bench_local(n_docs: int, batch_size: int, max_new_tokens: int, dtype: str) -> dict:
-    from inpars.engines.base import SamplingParams
+    from inpars.engines.base import Request, SamplingParams
     from inpars.engines.hf import HFEngine
     from inpars.generate import _LOOKAHEAD_BATCHES
 
@@ -76,7 +76,8 @@ def bench_local(n_docs: int, batch_size: int, max_new_tokens: int, dtype: str) -
     start = time.perf_counter()
     tokens = 0
     for i in range(0, len(ordered), batch_size):
-        for gens in engine.generate(ordered[i : i + batch_size], 1, params):
+        requests = [Request(prompt, (0,)) for prompt in ordered[i : i + batch_size]]
+        for gens in engine.generate(requests, params):
             tokens += gens[0].completion_tokens
     inpars_s = time.perf_counter() - start
     base_tokens, base_s = baseline_loop(engine, prompts, max_new_tokens)
@@ -91,7 +92,7 @@ def bench_local(n_docs: int, batch_size: int, max_new_tokens: int, dtype: str) -
 
 
 def bench_api(n_prompts: int = 500, concurrency: int = 16, latency_s: float = 0.2) -> dict:
-    from inpars.engines.base import SamplingParams
+    from inpars.engines.base import Request, SamplingParams
     from inpars.engines.openai import OpenAIEngine
 
     from fake_openai_server import FakeOpenAIServer
@@ -100,7 +101,8 @@ def bench_api(n_prompts: int = 500, concurrency: int = 16, latency_s: float = 0.
     with FakeOpenAIServer(latency_s=latency_s) as server:
         engine = OpenAIEngine(model="fake", base_url=server.base_url, concurrency=concurrency)
         start = time.perf_counter()
-        results = engine.generate(prompts, 1, SamplingParams(max_new_tokens=32))
+        requests = [Request(prompt, (0,)) for prompt in prompts]
+        results = engine.generate(requests, SamplingParams(max_new_tokens=32))
         seconds = time.perf_counter() - start
         engine.close()
     assert len(results) == n_prompts

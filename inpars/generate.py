@@ -35,11 +35,13 @@ from inpars import __version__
 from inpars.corpus import CORPUS_FORMATS, read_corpus, read_doc_ids, select_documents
 from inpars.engines.base import (
     Engine,
+    Request,
     SamplingParams,
     add_engine_arguments,
     available_engines,
     engine_from_args,
     engine_options,
+    query_seed,
 )
 from inpars.errors import InparsError
 from inpars.io import JsonlWriter, atomic_write_json, read_jsonl, repair_jsonl_tail
@@ -314,7 +316,11 @@ def generate(
         for batch in _batches(_documents(config), config.batch_size, done, summary):
             progress.advance(task, 0)
             prompts = [builder.render(doc.contents) for doc in batch]
-            generations = engine.generate(prompts, config.num_queries_per_doc, params)
+            requests = [
+                Request(prompt, _query_seeds(config, doc.id))
+                for doc, prompt in zip(batch, prompts, strict=True)
+            ]
+            generations = engine.generate(requests, params)
             records = []
             for doc, prompt, gens in zip(batch, prompts, generations, strict=True):
                 for index, gen in enumerate(gens):
@@ -357,6 +363,16 @@ def generate(
     engine.close()
     _write_manifest(config, engine, template, summary, "complete", options)
     return summary
+
+
+def _query_seeds(config: GenerateConfig, doc_id: str) -> tuple[int, ...]:
+    """The sampling seed of each of a document's queries: from ``--seed``, its id and index.
+
+    So a sampled query depends on the model, the prompt, the sampling settings, the run's
+    seed, the document and the query's index only: not on batch size, batch neighbours,
+    concurrency, resume or shard.
+    """
+    return tuple(query_seed(config.seed, doc_id, j) for j in range(config.num_queries_per_doc))
 
 
 def _batches(
@@ -481,7 +497,13 @@ def config_from_args(args: argparse.Namespace) -> GenerateConfig:
     return GenerateConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
-def print_summary(summary: GenerateSummary, output: str, console: Any) -> None:
+def print_summary(
+    summary: GenerateSummary,
+    output: str,
+    console: Any,
+    extra_rows: list[tuple[str, str]] | None = None,
+) -> None:
+    """The run's summary table; ``extra_rows`` are the engine's own (API usage, retries)."""
     rows = [
         ("documents (this run)", f"{summary.documents:,}"),
         ("documents already done", f"{summary.skipped_done:,}"),
@@ -493,6 +515,7 @@ def print_summary(summary: GenerateSummary, output: str, console: Any) -> None:
         ("seconds", f"{summary.seconds:,.1f}"),
         ("queries/s", f"{summary.queries_per_second:.2f}"),
         ("generated tokens/s", f"{summary.tokens_per_second:.1f}"),
+        *(extra_rows or []),
     ]
     console.print(summary_table(f"inpars.generate → {output}", rows))
 
@@ -521,10 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: rerun the same command to resume[/]")
         return 130
-    print_summary(summary, config.output, console)
     usage = getattr(engine, "usage", None)
-    if usage is not None:
-        console.print(f"API usage: {usage}")
+    print_summary(summary, config.output, console, usage.rows() if usage is not None else None)
     return 0
 
 

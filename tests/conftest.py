@@ -19,24 +19,31 @@ def shared_collection(name: str) -> Path:
     return path
 
 
-def build_tiny_causal_lm(directory: Path, newline_first: bool = False) -> Path:
+def build_tiny_causal_lm(
+    directory: Path, newline_first: bool = False, first_token: str | None = None
+) -> Path:
     """A 2-layer random Llama with its own byte-level BPE tokenizer (not GPT-2's vocabulary).
 
-    With ``newline_first`` the newline is token 0 and the final norm is zeroed, so every
-    logit is equal and greedy decoding picks the newline at once.
+    With ``first_token`` (a byte-level symbol such as ``"?Ċ"``) that token is token 0 and the
+    final norm is zeroed, so every logit is equal and greedy decoding picks it at every step;
+    ``newline_first`` is ``first_token="Ċ"`` (the newline).
     """
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    newline = "Ċ"  # the byte-level symbol for "\n"
-    alphabet.remove(newline)
-    symbols = [newline, *alphabet] if newline_first else [*alphabet, newline]
+    if newline_first:
+        first_token = "Ċ"  # the byte-level symbol for "\n"
     # A few merged tokens, one of them ending in a newline ("?\n"), so that a newline can
     # arrive inside a longer token, as it does with real tokenizers.
     merged = ["Ġt", "he", "Ġthe", "?Ċ"]
-    vocab = {s: i for i, s in enumerate(symbols + merged + ["<eos>"])}
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    alphabet.remove("Ċ")
+    symbols = [*alphabet, "Ċ", *merged, "<eos>"]
+    if first_token is not None:
+        symbols.remove(first_token)
+        symbols.insert(0, first_token)
+    vocab = {s: i for i, s in enumerate(symbols)}
     merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("?", "Ċ")]
     backend = Tokenizer(models.BPE(vocab=vocab, merges=merges))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -49,7 +56,7 @@ def build_tiny_causal_lm(directory: Path, newline_first: bool = False) -> Path:
     )
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
-    if newline_first:
+    if first_token is not None:
         with torch.no_grad():
             model.model.norm.weight.zero_()
     directory.mkdir(parents=True, exist_ok=True)
@@ -170,3 +177,14 @@ def write_beir_collection(folder: Path) -> Path:
     rows = [f"q{t}\td{t}-0\t1\n" for t in range(len(TOPICS) - 1)]
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(rows))
     return folder
+
+
+def make_requests(prompts: list[str], n: int, seed: int = 0) -> list:
+    """Engine requests for ``prompts``, ``n`` completions each, seeded as a run's would be
+    (prompt ``i`` plays document ``str(i)``)."""
+    from inpars.engines.base import Request, query_seed
+
+    return [
+        Request(prompt, tuple(query_seed(seed, str(i), j) for j in range(n)))
+        for i, prompt in enumerate(prompts)
+    ]

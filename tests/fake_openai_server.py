@@ -79,6 +79,11 @@ class FakeOpenAIServer:
     retry_after: str = "1"  # Retry-After of a plain "429" fault
     max_choices: int | None = None  # answer at most this many choices (llama.cpp ignores n)
     ignore_stop: bool = False  # go on past the stop sequence, as some servers do
+    # The answer ends in "?" merged with the newline into one token ("?\n"), as Llama-3 and
+    # Qwen tokenizers have it; a server honouring `stop` cuts the text at the newline but
+    # lists that token (as vLLM does).
+    merge_newline: bool = False
+    leading_space: bool = False  # the first token has a leading space (" query"), as llama.cpp
     omit_logprobs: bool = False  # answer without log-probs
     fault_rates: dict[str, float] = field(default_factory=dict)  # once the script is spent
     fault_seed: int = 0
@@ -260,13 +265,21 @@ class _Handler(BaseHTTPRequestHandler):
             tokens = answer_tokens(
                 prompt, float(body.get("temperature") or 0), body.get("seed"), index
             )
+            if self.fake.leading_space:
+                tokens[0] = f" {tokens[0]}"
             finish = "stop"
-            if self.fake.ignore_stop:  # what follows the answer on its next line
+            # What follows the answer on its next line.
+            if self.fake.merge_newline:
+                tokens += ["?\n", "Document", ":", " more"]
+            elif self.fake.ignore_stop:
                 tokens += ["\n", "Document", ":", " more"]
             if len(tokens) > max_tokens:
                 tokens, finish = tokens[:max_tokens], "length"
+            if not self.fake.ignore_stop:
+                tokens, text = _honour_stop(tokens, stop)
+            else:
+                text = "".join(tokens)
             log_probs = [round(-0.1 * (j + 1), 6) for j in range(len(tokens))]
-            text = "".join(tokens)
             choices.append(_choice(index, text, tokens, log_probs, finish, chat, self.fake))
         completion_tokens = sum(
             len(c["logprobs"]["content"] if chat else c["logprobs"]["tokens"])
@@ -307,6 +320,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+def _honour_stop(tokens: list[str], stops: list[str]) -> tuple[list[str], str]:
+    """The tokens up to the one that completes a stop string, and the text before the stop."""
+    text = ""
+    for index, token in enumerate(tokens):
+        text += token
+        found = [text.find(stop) for stop in stops if stop and stop in text]
+        if found:
+            return tokens[: index + 1], text[: min(found)]
+    return tokens, text
 
 
 def _choice(

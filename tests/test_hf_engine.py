@@ -12,7 +12,7 @@ from inpars.engines.base import SamplingParams
 from inpars.engines.hf import HFEngine
 from inpars.prompts import PromptBuilder, load_template
 
-from conftest import build_tiny_causal_lm
+from conftest import build_tiny_causal_lm, make_requests
 
 DOCS = [
     "The boundary layer on a flat plate in supersonic flow was measured with pitot probes; "
@@ -34,6 +34,11 @@ def recomputed_log_likelihood(engine: HFEngine, prompt: str, token_ids: list[int
     return [log_probs[start + i - 1, t].item() for i, t in enumerate(token_ids)]
 
 
+def run(engine: HFEngine, prompts: list[str], n: int, params: SamplingParams) -> list:
+    """``n`` completions of each prompt, seeded from ``params.seed`` as a run would seed them."""
+    return engine.generate(make_requests(prompts, n, params.seed or 0), params)
+
+
 @pytest.fixture(scope="module")
 def prompts(smollm2: HFEngine) -> list[str]:
     builder = PromptBuilder(load_template("inpars"), smollm2.tokenizer, max_doc_tokens=128)
@@ -49,7 +54,7 @@ def prompts(smollm2: HFEngine) -> list[str]:
     ids=["greedy", "sampled"],
 )
 def test_log_probs_equal_the_models_likelihood_of_the_query(smollm2, prompts, params):
-    results = smollm2.generate(prompts, 2, params)
+    results = run(smollm2, prompts, 2, params)
     assert [len(gens) for gens in results] == [2, 2, 2]
     for prompt, gens in zip(prompts, results, strict=True):
         for gen in gens:
@@ -64,7 +69,7 @@ def test_log_probs_equal_the_models_likelihood_of_the_query(smollm2, prompts, pa
 
 def test_sampled_log_probs_are_of_the_sampled_token_not_the_argmax(smollm2, prompts):
     params = SamplingParams(max_new_tokens=24, temperature=1.5, top_p=1.0, seed=3)
-    gens = [g for gens in smollm2.generate(prompts, 3, params) for g in gens]
+    gens = [g for gens in run(smollm2, prompts, 3, params) for g in gens]
     prompt_of = [p for p in prompts for _ in range(3)]
     off_argmax = 0
     for prompt, gen in zip(prompt_of, gens, strict=True):
@@ -84,10 +89,10 @@ def test_sampled_log_probs_are_of_the_sampled_token_not_the_argmax(smollm2, prom
 def test_prefix_cache_gives_the_same_queries_and_log_probs(smollm2, prompts):
     params = SamplingParams(max_new_tokens=20)
     smollm2.prefix_cache = True
-    cached = smollm2.generate(prompts, 1, params)
+    cached = run(smollm2, prompts, 1, params)
     smollm2.prefix_cache = False
     try:
-        plain = smollm2.generate(prompts, 1, params)
+        plain = run(smollm2, prompts, 1, params)
     finally:
         smollm2.prefix_cache = True
     for (a,), (b,) in zip(cached, plain, strict=True):
@@ -99,10 +104,10 @@ def test_rows_leaving_the_batch_early_do_not_disturb_the_others(smollm2, prompts
     # Queries of different lengths: rows that stop first leave the batch (and its key/value
     # cache); each remaining row must still decode exactly as it would alone.
     params = SamplingParams(max_new_tokens=24)
-    together = [gens[0] for gens in smollm2.generate(prompts, 1, params)]
+    together = [gens[0] for gens in run(smollm2, prompts, 1, params)]
     assert len({len(gen.token_ids) for gen in together}) > 1
     for prompt, gen in zip(prompts, together, strict=True):
-        [[alone]] = smollm2.generate([prompt], 1, params)
+        [[alone]] = run(smollm2, [prompt], 1, params)
         assert gen.token_ids == alone.token_ids
         assert gen.log_probs == pytest.approx(alone.log_probs, abs=1e-4)
 
@@ -110,7 +115,7 @@ def test_rows_leaving_the_batch_early_do_not_disturb_the_others(smollm2, prompts
 def test_same_seed_same_output_other_seed_other_output(smollm2, prompts):
     def run(seed: int) -> list[str]:
         params = SamplingParams(max_new_tokens=16, temperature=1.0, top_p=0.95, seed=seed)
-        return [g.text for gens in smollm2.generate(prompts, 3, params) for g in gens]
+        return [g.text for gens in run(smollm2, prompts, 3, params) for g in gens]
 
     first = run(11)
     assert run(11) == first
@@ -122,7 +127,9 @@ def test_generation_stops_at_a_newline_inside_a_merged_token(smollm2):
     # a stop on one token id (GPT-2's 198) would run past them.
     tok = smollm2._tokenizer
     words = tok.encode(" what is the flow", add_special_tokens=False)
-    for piece in ["\n\n", ".\n"]:
+    # The query is the text before the newline; a token with text before it counts.
+    cases = [("\n\n", False, "what is the flow"), (".\n", True, "what is the flow.")]
+    for piece, token_kept, text in cases:
         ids = tok.encode(piece, add_special_tokens=False)
         if len(ids) != 1:
             continue
@@ -130,29 +137,29 @@ def test_generation_stops_at_a_newline_inside_a_merged_token(smollm2):
         gen = smollm2._finish([*words, ids[0], *words], [-0.5] * (len(words) * 2 + 1), 10,
                               SamplingParams())
         assert gen.finish_reason == "stop"
-        assert gen.token_ids == words
-        assert gen.text == "what is the flow"
+        assert gen.token_ids == words + (ids if token_kept else [])
+        assert gen.text == text
 
 
 def test_newline_stop_with_a_tokenizer_whose_newline_is_not_198(tmp_path: Path):
     model_dir = build_tiny_causal_lm(tmp_path / "lm", newline_first=True)
     engine = HFEngine(str(model_dir))
     assert engine._tokenizer.convert_tokens_to_ids("Ċ") == 0  # newline is token 0 here
-    [[gen]] = engine.generate(["Document: a b c\nQuery:"], 1, SamplingParams(max_new_tokens=8))
+    [[gen]] = run(engine, ["Document: a b c\nQuery:"], 1, SamplingParams(max_new_tokens=8))
     assert gen.finish_reason == "stop"
     assert gen.text == "" and gen.tokens == [] and gen.log_probs == []
     assert gen.completion_tokens == 1
-    # A newline arriving inside a merged token ("?\n") also ends the query.
+    # A newline arriving inside a merged token ("?\n") also ends the query, keeping "?".
     q = engine._tokenizer.convert_tokens_to_ids("?Ċ")
     the = engine._tokenizer.convert_tokens_to_ids("Ġthe")
     cut = engine._finish([the, the, q, the], [-1.0] * 4, 5, SamplingParams())
-    assert cut.token_ids == [the, the] and cut.finish_reason == "stop"
-    assert cut.log_probs == [-1.0, -1.0]
+    assert cut.token_ids == [the, the, q] and cut.finish_reason == "stop"
+    assert cut.text == "the the?" and cut.log_probs == [-1.0] * 3
 
 
 def test_max_new_tokens_gives_finish_reason_length(tiny_lm: Path):
     engine = HFEngine(str(tiny_lm))
-    gens = engine.generate(["Document: x\nQuery:"] * 2, 2, SamplingParams(max_new_tokens=5))
+    gens = run(engine, ["Document: x\nQuery:"] * 2, 2, SamplingParams(max_new_tokens=5))
     for gen in (g for gs in gens for g in gs):
         if gen.finish_reason == "length":
             assert len(gen.token_ids) == 5

@@ -13,7 +13,8 @@ import pytest
 
 from inpars.engines import Engine, SamplingParams
 from inpars.engines import openai as openai_engine
-from inpars.engines.openai import OpenAIEngine, _cut_at_stop, _retry_after_s, _split
+from inpars.engines.base import Request
+from inpars.engines.openai import OpenAIEngine, _retry_after_s, _split
 from inpars.errors import InparsError
 
 from fake_openai_server import FakeOpenAIServer, answer_words
@@ -27,6 +28,12 @@ SAMPLED = SamplingParams(max_new_tokens=32, temperature=0.7, top_p=0.9, seed=5)
 def prompts(count: int) -> list[str]:
     """Few-shot-like prompts whose last lines differ, so answers identify their prompt."""
     return [f"Document: text {i}\nRelevant query: q\n\nDocument: doc {i}" for i in range(count)]
+
+
+def seeded(batch: list[str], n: int, params: SamplingParams) -> list[Request]:
+    """Requests for ``batch``, ``n`` completions each, seeded ``params.seed``, ``+ 1``, ..."""
+    first = params.seed or 0
+    return [Request(prompt, tuple(range(first, first + n))) for prompt in batch]
 
 
 def expected_text(prompt: str) -> str:
@@ -63,7 +70,7 @@ def test_returns_texts_tokens_and_log_probs(server: FakeOpenAIServer, api: str) 
     engine = make_engine(server, api=api)
     assert isinstance(engine, Engine)
     batch = prompts(3)
-    results = engine.generate(batch, 1, GREEDY)
+    results = engine.generate(seeded(batch, 1, GREEDY), GREEDY)
     assert len(results) == 3
     for prompt, generations in zip(batch, results, strict=True):
         (generation,) = generations
@@ -93,7 +100,7 @@ def test_returns_texts_tokens_and_log_probs(server: FakeOpenAIServer, api: str) 
 
 def test_n_choices_in_one_request(server: FakeOpenAIServer) -> None:
     engine = make_engine(server)
-    results = engine.generate(prompts(2), 3, SAMPLED)
+    results = engine.generate(seeded(prompts(2), 3, SAMPLED), SAMPLED)
     assert [len(generations) for generations in results] == [3, 3]
     assert [g.text.split()[-1] for g in results[0]] == ["#5", "#6", "#7"]
     assert len(server.completion_requests()) == 2
@@ -103,17 +110,26 @@ def test_n_choices_in_one_request(server: FakeOpenAIServer) -> None:
 def test_server_ignoring_n_gets_more_requests_with_new_seeds(server: FakeOpenAIServer) -> None:
     server.max_choices = 1  # like llama.cpp, which answers one choice whatever n is
     engine = make_engine(server)
-    (generations,) = engine.generate(prompts(1), 3, SAMPLED)
-    assert [g.text.split()[-1] for g in generations] == ["#5", "#6", "#7"]
+    (generations,) = engine.generate([Request(prompts(1)[0], (50, 7, 900))], SAMPLED)
+    # Each request carries the seed of the first completion still missing.
+    assert [g.text.split()[-1] for g in generations] == ["#50", "#7", "#900"]
     requests = server.completion_requests()
     assert [r.body["n"] for r in requests] == [3, 2, 1]
-    assert [r.body["seed"] for r in requests] == [5, 6, 7]
+    assert [r.body["seed"] for r in requests] == [50, 7, 900]
+
+
+def test_a_request_with_n_carries_its_first_seed(server: FakeOpenAIServer) -> None:
+    engine = make_engine(server)
+    (generations,) = engine.generate([Request(prompts(1)[0], (50, 7, 900))], SAMPLED)
+    assert [g.text.split()[-1] for g in generations] == ["#50", "#51", "#52"]
+    (request,) = server.completion_requests()
+    assert (request.body["n"], request.body["seed"]) == (3, 50)
 
 
 def test_server_ignoring_stop_is_cut_at_the_newline(server: FakeOpenAIServer) -> None:
     server.ignore_stop = True
     (prompt,) = prompts(1)
-    ((generation,),) = make_engine(server).generate([prompt], 1, GREEDY)
+    ((generation,),) = make_engine(server).generate(seeded([prompt], 1, GREEDY), GREEDY)
     assert generation.text == expected_text(prompt)
     assert "\n" not in "".join(generation.tokens)
     assert len(generation.log_probs) == len(generation.tokens)
@@ -122,7 +138,7 @@ def test_server_ignoring_stop_is_cut_at_the_newline(server: FakeOpenAIServer) ->
 
 def test_length_limit(server: FakeOpenAIServer) -> None:
     params = SamplingParams(max_new_tokens=2, temperature=0.0)
-    ((generation,),) = make_engine(server).generate(prompts(1), 1, params)
+    ((generation,),) = make_engine(server).generate(seeded(prompts(1), 1, params), params)
     assert generation.tokens == ["query", " about"]
     assert generation.finish_reason == "length"
 
@@ -130,7 +146,7 @@ def test_length_limit(server: FakeOpenAIServer) -> None:
 def test_concurrency_is_bounded(server: FakeOpenAIServer) -> None:
     server.latency_s = 0.05
     engine = make_engine(server, concurrency=4, request_timeout=5)
-    results = engine.generate(prompts(24), 1, GREEDY)
+    results = engine.generate(seeded(prompts(24), 1, GREEDY), GREEDY)
     assert len(results) == 24
     assert server.max_in_flight == 4
 
@@ -139,12 +155,40 @@ def test_retry_after_is_honoured(server: FakeOpenAIServer) -> None:
     server.faults = ["429:0.4"]
     engine = make_engine(server)
     (prompt,) = prompts(1)
-    ((generation,),) = engine.generate([prompt], 1, GREEDY)
+    ((generation,),) = engine.generate(seeded([prompt], 1, GREEDY), GREEDY)
     assert generation.text == expected_text(prompt)
     first, second = server.completion_requests()
     assert second.received_at - first.received_at >= 0.4
     assert engine.usage.retries == 1
     assert engine.usage.requests == 2
+
+
+def test_a_long_retry_after_is_honoured_in_full_and_counted(server: FakeOpenAIServer) -> None:
+    server.faults = ["429:120", "503"]  # asks for two minutes (was cut to 60 s), then a 503
+    engine = make_engine(server)
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:  # two minutes of real waiting in a test: no
+        waits.append(seconds)
+
+    engine._sleep = record
+    ((generation,),) = engine.generate(seeded(prompts(1), 1, GREEDY), GREEDY)
+    assert generation.text == expected_text(prompts(1)[0])
+    assert 120 <= waits[0] <= 132 and waits[1] < 1
+    assert (engine.usage.retries, engine.usage.retry_after_waits) == (2, 1)
+    assert engine.usage.waited_s == pytest.approx(sum(waits))
+    rows = dict(engine.usage.rows())
+    assert rows["API retries"] == "2 (1 after Retry-After)"
+
+
+def test_retry_after_beyond_the_maximum_wait_fails_with_a_clear_message(
+    server: FakeOpenAIServer,
+) -> None:
+    server.faults = ["429:3600"]
+    engine = make_engine(server, max_retry_wait_s=60)
+    with pytest.raises(InparsError, match=r"wait 3,600 s .*--max-retry-wait \(60 s\)"):
+        engine.generate(seeded(prompts(1), 1, GREEDY), GREEDY)
+    assert len(server.completion_requests()) == 1
 
 
 def test_retry_after_header_forms() -> None:
@@ -162,7 +206,7 @@ def test_every_transient_fault_is_retried_without_loss(server: FakeOpenAIServer)
     server.faults = list(faults)
     engine = make_engine(server, concurrency=3)
     batch = prompts(10)
-    results = engine.generate(batch, 1, GREEDY)
+    results = engine.generate(seeded(batch, 1, GREEDY), GREEDY)
     # Exactly one result per prompt, in prompt order: none lost, duplicated or swapped.
     assert [[g.text for g in generations] for generations in results] == [
         [expected_text(prompt)] for prompt in batch
@@ -176,7 +220,7 @@ def test_gives_up_after_max_retries(server: FakeOpenAIServer) -> None:
     server.faults = ["500"] * 10
     engine = make_engine(server, max_retries=2)
     with pytest.raises(InparsError, match=r"failed 3 times; last error: HTTP 500: .*fake"):
-        engine.generate(prompts(1), 1, GREEDY)
+        engine.generate(seeded(prompts(1), 1, GREEDY), GREEDY)
     assert len(server.completion_requests()) == 3
 
 
@@ -184,7 +228,7 @@ def test_client_error_fails_fast_with_the_servers_message(server: FakeOpenAIServ
     server.faults = ["400"]
     engine = make_engine(server, max_retries=6)
     with pytest.raises(InparsError, match=r"HTTP 400: This model's maximum context length"):
-        engine.generate(prompts(1), 1, GREEDY)
+        engine.generate(seeded(prompts(1), 1, GREEDY), GREEDY)
     assert len(server.completion_requests()) == 1
     assert engine.usage.retries == 0
 
@@ -192,7 +236,7 @@ def test_client_error_fails_fast_with_the_servers_message(server: FakeOpenAIServ
 def test_missing_log_probs_is_a_clear_error(server: FakeOpenAIServer) -> None:
     server.omit_logprobs = True
     with pytest.raises(InparsError, match=r"no per-token log-probabilities.*--api completions"):
-        make_engine(server, api="chat").generate(prompts(1), 1, GREEDY)
+        make_engine(server, api="chat").generate(seeded(prompts(1), 1, GREEDY), GREEDY)
 
 
 def test_api_key_is_sent_but_never_shown(
@@ -200,12 +244,12 @@ def test_api_key_is_sent_but_never_shown(
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, the client's and httpx's included
     engine = make_engine(server)
-    engine.generate(prompts(1), 1, GREEDY)
+    engine.generate(seeded(prompts(1), 1, GREEDY), GREEDY)
     assert server.requests[0].headers["authorization"] == f"Bearer {api_key}"
     assert api_key not in repr(engine)
     server.faults = ["500", "401"]  # a retried failure (logged), then one echoing the key
     with pytest.raises(InparsError) as raised:
-        engine.generate(prompts(1), 1, GREEDY)
+        engine.generate(seeded(prompts(1), 1, GREEDY), GREEDY)
     message = str(raised.value)
     assert "HTTP 401" in message and "Incorrect API key provided" in message
     assert "--api-key-env" in message
@@ -219,15 +263,15 @@ def test_placeholder_key_when_the_variable_is_unset(
 ) -> None:
     monkeypatch.delenv(KEY_ENV)
     caplog.set_level(logging.DEBUG, logger="inpars.engines.openai")
-    make_engine(server).generate(prompts(1), 1, GREEDY)
+    make_engine(server).generate(seeded(prompts(1), 1, GREEDY), GREEDY)
     assert server.requests[0].headers["authorization"] == "Bearer EMPTY"
     assert f"{KEY_ENV} is not set" in caplog.text
 
 
 def test_usage_is_summed_over_calls(server: FakeOpenAIServer) -> None:
     engine = make_engine(server)
-    first = engine.generate(prompts(2), 2, SAMPLED)
-    second = engine.generate(prompts(3), 1, GREEDY)
+    first = engine.generate(seeded(prompts(2), 2, SAMPLED), SAMPLED)
+    second = engine.generate(seeded(prompts(3), 1, GREEDY), GREEDY)
     generations = [g for result in (first, second) for gens in result for g in gens]
     assert engine.usage.completion_tokens == sum(g.completion_tokens for g in generations)
     # The prompt is billed once per request, however many choices it has.
@@ -241,7 +285,7 @@ def test_generate_inside_a_running_event_loop(server: FakeOpenAIServer) -> None:
     engine = make_engine(server)
 
     async def notebook_cell() -> int:
-        return len(engine.generate(prompts(2), 1, GREEDY))
+        return len(engine.generate(seeded(prompts(2), 1, GREEDY), GREEDY))
 
     assert asyncio.run(notebook_cell()) == 2
 
@@ -261,6 +305,9 @@ def test_flags_and_from_args(monkeypatch: pytest.MonkeyPatch) -> None:
     assert engine.api == "completions"
     assert engine.api_key_env == "OPENAI_API_KEY"
     assert (engine.concurrency, engine.request_timeout, engine.max_retries) == (3, 60.0, 6)
+    assert engine.max_retry_wait_s == 600
+    flags = ["--model", "m", "--max-retry-wait", "3600"]
+    assert openai_engine.from_args(parse_flags(flags)).max_retry_wait_s == 3600
     assert engine.tokenizer is None and engine.context_length is None
     flags = ["--model", "m", "--base-url", "http://x/v1", "--api", "chat", "--context-length", "8"]
     engine = openai_engine.from_args(parse_flags(flags))
@@ -285,23 +332,6 @@ def test_tokenizer_flag_loads_a_hugging_face_tokenizer(tmp_path: Path) -> None:
     assert engine.tokenizer.decode([1, 2]) == "the cat"
     with pytest.raises(InparsError, match="cannot load the tokenizer"):
         openai_engine.from_args(parse_flags(["--model", "m", "--tokenizer", str(tmp_path / "no")]))
-
-
-def test_cut_at_stop() -> None:
-    # A newline inside a longer token: that token and all after it go.
-    text, tokens, log_probs, cut = _cut_at_stop(
-        "why?\nnext", ["why", "?\n", "next"], [-1.0, -2.0, -3.0], ("\n",)
-    )
-    assert (text, tokens, log_probs, cut) == ("why?", ["why"], [-1.0], True)
-    # Stop honoured in the text but listed among the tokens (llama.cpp does this).
-    assert _cut_at_stop(" a b", [" a", " b", "\n"], [-1.0, -2.0, -3.0], ("\n",)) == (
-        " a b", [" a", " b"], [-1.0, -2.0], False,
-    )
-    # An end-of-text token beyond the text is not part of it.
-    assert _cut_at_stop("ab", ["a", "b", "</s>"], [-1.0, -2.0, -3.0], ("\n",))[1] == ["a", "b"]
-    # Nothing to cut.
-    unchanged = ("ab", ["a", "b"], [-1.0, -2.0], False)
-    assert _cut_at_stop("ab", ["a", "b"], [-1.0, -2.0], ()) == unchanged
 
 
 def test_split_sums_to_the_total() -> None:

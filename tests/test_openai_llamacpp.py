@@ -22,6 +22,8 @@ from inpars.engines import SamplingParams
 from inpars.engines.openai import OpenAIEngine
 from inpars.errors import InparsError
 
+from conftest import make_requests
+
 pytestmark = pytest.mark.slow
 
 STARTUP_TIMEOUT_S = 120.0
@@ -123,7 +125,8 @@ def assert_queries(results: list[list], n: int) -> None:
         for generation in generations:
             assert generation.text.strip(), "an empty query"
             assert "\n" not in generation.text
-            assert generation.tokens and "\n" not in "".join(generation.tokens)
+            # The tokens spell the query up to the stop (a token such as ".\n" may hold it).
+            assert "".join(generation.tokens).partition("\n")[0].strip() == generation.text
             assert len(generation.log_probs) == len(generation.tokens)
             assert all(math.isfinite(lp) and lp <= 0 for lp in generation.log_probs)
             assert generation.finish_reason in ("stop", "length")
@@ -137,10 +140,10 @@ def prompts() -> list[str]:
 def test_greedy_completions(llama_server: tuple[str, str]) -> None:
     engine = make_engine(llama_server)
     params = SamplingParams(max_new_tokens=24, temperature=0.0, seed=0)
-    results = engine.generate(prompts(), 1, params)
+    results = engine.generate(make_requests(prompts(), 1, params.seed or 0), params)
     assert_queries(results, n=1)
     # Greedy decoding is deterministic.
-    again = engine.generate(prompts(), 1, params)
+    again = engine.generate(make_requests(prompts(), 1, params.seed or 0), params)
     assert [g[0].text for g in again] == [g[0].text for g in results]
     assert engine.usage.requests == 2 * len(DOCUMENTS)
     assert engine.usage.prompt_tokens > 0 and engine.usage.completion_tokens > 0
@@ -149,12 +152,12 @@ def test_greedy_completions(llama_server: tuple[str, str]) -> None:
 def test_sampled_completions_with_n(llama_server: tuple[str, str]) -> None:
     engine = make_engine(llama_server)
     params = SamplingParams(max_new_tokens=24, temperature=0.8, top_p=0.95, seed=7)
-    results = engine.generate(prompts(), 2, params)
+    results = engine.generate(make_requests(prompts(), 2, params.seed or 0), params)
     assert_queries(results, n=2)
     # llama.cpp answers one choice whatever n is: the engine asked again, with the next seed.
     assert engine.usage.requests == 2 * len(DOCUMENTS)
     # The same seed gives the same samples.
-    again = engine.generate(prompts()[:1], 2, params)
+    again = engine.generate(make_requests(prompts()[:1], 2, params.seed or 0), params)
     assert [g.text for g in again[0]] == [g.text for g in results[0]]
 
 
@@ -162,12 +165,13 @@ def test_chat_completions(llama_server: tuple[str, str]) -> None:
     # llama-cpp-python returns chat log-probs when asked with logprobs=true and top_logprobs.
     engine = make_engine(llama_server, api="chat")
     params = SamplingParams(max_new_tokens=24, temperature=0.8, seed=3)
-    assert_queries(engine.generate(prompts(), 1, params), n=1)
+    assert_queries(engine.generate(make_requests(prompts(), 1, params.seed or 0), params), n=1)
 
 
 def test_prompt_over_the_context_fails_fast(llama_server: tuple[str, str]) -> None:
     engine = make_engine(llama_server)
     too_long = "word " * 3000
     with pytest.raises(InparsError, match=r"HTTP 400: .*maximum context length"):
-        engine.generate([too_long], 1, SamplingParams(max_new_tokens=4))
+        params = SamplingParams(max_new_tokens=4)
+        engine.generate(make_requests([too_long], 1, params.seed or 0), params)
     assert engine.usage.retries == 0

@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import importlib
 import pkgutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Protocol, runtime_checkable
@@ -65,12 +66,93 @@ def query_seed(seed: int, doc_id: str, query_index: int) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
+@dataclass(frozen=True)
+class StopCut:
+    """Where a completion ends: see :func:`cut_completion_at_stop`."""
+
+    text: str  # the completion's text before the first stop string (not yet normalised)
+    kept: int  # how many of its first tokens make up ``text``
+    stopped: bool  # whether a stop string was found in the completion
+
+
+def cut_completion_at_stop(
+    text: str, token_starts: Sequence[int], stops: Sequence[str]
+) -> StopCut:
+    """The stop rule of every engine: where a generated query ends, in text and in tokens.
+
+    ``text`` is the completion as generated (or as a server returned it) and
+    ``token_starts[i]`` the character offset in ``text`` at which token ``i``'s text begins
+    (see :func:`token_starts_of_pieces` and :func:`token_starts_of_ids`).
+
+    * The query text is everything before the first occurrence of any stop string (all of
+      ``text`` when none occurs).
+    * The query's tokens (and so its log-probs) are those whose text begins before that cut,
+      i.e. every token with some of its text in the query. The token that holds the stop
+      string counts when part of its text is kept: with a tokenizer that merges ``"?\n"``
+      into one token the query keeps its ``"?"`` and that token with its log-prob; a token
+      that is the stop string alone (a bare ``"\n"``) is dropped. So are tokens that lie
+      beyond ``text`` (an end-of-text token some servers list after a stop they honoured).
+
+    Tokens therefore spell the query up to surrounding whitespace and the part of the last
+    token from the stop string on: ``"".join(tokens)`` starts with ``text`` before the cut.
+    """
+    stops = [stop for stop in stops if stop]
+    found = [text.find(stop) for stop in stops if stop in text]
+    end = min(found) if found else len(text)
+    kept = 0
+    while kept < len(token_starts) and token_starts[kept] < end:
+        kept += 1
+    return StopCut(text=text[:end], kept=kept, stopped=bool(found))
+
+
+def token_starts_of_pieces(pieces: Sequence[str]) -> list[int]:
+    """Token start offsets when each token's text is known (an API's ``tokens`` list)."""
+    starts, offset = [], 0
+    for piece in pieces:
+        starts.append(offset)
+        offset += len(piece)
+    return starts
+
+
+def token_starts_of_ids(decode: Callable[[list[int]], str], ids: Sequence[int]) -> list[int]:
+    """Token start offsets in ``decode(ids)`` from a tokenizer.
+
+    The start of token ``i`` is where the text decoded from the tokens before it stops
+    agreeing with the whole text. Decoding prefixes rather than single tokens keeps offsets
+    right where one character spans several byte-level tokens: a prefix ending inside such
+    a character decodes to a replacement character, so the next token starts at that
+    character, whose text it completes.
+    """
+    text = decode(list(ids))
+    starts = []
+    for i in range(len(ids)):
+        before = decode(list(ids[:i]))
+        agree = 0
+        while agree < min(len(before), len(text)) and before[agree] == text[agree]:
+            agree += 1
+        starts.append(agree)
+    return starts
+
+
+def normalize_query(text: str) -> str:
+    """The query text every engine records: the text before the stop, whitespace-trimmed.
+
+    Completion APIs return the space that follows a cue such as ``"Relevant Query:"`` as
+    part of the completion (``" what is ..."``) while a local tokenizer may fold it into the
+    first token; trimming makes the ``query`` field the same whichever engine wrote it.
+    Inner whitespace is the model's and is kept.
+    """
+    return text.strip()
+
+
 @dataclass
 class Generation:
     """One completion of one prompt.
 
-    ``tokens`` and ``log_probs`` cover the tokens that make up ``text``: the stop sequence
-    (the newline) and the end-of-text token are not part of them. ``log_probs[i]`` is the
+    ``text`` is the query, cut and trimmed by :func:`cut_completion_at_stop` and
+    :func:`normalize_query`; ``tokens`` and ``log_probs`` cover the tokens whose text is in it
+    (the same rule for every engine): a token holding only the stop string and the
+    end-of-text token are not part of them, a token such as ``"?\n"`` is. ``log_probs[i]`` is the
     model's log-probability of the token actually generated at step ``i`` (under the model's
     own distribution, before temperature or top-p).
     """

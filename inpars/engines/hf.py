@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import inspect
 import os
 import shutil
@@ -23,7 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inpars.engines.base import Generation, SamplingParams
+from inpars.engines.base import (
+    Generation,
+    Request,
+    SamplingParams,
+    cut_completion_at_stop,
+    normalize_query,
+    token_starts_of_ids,
+)
 from inpars.errors import InparsError
 from inpars.models import (
     DEFAULT_MODEL,
@@ -148,14 +154,23 @@ class HFEngine:
         return self._tokenizer(prompt)["input_ids"]
 
     def generate(
-        self, prompts: list[str], n: int, params: SamplingParams
+        self, requests: list[Request], params: SamplingParams
     ) -> list[list[Generation]]:
+        """One completion per seed of each request; each row samples with its own generator.
+
+        Row ``j`` of a request draws its tokens from a ``torch.Generator`` seeded with
+        ``request.seeds[j]`` alone, so what it samples does not depend on the other rows of
+        the batch, on their number, or on the order in which documents come.
+        """
         import torch
 
-        if not prompts:
+        if not requests:
             return []
-        prompt_ids = [self.encode_prompt(p) for p in prompts]
-        rows = [ids for ids in prompt_ids for _ in range(n)]
+        prompt_ids = [self.encode_prompt(r.prompt) for r in requests]
+        rows = [ids for ids, r in zip(prompt_ids, requests, strict=True) for _ in r.seeds]
+        seeds = [seed for r in requests for seed in r.seeds]
+        if not rows:
+            return [[] for _ in requests]
         prefix = self._shared_prefix(prompt_ids) if self.prefix_cache else None
         start = len(prefix.ids) if prefix else 0
         width = max(len(ids) - start for ids in rows)
@@ -175,21 +190,20 @@ class HFEngine:
             from transformers import DynamicCache
 
             cache = DynamicCache(config=self._model.config)
-        generator = None
+        generators = None
         if not params.greedy:
-            generator = torch.Generator(device=self.device)
-            if params.seed is not None:
-                generator.manual_seed(_batch_seed(params.seed, prompts))
-            else:
-                generator.seed()
+            generators = [
+                torch.Generator(device=self.device).manual_seed(seed) for seed in seeds
+            ]
         with torch.inference_mode():
-            new_tokens, scores = self._decode(input_ids, mask, start, cache, params, generator)
+            new_tokens, scores = self._decode(input_ids, mask, start, cache, params, generators)
         results: list[list[Generation]] = []
-        for p, ids in enumerate(prompt_ids):
+        row = 0
+        for ids, request in zip(prompt_ids, requests, strict=True):
             gens = []
-            for j in range(n):
-                row = p * n + j
+            for _ in request.seeds:
                 gens.append(self._finish(new_tokens[row], scores[row], len(ids), params))
+                row += 1
             results.append(gens)
         return results
 
@@ -200,7 +214,7 @@ class HFEngine:
         start: int,
         cache: Any,
         params: SamplingParams,
-        generator: Any,
+        generators: list[Any] | None,
     ) -> tuple[list[list[int]], list[list[float]]]:
         """Each row's new token ids and their log-probs, decoding until each row stops.
 
@@ -243,8 +257,14 @@ class HFEngine:
             if params.greedy:
                 chosen = logits.argmax(-1)
             else:
+                assert generators is not None
                 probs = torch.softmax(warpers(step_ids, logits), dim=-1)
-                chosen = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+                # One draw per row from the row's own generator: a row's sample never
+                # depends on which rows share its batch.
+                chosen = torch.cat([
+                    torch.multinomial(probs[i], 1, generator=generators[row])
+                    for i, row in enumerate(active)
+                ])
             # The log-prob of the chosen token under the model's own distribution: the raw
             # logits, before temperature and top-p.
             chosen_log_probs = torch.log_softmax(logits, dim=-1).gather(-1, chosen[:, None])
@@ -278,26 +298,39 @@ class HFEngine:
     def _finish(
         self, ids: list[int], log_probs: list[float], prompt_tokens: int, params: SamplingParams
     ) -> Generation:
-        """Cuts a row's new tokens at the first stop string or end-of-text token."""
+        """A row's query from its new tokens: cut by the engines' one stop rule.
+
+        Decoding stopped at the end-of-text token or at the token whose text completed a
+        stop string; what the query keeps of them is :func:`cut_completion_at_stop`'s rule.
+        """
         stop_ids = {self._tokenizer.eos_token_id, self._tokenizer.pad_token_id} - {None}
-        cut, reason = len(ids), "length"
+        generated, ended = len(ids), False
         for i, token in enumerate(ids):
             if token in stop_ids:
-                cut, reason = i, "stop"
+                generated, ended = i + 1, True
                 break
-            if params.stop and any(s in self._tokenizer.decode(ids[: i + 1]) for s in params.stop):
-                cut, reason = i, "stop"
+            if params.stop and any(s in self._decode_text(ids[: i + 1]) for s in params.stop):
+                generated = i + 1
                 break
-        kept = ids[:cut]
+        text_ids = ids[: generated - 1] if ended else ids[:generated]
+        cut = cut_completion_at_stop(
+            self._decode_text(text_ids),
+            token_starts_of_ids(self._decode_text, text_ids),
+            params.stop,
+        )
+        kept = text_ids[: cut.kept]
         return Generation(
-            text=self._tokenizer.decode(kept, skip_special_tokens=True).strip(),
+            text=normalize_query(cut.text),
             tokens=[self._tokenizer.decode([t]) for t in kept],
-            log_probs=log_probs[:cut],
-            finish_reason=reason,
+            log_probs=log_probs[: cut.kept],
+            finish_reason="stop" if ended or cut.stopped else "length",
             prompt_tokens=prompt_tokens,
-            completion_tokens=min(len(ids), cut + 1),
+            completion_tokens=generated,
             token_ids=kept,
         )
+
+    def _decode_text(self, ids: list[int]) -> str:
+        return self._tokenizer.decode(ids, skip_special_tokens=True)
 
     def _shared_prefix(self, prompt_ids: list[list[int]]) -> _PrefixCache | None:
         """The key/value cache of the longest token prefix all prompts share (reused)."""
@@ -330,19 +363,6 @@ def _common_prefix_length(sequences: list[list[int]], limit: int) -> int:
     while length < limit and all(s[length] == first[length] for s in sequences):
         length += 1
     return length
-
-
-def _batch_seed(seed: int, prompts: list[str]) -> int:
-    """A seed for one batch that depends only on the run's seed and the batch's prompts.
-
-    Sampling is then reproducible batch by batch: a resumed run samples the batches it
-    redoes exactly as an uninterrupted run would have.
-    """
-    digest = hashlib.sha256(str(seed).encode())
-    for prompt in prompts:
-        digest.update(prompt.encode())
-        digest.update(b"\0")
-    return int.from_bytes(digest.digest()[:8], "little")
 
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:

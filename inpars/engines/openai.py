@@ -33,7 +33,15 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from inpars.engines.base import Generation, SamplingParams, Tokenizer
+from inpars.engines.base import (
+    Generation,
+    Request,
+    SamplingParams,
+    Tokenizer,
+    cut_completion_at_stop,
+    normalize_query,
+    token_starts_of_pieces,
+)
 from inpars.errors import InparsError
 
 logger = logging.getLogger(__name__)
@@ -42,7 +50,9 @@ OPENAI_API_URL = "https://api.openai.com/v1"
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 # Local servers (vLLM, llama.cpp, TGI) accept any key; the client refuses to start without one.
 PLACEHOLDER_API_KEY = "EMPTY"
-MAX_RETRY_AFTER_S = 60.0
+# The longest Retry-After honoured by default; a server asking for longer (a quota that
+# resets in an hour) fails the run with a clear message instead (--max-retry-wait raises it).
+DEFAULT_MAX_RETRY_WAIT_S = 600.0
 APIS = ("completions", "chat")
 
 
@@ -54,6 +64,18 @@ class Usage:
     completion_tokens: int = 0
     requests: int = 0  # HTTP requests sent, failed attempts included
     retries: int = 0  # requests that repeated a failed one
+    retry_after_waits: int = 0  # retries that waited as long as the server's Retry-After said
+    waited_s: float = 0.0  # seconds spent waiting before retries, summed over requests
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The usage as rows of the run summary."""
+        return [
+            ("API requests", f"{self.requests:,}"),
+            ("API retries", f"{self.retries:,} ({self.retry_after_waits:,} after Retry-After)"),
+            ("seconds waited before retries", f"{self.waited_s:,.1f} (summed over requests)"),
+            ("API prompt tokens", f"{self.prompt_tokens:,}"),
+            ("API completion tokens", f"{self.completion_tokens:,}"),
+        ]
 
 
 class _RetryableError(Exception):
@@ -104,6 +126,7 @@ class OpenAIEngine:
         context_length: int | None = None,
         backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
+        max_retry_wait_s: float = DEFAULT_MAX_RETRY_WAIT_S,
     ) -> None:
         if api not in APIS:
             raise InparsError(f"unknown --api '{api}'; choose one of: {', '.join(APIS)}")
@@ -113,6 +136,8 @@ class OpenAIEngine:
             raise InparsError(f"--request-timeout must be positive, got {request_timeout}")
         if max_retries < 0:
             raise InparsError(f"--max-retries must be 0 or more, got {max_retries}")
+        if max_retry_wait_s < 0:
+            raise InparsError(f"--max-retry-wait must be 0 or more, got {max_retry_wait_s}")
         self.model = model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_API_URL
         self.api = api
@@ -120,6 +145,8 @@ class OpenAIEngine:
         self.concurrency = concurrency
         self.request_timeout = request_timeout
         self.max_retries = max_retries
+        self.max_retry_wait_s = max_retry_wait_s
+        self._sleep = asyncio.sleep  # how retries wait (tests replace it to skip real waits)
         self.usage = Usage()
         self._tokenizer = tokenizer
         self._context_length = context_length
@@ -152,25 +179,33 @@ class OpenAIEngine:
         """Nothing to release: each ``generate`` call opens and closes its own client."""
 
     def generate(
-        self, prompts: list[str], n: int, params: SamplingParams
+        self, requests: list[Request], params: SamplingParams
     ) -> list[list[Generation]]:
-        """``n`` completions for each prompt, in prompt order (blocking)."""
-        if n < 1:
-            raise InparsError(f"the number of completions per prompt must be at least 1, got {n}")
-        if not prompts:
+        """One completion per seed of each request, in request order (blocking).
+
+        Seeds: each request's completions are asked for in one HTTP request with ``n`` = the
+        completions still missing and ``seed`` = the seed of the first of them. A server that
+        honours ``n`` (OpenAI, vLLM) derives all its choices from that one seed; a server
+        that ignores ``n`` (llama.cpp answers one choice) is asked again, with the seed of
+        the next missing completion, until every completion is there. Either way a completion
+        depends on its document's own seeds only, never on batching, concurrency or resume;
+        whether the server's sampling honours ``seed`` at all is the server's (OpenAI: "best
+        effort"; vLLM and llama.cpp: yes).
+        """
+        if not requests:
             return []
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.agenerate(prompts, n, params))
+            return asyncio.run(self.agenerate(requests, params))
         # Called from inside a running event loop (a notebook): run ours in a worker thread.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, self.agenerate(prompts, n, params)).result()
+            return pool.submit(asyncio.run, self.agenerate(requests, params)).result()
 
     async def agenerate(
-        self, prompts: list[str], n: int, params: SamplingParams
+        self, requests: list[Request], params: SamplingParams
     ) -> list[list[Generation]]:
-        """The asynchronous ``generate``: all prompts at once, ``concurrency`` in flight."""
+        """The asynchronous ``generate``: all requests at once, ``concurrency`` in flight."""
         # The client and the semaphore belong to this event loop, so both are made here.
         semaphore = asyncio.Semaphore(self.concurrency)
         async with openai.AsyncOpenAI(
@@ -180,8 +215,8 @@ class OpenAIEngine:
             max_retries=0,
         ) as client:
             tasks = [
-                asyncio.ensure_future(self._complete_prompt(client, semaphore, prompt, n, params))
-                for prompt in prompts
+                asyncio.ensure_future(self._complete_prompt(client, semaphore, request, params))
+                for request in requests
             ]
             try:
                 return list(await asyncio.gather(*tasks))
@@ -196,21 +231,19 @@ class OpenAIEngine:
         self,
         client: openai.AsyncOpenAI,
         semaphore: asyncio.Semaphore,
-        prompt: str,
-        n: int,
+        request: Request,
         params: SamplingParams,
     ) -> list[Generation]:
         generations: list[Generation] = []
         # Each request yields at least one choice (an empty answer is retried as malformed),
         # so n requests always suffice; servers that ignore `n` (llama.cpp) need them all.
-        for request_number in range(n):
-            # A repeated request with the same seed would repeat the same samples.
-            seed = None if params.seed is None else params.seed + request_number
-            wanted = n - len(generations)
-            body = await self._request_with_retries(client, semaphore, prompt, wanted, seed, params)
+        while len(generations) < request.n:
+            wanted = request.n - len(generations)
+            seed = request.seeds[len(generations)]
+            body = await self._request_with_retries(
+                client, semaphore, request.prompt, wanted, seed, params
+            )
             generations.extend(self._parse_response(body, params)[:wanted])
-            if len(generations) >= n:
-                break
         return generations
 
     async def _request_with_retries(
@@ -227,6 +260,7 @@ class OpenAIEngine:
             wait=self._wait,
             retry=retry_if_exception_type(_RetryableError),
             before_sleep=self._before_retry,
+            sleep=self._sleep,
         )
         try:
             async for attempt in retrying:
@@ -242,17 +276,25 @@ class OpenAIEngine:
         raise AssertionError("unreachable: tenacity either returns, raises or gives up")
 
     def _wait(self, state: RetryCallState) -> float:
-        """The server's Retry-After when it sent one, else exponential backoff with jitter."""
+        """The server's Retry-After when it sent one, else exponential backoff with jitter.
+
+        Retry-After is honoured in full (it is never above ``max_retry_wait_s``: a longer
+        one fails the request in :meth:`_status_error`), plus up to 10 % jitter within that
+        maximum, so that requests throttled together don't all return together.
+        """
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, _RetryableError) and error.retry_after_s is not None:
-            # A little jitter so that requests throttled together don't return together.
-            return min(error.retry_after_s * (1 + 0.1 * random.random()), MAX_RETRY_AFTER_S)
+            jittered = error.retry_after_s * (1 + 0.1 * random.random())
+            return max(error.retry_after_s, min(jittered, self.max_retry_wait_s))
         return float(self._backoff(state))
 
     def _before_retry(self, state: RetryCallState) -> None:
         self.usage.retries += 1
         error = state.outcome.exception() if state.outcome else None
         wait_s = state.next_action.sleep if state.next_action else 0.0
+        self.usage.waited_s += wait_s
+        if isinstance(error, _RetryableError) and error.retry_after_s is not None:
+            self.usage.retry_after_waits += 1
         logger.info(
             "retrying in %.2f s (attempt %d of %d): %s",
             wait_s,
@@ -318,9 +360,15 @@ class OpenAIEngine:
         status = err.status_code
         message = self._redact(_server_message(err.body) or err.message)
         if status in (408, 429) or status >= 500:
-            return _RetryableError(
-                f"HTTP {status}: {message}", retry_after_s=_retry_after_s(err.response.headers)
-            )
+            retry_after = _retry_after_s(err.response.headers)
+            if retry_after is not None and retry_after > self.max_retry_wait_s:
+                return InparsError(
+                    f"the server at {self.base_url} answered HTTP {status} ({message}) and asks "
+                    f"to wait {retry_after:,.0f} s before retrying, longer than --max-retry-wait "
+                    f"({self.max_retry_wait_s:g} s): raise it to wait, or rerun the same command "
+                    "later to resume"
+                )
+            return _RetryableError(f"HTTP {status}: {message}", retry_after_s=retry_after)
         hint = " (check the key in the environment variable named by --api-key-env)"
         return InparsError(
             f"the server at {self.base_url} refused the request with HTTP {status}: {message}"
@@ -345,13 +393,15 @@ class OpenAIEngine:
         shares = _split(completion_tokens, raw_counts) if completion_tokens else raw_counts
         generations = []
         for (text, tokens, log_probs, finish_reason), share in zip(parsed, shares, strict=True):
-            text, tokens, log_probs, cut = _cut_at_stop(text, tokens, log_probs, params.stop)
+            # Servers that honour `stop` cut the text but may still list the token that held
+            # the stop string ("?\n"); others return what follows it: one rule for both.
+            cut = cut_completion_at_stop(text, token_starts_of_pieces(tokens), params.stop)
             generations.append(
                 Generation(
-                    text=text,
-                    tokens=tokens,
-                    log_probs=log_probs,
-                    finish_reason="stop" if cut else finish_reason,
+                    text=normalize_query(cut.text),
+                    tokens=tokens[: cut.kept],
+                    log_probs=log_probs[: cut.kept],
+                    finish_reason="stop" if cut.stopped else finish_reason,
                     prompt_tokens=prompt_tokens,  # the prompt's length: each choice saw all of it
                     completion_tokens=share,
                 )
@@ -386,39 +436,6 @@ class OpenAIEngine:
         log_probs = [math.nan if value is None else float(value) for value in values]
         finish = "length" if choice.get("finish_reason") in ("length", "max_tokens") else "stop"
         return text, tokens, log_probs, finish
-
-
-def _cut_at_stop(
-    text: str, tokens: list[str], log_probs: list[float], stops: tuple[str, ...]
-) -> tuple[str, list[str], list[float], bool]:
-    """Cuts a completion at its first stop sequence, for servers that ignore ``stop``.
-
-    The token that holds the stop sequence and all after it are dropped, as are trailing
-    tokens that lie beyond the text (an end-of-text token some servers list).
-    """
-    stops = tuple(stop for stop in stops if stop)
-    found = [text.find(stop) for stop in stops if stop in text]
-    cut = bool(found)
-    if cut:
-        text = text[: min(found)]
-    keep = len(tokens)
-    joined = ""
-    for index, token in enumerate(tokens):
-        joined += token
-        if any(stop in joined for stop in stops):
-            keep = index
-            break
-    tokens, log_probs = tokens[:keep], log_probs[:keep]
-    # Where the tokens spell the text and then more, the more is not part of the text.
-    spelled = "".join(tokens)
-    if len(spelled) > len(text) and spelled.startswith(text):
-        length = 0
-        for index, token in enumerate(tokens):
-            if length == len(text):
-                tokens, log_probs = tokens[:index], log_probs[:index]
-                break
-            length += len(token)
-    return text, tokens, log_probs, cut
 
 
 def _split(total: int, weights: list[int]) -> list[int]:
@@ -527,6 +544,15 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
         "error or a malformed answer, with exponential backoff or the server's Retry-After; "
         "other errors fail at once (default: 6)",
     )
+    group.add_argument(
+        "--max-retry-wait",
+        type=float,
+        default=DEFAULT_MAX_RETRY_WAIT_S,
+        metavar="SECONDS",
+        help="the longest Retry-After (HTTP 429/503) to honour: the engine waits as long as "
+        "the server asks, up to this; a server asking for longer stops the run with a message "
+        f"(rerun to resume) (default: {DEFAULT_MAX_RETRY_WAIT_S:g})",
+    )
     _add_flag(
         group,
         "--tokenizer",
@@ -560,6 +586,7 @@ def from_args(args: argparse.Namespace) -> OpenAIEngine:
         concurrency=args.concurrency,
         request_timeout=args.request_timeout,
         max_retries=args.max_retries,
+        max_retry_wait_s=args.max_retry_wait,
         tokenizer=HFTokenizer(tokenizer_name) if tokenizer_name else None,
         context_length=getattr(args, "context_length", None),
     )
