@@ -14,6 +14,12 @@ retries (the client's count, beside the server's count of failures it served, pe
 an audit of the output: every document has exactly its queries, 0 lost, 0 duplicated, each
 one the answer to its own document. The exit status is 1 if any audit fails.
 
+generate hands the engine one batch of --batch-size documents at a time and waits for all of
+it, so --batch-size bounds the requests in flight as much as --concurrency does, and each
+batch waits for its slowest (retried) request: hence the runs at two batch sizes. Client CPU
+seconds are reported too: on a shared machine they, not the wall clock, say what a request
+costs.
+
 Run: python bench/bench_api.py [--prompts 10000] [--concurrency 64] [--latency 0.2]
          [--batch-size 64 --batch-size 1024] [--fault 429=0.02 ...] [--json results.json]
 """
@@ -24,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -65,6 +72,12 @@ def server_stats(base_url: str) -> dict:
         return json.load(answer)
 
 
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def usage_count(log: str, name: str) -> int:
     """The engine's count ``name`` (requests, retries) from the command's run summary."""
     found = re.search(rf"API {name}\W*([\d,]+)", log) or re.search(rf"\b{name}=(\d+)", log)
@@ -90,13 +103,16 @@ def run(workdir: Path, doc_ids: list[str], args: argparse.Namespace, batch_size:
     env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="200")  # an unwrapped summary
     env.pop("OPENAI_API_KEY", None)
     start = time.perf_counter()
+    cpu_before = children_cpu_s()
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
         wall = time.perf_counter() - start
+        client_cpu = children_cpu_s() - cpu_before
         stats = server_stats(base_url)
     finally:
         server.terminate()
         server.wait(timeout=10)
+    server_cpu = children_cpu_s() - cpu_before - client_cpu
     if done.returncode != 0:
         raise SystemExit(f"generate failed ({done.returncode}):\n{done.stderr[-3000:]}")
     manifest = json.loads(Path(f"{output}.manifest.json").read_text(encoding="utf-8"))
@@ -116,6 +132,11 @@ def run(workdir: Path, doc_ids: list[str], args: argparse.Namespace, batch_size:
         "server_requests": stats["requests"],
         "server_failures": {kind: n for kind, n in served.items() if kind != "ok"},
         "max_in_flight": stats["max_in_flight"],
+        # The whole generate command (imports included) and the server, in CPU seconds: what
+        # the client costs per request, whatever else the machine was doing.
+        "client_cpu_s": round(client_cpu, 1),
+        "server_cpu_s": round(server_cpu, 1),
+        "load_average": round(os.getloadavg()[0], 1),
         "records": audit.records,
         "lost": len(audit.lost),
         "duplicated": len(audit.duplicated),
@@ -163,16 +184,18 @@ def main() -> int:
     print(f"{args.prompts:,} prompts, concurrency {args.concurrency}, server latency "
           f"{args.latency:g} s: ideal {args.concurrency / args.latency:,.0f} prompts/s; "
           f"faults: " + ", ".join(f"{k} {v:.1%}" for k, v in faults.items())
-          + f"; Retry-After {args.retry_after} s, timeout {args.request_timeout:g} s")
+          + f"; Retry-After {args.retry_after} s, timeout {args.request_timeout:g} s; "
+          f"{os.cpu_count()} CPUs")
     print("| batch | server | seconds | prompts/s | of ideal | requests | retries "
-          "| failures served | lost | duplicated | wrong doc |")
-    print("|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+          "| failures served | lost | duplicated | wrong doc | client CPU s | load |")
+    print("|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for r in results:
         served = ", ".join(f"{k} {v}" for k, v in sorted(r["server_failures"].items())) or "-"
         print(f"| {r['batch_size']} | {'faults' if r['faults'] else 'clean'} | {r['seconds']:.1f} "
               f"| {r['prompts_per_s']:.1f} | {r['prompts_per_s'] / r['ideal_per_s']:.0%} "
               f"| {r['requests_sent']:,} | {r['retries']:,} | {served} | {r['lost']} "
-              f"| {r['duplicated']} | {r['misattributed']} |")
+              f"| {r['duplicated']} | {r['misattributed']} | {r['client_cpu_s']:.1f} "
+              f"| {r['load_average']:.1f} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0 if all(r["audit_ok"] for r in results) else 1
