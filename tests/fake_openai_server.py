@@ -12,7 +12,15 @@ Faults: ``ok``; ``429`` (with ``Retry-After: <retry_after>``), ``429:0.2`` (that
 (200 with a broken JSON body); ``nochoices`` (200 with valid JSON but no choices); ``400``,
 ``401`` (OpenAI-style error bodies; the 401 echoes the API key); ``drop`` (closes the
 connection without answering).
-When the script runs out every request is ``ok``.
+When the script runs out, each request draws its fault at random from ``fault_rates``
+(``{"429": 0.02, "drop": 0.01}``: 2% and 1% of requests, the rest ``ok``; seeded by
+``fault_seed``); without rates every request is ``ok``. ``fault_counts`` counts the faults
+served, per kind.
+
+Run on its own (benchmarks, trying a client by hand), it prints its base URL and serves until
+interrupted; ``GET /fake/stats`` answers the counts::
+
+    python tests/fake_openai_server.py --latency 0.5 --fault 429=0.02 --fault drop=0.01
 
 The answer to a prompt is ``query about <last line of the prompt>``, split into one token per
 word; choice ``i`` of a sampled request (temperature > 0) gets `` #<seed + i>`` appended so that
@@ -21,9 +29,13 @@ choices differ. Token ``j`` has log-prob ``-0.1 * (j + 1)``.
 
 from __future__ import annotations
 
+import argparse
 import json
+import random
+import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +47,15 @@ ERROR_MESSAGES = {
     500: "The server had an error while processing your request (fake)",
     503: "The server is overloaded (fake)",
 }
+# Faults a client is expected to survive by retrying; ``fault_rates`` may draw only these.
+TRANSIENT_FAULTS = ("429", "500", "503", "slow", "badjson", "nochoices", "drop")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a "slow" answer must not hold up shutdown
+    # The default backlog of 5 makes the kernel drop the SYNs of a client that opens dozens
+    # of connections at once, which then wait a second to try again: not what is measured.
+    request_queue_size = 1024
 
 
 @dataclass
@@ -64,10 +85,24 @@ class FakeOpenAIServer:
     merge_newline: bool = False
     leading_space: bool = False  # the first token has a leading space (" query"), as llama.cpp
     omit_logprobs: bool = False  # answer without log-probs
+    fault_rates: dict[str, float] = field(default_factory=dict)  # once the script is spent
+    fault_seed: int = 0
+    record: bool = True  # keep every request in ``requests`` (off for a long-running server)
     requests: list[RecordedRequest] = field(default_factory=list)
+    fault_counts: Counter[str] = field(default_factory=Counter)
     max_in_flight: int = 0
 
     def __post_init__(self) -> None:
+        unknown = sorted(set(self.fault_rates) - set(TRANSIENT_FAULTS))
+        if unknown:
+            raise ValueError(
+                f"fault_rates may draw only {', '.join(TRANSIENT_FAULTS)}; got {unknown}"
+            )
+        if any(rate < 0 for rate in self.fault_rates.values()):
+            raise ValueError(f"fault rates must not be negative: {self.fault_rates}")
+        if sum(self.fault_rates.values()) > 1:
+            raise ValueError(f"fault rates add up to more than 1: {self.fault_rates}")
+        self._random = random.Random(self.fault_seed)
         self._lock = threading.Lock()
         self._in_flight = 0
         self._httpd: ThreadingHTTPServer | None = None
@@ -80,14 +115,17 @@ class FakeOpenAIServer:
         return f"http://{host}:{port}/v1"
 
     def __enter__(self) -> FakeOpenAIServer:
+        self.start()
+        return self
+
+    def start(self, port: int = 0) -> None:
+        """Serves on 127.0.0.1:``port`` (0: a free one) from a background thread."""
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True  # a "slow" answer must not hold up shutdown
+        self._httpd = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
         assert self._httpd is not None and self._thread is not None
@@ -99,10 +137,31 @@ class FakeOpenAIServer:
         """The generation requests received (not /v1/models)."""
         return [r for r in self.requests if r.path.endswith("completions")]
 
+    def stats(self) -> dict[str, Any]:
+        """Counts so far: generation requests, faults served per kind, most in flight."""
+        with self._lock:
+            return {
+                "requests": sum(self.fault_counts.values()),
+                "faults": dict(self.fault_counts),
+                "max_in_flight": self.max_in_flight,
+            }
+
+    def _draw_fault(self) -> str:
+        draw = self._random.random()
+        for kind, rate in self.fault_rates.items():
+            if draw < rate:
+                return kind
+            draw -= rate
+        return "ok"
+
     def _begin(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> str:
         with self._lock:
-            fault = self.faults.pop(0) if self.faults else "ok"
-            self.requests.append(RecordedRequest(path, headers, body, fault, time.monotonic()))
+            fault = self.faults.pop(0) if self.faults else self._draw_fault()
+            self.fault_counts[fault] += 1
+            if self.record:
+                self.requests.append(
+                    RecordedRequest(path, headers, body, fault, time.monotonic())
+                )
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
             return fault
@@ -134,7 +193,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.rstrip("/") == "/fake/stats":
+            self._send_json(200, self.fake.stats())
+        elif self.path.rstrip("/").endswith("/models"):
             self._send_json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
         else:
             self._send_error(404, "not found")
@@ -305,3 +366,51 @@ def _choice(
         "logprobs": None if fake.omit_logprobs else logprobs,
         "finish_reason": finish,
     }
+
+
+def parse_fault_rate(text: str) -> tuple[str, float]:
+    """``KIND=RATE`` from a command line, e.g. ``429=0.02``."""
+    kind, sep, rate = text.partition("=")
+    if not sep or kind not in TRANSIENT_FAULTS:
+        raise argparse.ArgumentTypeError(
+            f"expected KIND=RATE with KIND one of {', '.join(TRANSIENT_FAULTS)}, got '{text}'"
+        )
+    return kind, float(rate)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serves until interrupted; prints the base URL as the first line on stdout."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--latency", type=float, default=0.0,
+                        help="seconds before every answer")
+    parser.add_argument("--fault", type=parse_fault_rate, action="append", default=[],
+                        metavar="KIND=RATE", help="inject KIND in this share of requests "
+                        f"(KIND: {', '.join(TRANSIENT_FAULTS)}); repeatable")
+    parser.add_argument("--retry-after", default="1", help="Retry-After of a 429")
+    parser.add_argument("--slow", type=float, default=2.0,
+                        help="seconds a 'slow' answer takes (set it past the client's timeout)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
+    args = parser.parse_args(argv)
+    fake = FakeOpenAIServer(
+        latency_s=args.latency,
+        slow_s=args.slow,
+        retry_after=args.retry_after,
+        fault_rates=dict(args.fault),
+        fault_seed=args.seed,
+        record=False,
+    )
+    fake.start(args.port)
+    print(fake.base_url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.__exit__(None, None, None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
