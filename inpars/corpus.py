@@ -142,7 +142,7 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def _pick_field(
+def pick_field(
     record: dict[str, Any], configured: str | None, defaults: Iterable[str]
 ) -> str | None:
     """The configured field name, or the first default present in the record; None if absent."""
@@ -264,6 +264,13 @@ class CorpusReader:
     def __iter__(self) -> Iterator[Document]:
         return self._documents(warn=True)
 
+    def all_documents(self) -> Iterator[Document]:
+        """One pass over every document, empty ones included (as empty text), no warning.
+
+        For writers that must reproduce the whole corpus, such as :mod:`inpars.expand`.
+        """
+        return self._documents(warn=False, keep_empty=True)
+
     def iter_ids(self) -> Iterator[str]:
         """The ids of the documents one pass would yield, in corpus order (no warning)."""
         return (doc.id for doc in self._documents(warn=False))
@@ -328,7 +335,7 @@ class CorpusReader:
 
     def _json_rows(self) -> Iterator[_Row]:
         for line, record in read_jsonl(self.file):
-            id_key = _pick_field(record, self.id_field, ID_FIELDS)
+            id_key = pick_field(record, self.id_field, ID_FIELDS)
             if id_key is None:
                 raise InputError(
                     f"missing id field (expected {_expected_fields(self.id_field, ID_FIELDS)})",
@@ -337,8 +344,8 @@ class CorpusReader:
                     self.id_field_name,
                 )
             doc_id = _coerce_id(record[id_key], self.file, line, id_key)
-            text_key = _pick_field(record, self.text_field, TEXT_FIELDS)
-            title_key = _pick_field(record, self.title_field, TITLE_FIELDS)
+            text_key = pick_field(record, self.text_field, TEXT_FIELDS)
+            title_key = pick_field(record, self.title_field, TITLE_FIELDS)
             if text_key is None:
                 raise InputError(
                     "missing text field (expected "
@@ -645,7 +652,7 @@ def read_queries(path: str | Path) -> Iterator[Query]:
 def _json_query_rows(file: Path) -> Iterator[tuple[int, str, str, str]]:
     """(line, id, text, id field name) of each query in a JSON Lines file."""
     for line, record in read_jsonl(file):
-        id_key = _pick_field(record, None, QUERY_ID_FIELDS)
+        id_key = pick_field(record, None, QUERY_ID_FIELDS)
         if id_key is None:
             raise InputError(
                 f"missing id field (expected {_expected_fields(None, QUERY_ID_FIELDS)})",
@@ -653,7 +660,7 @@ def _json_query_rows(file: Path) -> Iterator[tuple[int, str, str, str]]:
                 line,
                 QUERY_ID_FIELDS[0],
             )
-        text_key = _pick_field(record, None, QUERY_TEXT_FIELDS)
+        text_key = pick_field(record, None, QUERY_TEXT_FIELDS)
         if text_key is None:
             raise InputError(
                 f"missing text field (expected {_expected_fields(None, QUERY_TEXT_FIELDS)})",

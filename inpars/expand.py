@@ -57,7 +57,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from inpars.corpus import ID_FIELDS, TEXT_FIELDS, CorpusReader, _pick_field, read_corpus
+from inpars.corpus import ID_FIELDS, TEXT_FIELDS, CorpusReader, pick_field, read_corpus
 from inpars.errors import InparsError, InputError
 from inpars.io import CommittedAppender, atomic_open, read_jsonl
 from inpars.manifest import file_entry, manifest_path, read_manifest, write_manifest
@@ -247,7 +247,7 @@ def _score_pairs(
 
         with progress_bar(show_progress) as progress:
             task = progress.add_task("expand: score pairs", total=total, completed=len(scores))
-            for doc in reader._documents(warn=False, keep_empty=True):
+            for doc in reader.all_documents():
                 for query in grouped.get(doc.id, ()):
                     if query.line not in scores:
                         pending.append((query, doc.id, doc.contents))
@@ -292,7 +292,7 @@ def _expanded_records(
         return [q.text for q in grouped.get(doc_id, ()) if q.line not in dropped]
 
     if reader.format == "tsv":
-        for doc in reader._documents(warn=False, keep_empty=True):
+        for doc in reader.all_documents():
             queries = kept(doc.id)
             summary.documents += 1
             summary.expanded_documents += bool(queries)
@@ -302,7 +302,7 @@ def _expanded_records(
             yield f"{doc.id}\t{doc.title}\t{text}\n" if doc.title else f"{doc.id}\t{text}\n"
         return
     for line, record in read_jsonl(reader.file):
-        id_key = _pick_field(record, config.id_field, ID_FIELDS)
+        id_key = pick_field(record, config.id_field, ID_FIELDS)
         if id_key is None:  # checked by the id pass; kept for a file changed meanwhile
             raise InputError("missing id field", reader.file, line, config.id_field or "_id")
         doc_id = str(record[id_key]).strip()
@@ -310,7 +310,7 @@ def _expanded_records(
         summary.documents += 1
         summary.expanded_documents += bool(queries)
         if queries:
-            text_key = _pick_field(record, config.text_field, TEXT_FIELDS)
+            text_key = pick_field(record, config.text_field, TEXT_FIELDS)
             text_key = text_key or config.text_field or TEXT_FIELDS[0]
             record[text_key] = expanded_text(str(record.get(text_key) or ""), queries)
         yield json.dumps(record, ensure_ascii=False) + "\n"
