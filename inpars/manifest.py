@@ -41,6 +41,30 @@ def file_entry(path: str | Path) -> dict[str, Any]:
     return {"path": str(path), "bytes": Path(path).stat().st_size, "sha256": file_sha256(path)}
 
 
+def model_fingerprint(name: str) -> str | None:
+    """A SHA-256 of a local model folder's files (weights, config, tokenizer), or None.
+
+    None for a hub id (its name is what identifies it here). ``checkpoints/`` and hidden
+    entries are left out: they do not define the model, and training writes them. A model
+    retrained in the same folder thus gets another fingerprint, so nothing made with the old
+    weights is resumed as if made with the new ones.
+    """
+    from inpars.models import resolve_model_path
+
+    folder = Path(resolve_model_path(name))
+    if not folder.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for file in sorted(folder.rglob("*")):
+        relative = file.relative_to(folder)
+        if not file.is_file() or relative.parts[0] == "checkpoints":
+            continue
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        digest.update(f"{relative.as_posix()}\0{file_sha256(file)}\0".encode())
+    return digest.hexdigest()
+
+
 def write_manifest(output: str | Path, stage: str, status: str, /, **sections: Any) -> Path:
     """Writes ``<output>.manifest.json`` atomically; returns its path.
 
@@ -80,4 +104,11 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return data
 
 
-__all__ = ["file_entry", "file_sha256", "manifest_path", "read_manifest", "write_manifest"]
+__all__ = [
+    "file_entry",
+    "file_sha256",
+    "manifest_path",
+    "model_fingerprint",
+    "read_manifest",
+    "write_manifest",
+]

@@ -34,7 +34,7 @@ from inpars.errors import InparsError, InputError
 from inpars.rerankers import load_reranker
 from inpars.search import DenseRetriever
 
-from conftest import write_learnable_triples
+from conftest import build_tiny_cross_encoder, minilm_tokenizer, write_learnable_triples
 from dense_fixtures import (
     WordOverlapTeacher,
     build_tiny_bi_encoder,
@@ -378,6 +378,43 @@ def test_labelling_resumes_after_a_crash_and_refuses_other_settings(
     assert Path(crashed.output).read_text() == Path(straight.output).read_text()
     with pytest.raises(InparsError, match="changed: depth"):
         label_gpl(replace(crashed, depth=10), teacher=WordOverlapTeacher())
+
+
+def test_labels_of_an_edited_queries_file_or_a_retrained_teacher_are_not_resumed(
+    dense_collection: tuple[Path, Path], tiny_bi_encoder: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from transformers import BertConfig, BertForSequenceClassification
+
+    corpus, queries = dense_collection
+    own_queries = tmp_path / "queries.jsonl"
+    shutil.copy(queries, own_queries)
+    teacher = build_tiny_cross_encoder(tmp_path / "teacher")
+    config = label_config(
+        (corpus, own_queries), tiny_bi_encoder, tmp_path / "run", teacher=str(teacher),
+        retrievers=["bm25"], negatives_per_retriever=1,
+    )  # fmt: skip
+    label_gpl(config)
+    labels = Path(config.output).read_bytes()
+    assert label_gpl(config).already_done > 0  # the same inputs: done, nothing redone
+    # A teacher retrained in the same folder (other weights, same name) is another teacher.
+    shutil.rmtree(teacher)
+    tokenizer = minilm_tokenizer()
+    torch.manual_seed(1)
+    BertForSequenceClassification(
+        BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                   num_attention_heads=4, intermediate_size=64, num_labels=1)
+    ).save_pretrained(teacher)  # fmt: skip
+    tokenizer.save_pretrained(teacher)
+    with pytest.raises(InparsError, match="changed: teacher"):
+        label_gpl(config)
+    # An edited queries file at the same path is another input: refused, never appended to.
+    build_tiny_cross_encoder(teacher)  # the first teacher back
+    own_queries.write_text(own_queries.read_text().replace("wing", "wings", 1))
+    with pytest.raises(InparsError, match="changed: queries_sha256"):
+        label_gpl(config)
+    assert Path(config.output).read_bytes() == labels
 
 
 def test_a_real_cross_encoder_teacher_gives_its_score_differences(

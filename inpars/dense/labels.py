@@ -11,6 +11,7 @@ from typing import Any
 from inpars.dense.config import BM25_RETRIEVER, GplLabelConfig
 from inpars.errors import InputError
 from inpars.io import CommittedAppender, dumps_json, read_jsonl
+from inpars.manifest import model_fingerprint
 from inpars.progress import progress_bar
 from inpars.records import MarginLabel, to_dict
 
@@ -69,7 +70,9 @@ def _teacher_settings(config: GplLabelConfig, teacher: Any) -> dict[str, Any]:
 
         kind = config.teacher_kind or infer_kind(config.teacher)
         settings = {"name": config.teacher, "kind": kind, "max_length": config.teacher_max_length}
-    return {**settings, "bm25_weight": config.teacher_bm25_weight}
+    # The weights, not just the name: a teacher retrained in the same folder is another teacher.
+    fingerprint = model_fingerprint(settings["name"])
+    return {**settings, "fingerprint": fingerprint, "bm25_weight": config.teacher_bm25_weight}
 
 
 def _mine(
@@ -138,7 +141,7 @@ def label_gpl(
     """
     from inpars.bm25 import Bm25Searcher, ensure_index
     from inpars.corpus import read_corpus
-    from inpars.manifest import file_entry, write_manifest
+    from inpars.manifest import file_entry, file_sha256, write_manifest
     from inpars.triples import read_query_rows, scan_queries
 
     config.check()
@@ -150,8 +153,15 @@ def label_gpl(
         info = ensure_index(corpus, config.index_path, threads=config.threads, progress=progress)
     settings = {
         "queries": str(Path(config.queries).resolve()),
+        # Contents, not paths: labels of an edited queries file or a retrained retriever
+        # are never resumed as if they belonged to the new ones.
+        "queries_sha256": file_sha256(config.queries),
         "index_fingerprint": info.fingerprint,
         "retrievers": config.retrievers,
+        "retriever_fingerprints": [
+            None if name == BM25_RETRIEVER else model_fingerprint(name)
+            for name in config.retrievers
+        ],
         "depth": config.depth,
         "negatives_per_retriever": config.negatives_per_retriever,
         "seed": config.seed,
