@@ -157,7 +157,8 @@ def prepare_template(config: GenerateConfig) -> PromptTemplate:
     elif template.needs_examples:
         raise InparsError(
             f"template '{template.name}' draws its few-shot examples from a file of "
-            "(query, document) pairs: pass --examples FILE (see the README)"
+            "(query, document) pairs: pass --examples FILE (see docs/reference.md, "
+            "'Prompt templates')"
         )
     return template
 
@@ -493,7 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     prompt.add_argument(
         "--prompt", dest="template", default="inpars",
         help="a built-in template (" + ", ".join(builtin_templates()) + ") or the path of "
-        "a template file (.toml or .txt with a {document} placeholder; see the README)",
+        "a template file (.toml or .txt with a {document} placeholder; see docs/reference.md, "
+        "'Prompt templates')",
     )
     prompt.add_argument(
         "--examples", default=None,

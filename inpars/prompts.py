@@ -1,6 +1,6 @@
 """Few-shot prompt templates: loading them from files and rendering them for a document.
 
-A template is a TOML file (or a plain text file; see the README, "Prompt templates"):
+A template is a TOML file (or a plain text file; see docs/reference.md, "Prompt templates"):
 
 * ``prompt``: the text sent to the model. ``{document}`` (required, once) is replaced by the
   document, ``{examples}`` by the rendered few-shot examples, ``{next_index}`` by the number
