@@ -105,6 +105,7 @@ class GenerateConfig:
     max_doc_tokens: int = 256
     batch_size: int = 8
     save_prompts: bool = False
+    inpars_compat: bool = False  # also write the InPars toolkit's prompt_text/fewshot_examples/text
     shard: str | None = None  # "I/N": only the documents of shard I of N (inpars.shards)
 
     def sampling(self) -> SamplingParams:
@@ -182,6 +183,15 @@ def _documents(config: GenerateConfig) -> Iterator[Document]:
     # --max-docs sample partition that sample.
     shard = parse_shard(config.shard)
     return docs if shard is None else (doc for doc in docs if doc.id in shard)
+
+
+def _toolkit_fields(prompt: str, template: PromptTemplate, doc: Document) -> dict[str, Any]:
+    """The InPars toolkit's own fields of a generated query (``--inpars-compat``)."""
+    return {
+        "prompt_text": prompt,
+        "fewshot_examples": list(template.fewshot_ids),
+        "text": doc.contents,
+    }
 
 
 def count_documents(config: GenerateConfig) -> int:
@@ -384,6 +394,8 @@ def generate(
                                 seed=config.seed,
                                 prompt_tokens=gen.prompt_tokens,
                                 prompt=prompt if config.save_prompts else None,
+                                **(_toolkit_fields(prompt, template, doc) if config.inpars_compat
+                                   else {}),
                             )
                         )
                     )
@@ -485,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="file with one document id per line: generate for these only")
     io.add_argument("--overwrite", action="store_true",
                     help="start again instead of resuming an existing output")
+    io.add_argument("--inpars-compat", action="store_true",
+                    help="also write the InPars toolkit's fields (prompt_text, "
+                    "fewshot_examples, text: the document), for scripts written for it")
     io.add_argument("--save-prompts", action="store_true",
                     help="also store each prompt's full text in its records")
     io.add_argument("--quiet", action="store_true", help="no progress bar")

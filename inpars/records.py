@@ -62,6 +62,10 @@ class GeneratedQuery:
     seed: int | None
     prompt_tokens: int = 0
     prompt: str | None = None  # only with --save-prompts
+    # Only with --inpars-compat: the InPars toolkit's own fields, for scripts written for it.
+    prompt_text: str | None = None  # the prompt (the toolkit's name)
+    fewshot_examples: list[str] | None = None  # the prompt's example ids (fewshot_ids)
+    text: str | None = None  # the document, title and text (Document.contents)
 
 
 @dataclass
@@ -111,11 +115,16 @@ class RunEntry:
     tag: str = "inpars"
 
 
+# Optional fields written only when set (--save-prompts, --inpars-compat).
+_OMITTED_WHEN_NONE = ("prompt", "prompt_text", "fewshot_examples", "text")
+
+
 def to_dict(record: Any) -> dict[str, Any]:
     """A record as a JSON-ready dict (fields that are None and optional are left out)."""
     data = dataclasses.asdict(record)
-    if data.get("prompt", "") is None:
-        del data["prompt"]
+    for name in _OMITTED_WHEN_NONE:
+        if name in data and data[name] is None:
+            del data[name]
     return data
 
 

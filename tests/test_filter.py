@@ -319,11 +319,12 @@ class ExampleCopyingEngine:
     tokenizer = None
     context_length = None
 
-    def generate(self, prompts: list[str], n: int, params: Any) -> list[list[Any]]:
+    def generate(self, requests: list[Any], params: Any) -> list[list[Any]]:
         from inpars.engines.base import Generation
 
         out = []
-        for prompt in prompts:
+        for request in requests:
+            prompt, n = request.prompt, request.n
             first_example = prompt.split("Relevant Query:", 1)[1].split("\n", 1)[0]
             own = " ".join(prompt.rsplit("Document:", 1)[1].split()[:2])
             texts = [first_example.strip(), own][:n]

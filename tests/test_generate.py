@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from inpars.corpus import read_corpus
 from inpars.engines.hf import HFEngine
 from inpars.errors import InparsError
 from inpars.generate import (
@@ -84,6 +85,33 @@ def test_prompts_are_not_stored_by_default(tmp_path, tiny_engine):
     generate(tiny_engine, GenerateConfig(corpus=str(corpus), output=str(out), max_new_tokens=3),
              show_progress=False)
     assert all("prompt" not in r for r in read_records(out))
+
+
+def test_inpars_compat_writes_the_toolkit_s_fields_that_filter_keeps(tmp_path, tiny_engine):
+    from inpars.filter import FilterConfig, filter_queries
+
+    corpus = make_corpus(tmp_path / "c", 2)
+    out = tmp_path / "q.jsonl"
+    config = GenerateConfig(corpus=str(corpus), output=str(out), max_new_tokens=3)
+    generate(tiny_engine, config, show_progress=False)
+    assert all("prompt_text" not in r and "text" not in r for r in read_records(out))
+    config.inpars_compat = True  # another record schema: not mixed into the same file
+    with pytest.raises(InparsError, match="inpars_compat"):
+        generate(tiny_engine, config, show_progress=False)
+    generate(tiny_engine, config, overwrite=True, show_progress=False)
+    documents = {doc.id: doc.contents for doc in read_corpus(corpus)}
+    for record in read_records(out):
+        assert record["prompt_text"].endswith("Relevant Query:")
+        assert record["fewshot_examples"] == record["fewshot_ids"]
+        assert record["text"] == documents[record["doc_id"]]
+        assert record["text"].split()[0] in record["prompt_text"]
+    # The toolkit's filter output is its input rows plus score: inpars.filter keeps them too.
+    filtered = tmp_path / "f.jsonl"
+    filter_queries(FilterConfig(input=str(out), output=str(filtered), min_words=0,
+                                copy_threshold=0, max_words=1000))  # fmt: skip
+    kept = read_records(filtered)
+    assert kept and all({"prompt_text", "fewshot_examples", "text", "score"} <= set(r)
+                        for r in kept)  # fmt: skip
 
 
 def test_resuming_with_other_settings_is_refused(tmp_path, tiny_engine):
