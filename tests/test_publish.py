@@ -26,7 +26,7 @@ from fake_hub import FakeHub
 from fake_hub import Repo as HubRepo
 from images import pixels_with_colour, png_size
 
-from inpars.engines.base import Generation, SamplingParams
+from inpars.engines.base import Generation, Request, SamplingParams
 from inpars.errors import InparsError, InputError
 from inpars.filter import FilterConfig, filter_queries
 from inpars.generate import GenerateConfig, generate
@@ -55,11 +55,10 @@ class WordPickEngine:
     tokenizer = None
     context_length = None
 
-    def generate(
-        self, prompts: list[str], n: int, params: SamplingParams
-    ) -> list[list[Generation]]:
+    def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Generation]]:
         out = []
-        for prompt in prompts:
+        for request in requests:
+            prompt, n = request.prompt, request.n
             document = prompt.rsplit("Document:", 1)[1].rsplit("Relevant Query:", 1)[0]
             words = re.findall(r"[A-Za-z]+", document)
             digest = hashlib.blake2b(prompt.encode(), digest_size=8).digest()
