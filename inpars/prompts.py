@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from inpars.artifacts import manifest_path
 from inpars.engines.base import Tokenizer
 from inpars.errors import InparsError, InparsWarning, InputError
-from inpars.artifacts import manifest_path
 
 TEMPLATE_SUFFIXES = (".toml", ".txt")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")

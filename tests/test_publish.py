@@ -26,11 +26,11 @@ from fake_hub import FakeHub
 from fake_hub import Repo as HubRepo
 from images import pixels_with_colour, png_size
 
+from inpars.artifacts import file_sha256
 from inpars.engines.base import Generation, Request, SamplingParams
 from inpars.errors import InparsError, InputError
 from inpars.filter import FilterConfig, filter_queries
 from inpars.generate import GenerateConfig, generate
-from inpars.artifacts import file_sha256
 from inpars.publish import (
     PublishConfig,
     describe,

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from inpars.artifacts import file_sha256, manifest_path, read_manifest
 from inpars.errors import InparsError, InputError
 from inpars.filter import FilterConfig, filter_queries
-from inpars.artifacts import file_sha256, manifest_path, read_manifest
 from inpars.published import (
     RecordNormalizer,
     detect_format,

@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inpars.artifacts import model_fingerprint
 from inpars.dense.config import BM25_RETRIEVER, GplLabelConfig
 from inpars.errors import InputError
 from inpars.io import CommittedAppender, dumps_json, read_jsonl
-from inpars.artifacts import model_fingerprint
 from inpars.progress import progress_bar
 from inpars.records import MarginLabel, to_dict
 
@@ -139,9 +139,9 @@ def label_gpl(
         InputError: for a bad query record, or a doc id the corpus lacks.
         InparsError: for bad settings, or an output written with other settings.
     """
+    from inpars.artifacts import file_entry, file_sha256, write_manifest
     from inpars.bm25 import Bm25Searcher, ensure_index
     from inpars.corpus import read_corpus
-    from inpars.artifacts import file_entry, file_sha256, write_manifest
     from inpars.triples import read_query_rows, scan_queries
 
     config.check()

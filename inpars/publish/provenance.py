@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inpars.errors import InputError
 from inpars.artifacts import file_sha256, manifest_path, read_manifest
+from inpars.errors import InputError
 from inpars.publish.config import PublishConfig
 from inpars.publish.public import Note, public_note, public_value
 
