@@ -206,7 +206,7 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         corpus=str(collection), keep_top_k=config.keep_top_k, max_per_doc=config.max_per_doc,
         max_words=config.max_query_words or None,
         consistency_model=config.consistency_model, consistency_depth=config.consistency_depth,
-        device=config.device, overwrite=True,  # the state file decides (as before artifacts)
+        device=config.device,
     )  # fmt: skip
     seconds["filter"] = state.run(
         f"filter: {Path(filtered.output).name}",
