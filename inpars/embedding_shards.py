@@ -24,7 +24,7 @@ from typing import Any
 from inpars.corpus import CorpusReader, read_corpus
 from inpars.errors import InparsError
 from inpars.io import atomic_write_json, atomic_write_text
-from inpars.manifest import file_entry, file_sha256, read_manifest
+from inpars.artifacts import file_entry, file_sha256, read_manifest
 from inpars.records import Document
 from inpars.shards import Shard, parse_shard, shard_of
 

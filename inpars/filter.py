@@ -68,7 +68,7 @@ from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.consistency import RoundTripCheck
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json, atomic_write_text, dumps_json, open_lines
-from inpars.manifest import file_entry, manifest_path, write_manifest
+from inpars.artifacts import file_entry, manifest_path, write_manifest
 from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table
 from inpars.published import RecordNormalizer
 

@@ -60,7 +60,7 @@ from inpars.engines.base import (
 )
 from inpars.errors import InparsError
 from inpars.io import JsonlWriter, atomic_write_json, read_jsonl, repair_jsonl_tail
-from inpars.manifest import file_entry
+from inpars.artifacts import file_entry
 from inpars.merge import order_generated
 from inpars.models import DEFAULT_MODEL
 from inpars.progress import (

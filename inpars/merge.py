@@ -54,7 +54,7 @@ from typing import IO, Any
 from inpars.embedding_shards import is_embeddings_part, merge_embeddings
 from inpars.errors import InparsError
 from inpars.io import atomic_write_json
-from inpars.manifest import file_entry, file_sha256, manifest_path, read_manifest
+from inpars.artifacts import file_entry, file_sha256, manifest_path, read_manifest
 from inpars.progress import console_warnings, print_error, say, stderr_console
 from inpars.shards import Shard, parse_shard, shard_of
 

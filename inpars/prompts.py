@@ -34,7 +34,7 @@ from pathlib import Path
 
 from inpars.engines.base import Tokenizer
 from inpars.errors import InparsError, InparsWarning, InputError
-from inpars.manifest import manifest_path
+from inpars.artifacts import manifest_path
 
 TEMPLATE_SUFFIXES = (".toml", ".txt")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -61,7 +61,7 @@ from inpars.bm25 import (
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.filter import dedup_key, normalize_words
 from inpars.io import JsonlWriter, atomic_write_json, open_lines, read_jsonl, repair_jsonl_tail
-from inpars.manifest import file_entry, manifest_path, write_manifest
+from inpars.artifacts import file_entry, manifest_path, write_manifest
 from inpars.progress import (
     console_warnings,
     print_error,

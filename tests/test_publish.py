@@ -30,7 +30,7 @@ from inpars.engines.base import Generation, Request, SamplingParams
 from inpars.errors import InparsError, InputError
 from inpars.filter import FilterConfig, filter_queries
 from inpars.generate import GenerateConfig, generate
-from inpars.manifest import file_sha256
+from inpars.artifacts import file_sha256
 from inpars.publish import (
     PublishConfig,
     describe,

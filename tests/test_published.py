@@ -11,7 +11,7 @@ import pytest
 
 from inpars.errors import InparsError, InputError
 from inpars.filter import FilterConfig, filter_queries
-from inpars.manifest import file_sha256, manifest_path, read_manifest
+from inpars.artifacts import file_sha256, manifest_path, read_manifest
 from inpars.published import (
     RecordNormalizer,
     detect_format,

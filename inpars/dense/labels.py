@@ -11,7 +11,7 @@ from typing import Any
 from inpars.dense.config import BM25_RETRIEVER, GplLabelConfig
 from inpars.errors import InputError
 from inpars.io import CommittedAppender, dumps_json, read_jsonl
-from inpars.manifest import model_fingerprint
+from inpars.artifacts import model_fingerprint
 from inpars.progress import progress_bar
 from inpars.records import MarginLabel, to_dict
 
@@ -141,7 +141,7 @@ def label_gpl(
     """
     from inpars.bm25 import Bm25Searcher, ensure_index
     from inpars.corpus import read_corpus
-    from inpars.manifest import file_entry, file_sha256, write_manifest
+    from inpars.artifacts import file_entry, file_sha256, write_manifest
     from inpars.triples import read_query_rows, scan_queries
 
     config.check()

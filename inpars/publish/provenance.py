@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from inpars.errors import InputError
-from inpars.manifest import file_sha256, manifest_path, read_manifest
+from inpars.artifacts import file_sha256, manifest_path, read_manifest
 from inpars.publish.config import PublishConfig
 from inpars.publish.public import Note, public_note, public_value
 
