@@ -78,7 +78,7 @@ def test_rerank_resumes_after_a_crash(
     summary = rerank(crashed)
     assert summary.already_done == 4 and summary.pairs == 2 * 8
     assert Path(crashed.output).read_text() == Path(straight.output).read_text()
-    with pytest.raises(InparsError, match="changed: depth"):
+    with pytest.raises(InparsError, match="setting depth: 8 -> 5"):
         rerank(replace(crashed, depth=5))
 
 
