@@ -74,7 +74,8 @@ file_input = file_entry
 
 
 def model_fingerprint(name: str) -> str:
-    """What identifies a model: a SHA-256 of a local folder's files, or a hub id as it is.
+    """What identifies a model: a SHA-256 of a local folder's files (or of a single file,
+    a ``.gguf``), or a hub id (or a served model's name) as it is.
 
     ``checkpoints/`` and hidden entries are left out: they do not define the model, and
     training writes them. A model retrained in the same folder thus gets another
@@ -83,6 +84,8 @@ def model_fingerprint(name: str) -> str:
     from inpars.models import resolve_model_path
 
     folder = Path(resolve_model_path(name))
+    if folder.is_file():
+        return file_sha256(folder)
     if not folder.is_dir():
         return name
     digest = hashlib.sha256()
@@ -329,12 +332,26 @@ class Artifact:
             self.state = "complete" if manifest.get("status") == "complete" else "resume"
             committed = manifest.get("committed")
             self.committed = dict(committed) if isinstance(committed, dict) else {}
+            self._check_sizes()
             self.sections = {
                 k: v for k, v in manifest.items() if k not in _RULE_KEYS and k not in _HEADER
             }
         if self.state != "complete":
             self._write("running")
         return self.state
+
+    def _check_sizes(self) -> None:
+        """Refuses files cut short (or, when complete, changed) since their last commit."""
+        for path in self.files:
+            committed = self.committed.get(path.name)
+            size = path.stat().st_size if path.is_file() else 0
+            if committed is None or size == committed:
+                continue
+            if size < committed or self.state == "complete":
+                raise InparsError(
+                    f"{path}: changed after this run wrote it ({size} bytes, {committed} "
+                    "recorded); pass --overwrite to start again"
+                )
 
     def is_complete(self) -> bool:
         """Whether the output holds the complete result of exactly this run, so that a
@@ -425,17 +442,14 @@ class Appender:
         self.artifact = artifact
         self.files = list(files)
         self._handles: list[IO[bytes]] = []
+        self.cut = 0  # bytes dropped after the last commit (a crash's partial append)
         for path in self.files:
             path.parent.mkdir(parents=True, exist_ok=True)
             committed = int(artifact.committed.get(path.name, 0))
             handle = path.open("ab")
-            if handle.tell() < committed:
-                handle.close()
-                raise InparsError(
-                    f"{path}: shorter than its manifest's committed {committed} bytes (changed "
-                    "by hand?); pass --overwrite to start again"
-                )
+            self.cut += handle.tell() - committed
             handle.truncate(committed)
+            handle.seek(committed)
             self._handles.append(handle)
         artifact.commit(self._sizes())
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inpars.artifacts import file_entry, file_sha256, read_manifest
 from inpars.corpus import CorpusReader, read_corpus
 from inpars.errors import InparsError
 from inpars.io import atomic_write_json, atomic_write_text
-from inpars.artifacts import file_entry, file_sha256, read_manifest
 from inpars.records import Document
 from inpars.shards import Shard, parse_shard, shard_of
 

@@ -57,10 +57,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from inpars.artifacts import file_entry, manifest_path, read_manifest, write_manifest
 from inpars.corpus import ID_FIELDS, TEXT_FIELDS, CorpusReader, pick_field, read_corpus
 from inpars.errors import InparsError, InputError
 from inpars.io import CommittedAppender, atomic_open, read_jsonl
-from inpars.artifacts import file_entry, manifest_path, read_manifest, write_manifest
 from inpars.pair_scores import DEFAULT_SCORER, LOG_PROBS, PairScorer, record_log_prob_score
 from inpars.progress import (
     DefaultsHelpFormatter,

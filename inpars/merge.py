@@ -51,10 +51,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from inpars.artifacts import file_entry, file_sha256, manifest_path, read_manifest
 from inpars.embedding_shards import is_embeddings_part, merge_embeddings
 from inpars.errors import InparsError
 from inpars.io import atomic_write_json
-from inpars.artifacts import file_entry, file_sha256, manifest_path, read_manifest
 from inpars.progress import console_warnings, print_error, say, stderr_console
 from inpars.shards import Shard, parse_shard, shard_of
 

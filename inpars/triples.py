@@ -18,13 +18,12 @@ Outputs, written batch by batch so that a rerun resumes: a TSV of texts, what mo
 scripts read (whitespace runs in a text become one space, so a cell holds no tab or line
 break), and JSON Lines of :class:`~inpars.records.Triple` with ids, ranks and scores, one
 line per TSV line in the same order. A query whose (query, doc id) already has triples in the
-JSON Lines is skipped on a rerun. ``<jsonl>.meta.json`` records the settings and the JSON Lines
-size after the last complete batch: a restart cuts both files back to that batch (a batch is
-all there or redone, never half), and a rerun with other settings is refused rather than mixed
-into the same files. Queries that got no triple are searched again on a rerun.
-``<output>.manifest.json`` (beside the TSV) records the settings, the index, what the run
-counted and the SHA-256 of the queries and of both outputs; its status is ``running`` until
-the run completes.
+JSON Lines is skipped on a rerun. Both are one :class:`inpars.artifacts.Artifact`: its manifest
+``<output>.manifest.json`` (beside the TSV) records the settings, the queries' SHA-256, the
+index fingerprint, both files' committed sizes after each batch (a restart cuts both back to
+the last batch: a batch is all there or redone, never half), what the run counted and, once
+complete, both outputs' SHA-256. A rerun with other settings or other inputs is refused
+rather than mixed into the same files (the one rule of :mod:`inpars.artifacts`).
 
 Both outputs are in the order of the queries file (a query record's triples where its first
 occurrence stands). With ``--shard I/N`` a run takes only the records whose ``doc_id`` is in
@@ -37,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import random
 import sys
@@ -45,9 +43,10 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from inpars import compat
+from inpars.artifacts import Appender, Artifact, file_entry, file_input, jsonl_text, manifest_path
 from inpars.bm25 import (
     DEFAULT_B,
     DEFAULT_K1,
@@ -60,8 +59,7 @@ from inpars.bm25 import (
 )
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.filter import dedup_key, normalize_words
-from inpars.io import JsonlWriter, atomic_write_json, open_lines, read_jsonl, repair_jsonl_tail
-from inpars.artifacts import file_entry, manifest_path, write_manifest
+from inpars.io import open_lines, read_jsonl
 from inpars.progress import (
     console_warnings,
     print_error,
@@ -110,10 +108,6 @@ class TriplesConfig:
         return Path(self.index) if self.index else Path(self.output).with_suffix(".bm25-index")
 
     @property
-    def meta_path(self) -> Path:
-        return self.jsonl_path.with_name(self.jsonl_path.name + ".meta.json")
-
-    @property
     def index_settings(self) -> IndexSettings:
         return IndexSettings(stemmer=self.stemmer, keep_stopwords=self.keep_stopwords)
 
@@ -137,10 +131,10 @@ class TriplesConfig:
         if Path(self.output).resolve() == self.jsonl_path.resolve():
             raise InparsError("the TSV and JSON Lines outputs must be different files")
 
-    def resume_settings(self, index_fingerprint: str) -> dict[str, Any]:
-        """What must not change between a run and its resumption."""
-        return {
-            "index_fingerprint": index_fingerprint,
+    def artifact(self, info: IndexInfo) -> Artifact:
+        """The outputs as an artifact: what must not change between a run and its
+        resumption (the index fingerprint stands for the corpus and the analysis)."""
+        settings = {
             "depth": self.depth,
             "negatives_per_query": self.negatives_per_query,
             "seed": self.seed,
@@ -148,6 +142,11 @@ class TriplesConfig:
             "b": self.b,
             "shard": self.shard,
         }
+        inputs = {
+            "queries": file_input(self.queries),
+            "index": {"path": str(info.path), "fingerprint": info.fingerprint},
+        }
+        return Artifact(self.output, "triples", settings, inputs, files=[self.jsonl_path])
 
 
 @dataclass
@@ -282,190 +281,17 @@ def _tsv_line(query: str, positive: str, negative: str) -> str:
     return f"{_tsv_field(query)}\t{_tsv_field(positive)}\t{_tsv_field(negative)}\n"
 
 
-@dataclass
-class _Meta:
-    """``<jsonl>.meta.json``: the settings of the outputs and how much of them is committed.
-
-    ``committed_bytes`` is the JSON Lines size after the last batch that was completely
-    written; a restart cuts the file back to it, so a batch is either all there or redone.
-    """
-
-    path: Path
-    settings: dict[str, Any]
-    queries: str
-    corpus: str
-    committed_bytes: int | None = None
-
-    @classmethod
-    def read(cls, path: Path) -> dict[str, Any] | None:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
-    def save(self) -> None:
-        atomic_write_json(
-            self.path,
-            {
-                "settings": self.settings,
-                "queries": self.queries,
-                "corpus": self.corpus,
-                "committed_bytes": self.committed_bytes,
-            },
-        )
-
-
-class _TriplesOutput:
-    """The TSV and JSON Lines outputs, appended batch by batch.
-
-    Each batch is one write + fsync of the TSV, then of the JSON Lines, then the new JSON
-    Lines size is committed to the meta file. After a crash, :func:`resume_outputs` cuts the
-    JSON Lines back to the last commit and the TSV back to the JSON Lines.
-    """
-
-    def __init__(self, tsv: Path, jsonl: Path, meta: _Meta) -> None:
-        tsv.parent.mkdir(parents=True, exist_ok=True)
-        self._jsonl_path = jsonl
-        self._meta = meta
-        self._tsv: IO[bytes] = tsv.open("ab")
-        self._jsonl = JsonlWriter(jsonl, append=True)
-
-    def write(self, lines: list[str], records: list[dict[str, Any]]) -> None:
-        if not lines:
-            return
-        self._tsv.write("".join(lines).encode("utf-8"))
-        self._tsv.flush()
-        os.fsync(self._tsv.fileno())
-        self._jsonl.write_many(records)
-        self._meta.committed_bytes = self._jsonl_path.stat().st_size
-        self._meta.save()
-
-    def close(self) -> None:
-        self._tsv.close()
-        self._jsonl.close()
-
-
-def _done_triples(jsonl: Path) -> tuple[set[tuple[str, str]], int]:
-    """The (query, pos_id) keys with triples in the JSON Lines output, and its triple count."""
+def _done_triples(jsonl: Path) -> set[tuple[str, str]]:
+    """The (query, pos_id) keys with triples in the JSON Lines output."""
     done: set[tuple[str, str]] = set()
-    count = 0
     if not jsonl.exists():
-        return done, 0
+        return done
     for line, record in read_jsonl(jsonl):
         query, pos_id = record.get("query"), record.get("pos_id")
         if not isinstance(query, str) or not isinstance(pos_id, str):
             raise InputError("not a triple record (query, pos_id)", jsonl, line)
         done.add((query, pos_id))
-        count += 1
-    return done, count
-
-
-def _drop_last_query(jsonl: Path) -> int:
-    """Cuts the triples of the file's last (query, pos_id): they may be incomplete.
-
-    Used when no commit point can be trusted; the query is then redone, with the same
-    negatives since sampling is seeded per query. Returns the bytes removed.
-    """
-    if not jsonl.exists():
-        return 0
-    offset = 0
-    group_start = 0
-    last_key: tuple[Any, Any] | None = None
-    with jsonl.open("rb") as handle:
-        for raw in handle:
-            if raw.strip():
-                record = json.loads(raw)
-                key = (record.get("query"), record.get("pos_id"))
-                if key != last_key:
-                    group_start, last_key = offset, key
-            offset += len(raw)
-    if offset > group_start:
-        with jsonl.open("r+b") as handle:
-            handle.truncate(group_start)
-    return offset - group_start
-
-
-def resume_outputs(
-    config: TriplesConfig, settings: dict[str, Any], searcher: Bm25Searcher
-) -> tuple[_Meta, set[tuple[str, str]], int]:
-    """Checks and repairs existing outputs; returns the meta, the done keys, bytes cut.
-
-    Raises:
-        InparsError: when the outputs were made with other settings.
-    """
-    tsv, jsonl = Path(config.output), config.jsonl_path
-    old = _Meta.read(config.meta_path)
-    resuming = tsv.exists() or jsonl.exists()
-    if resuming and old is not None and old.get("settings") != settings:
-        found = old.get("settings") if isinstance(old.get("settings"), dict) else {}
-        changed = sorted(key for key in settings if found.get(key) != settings[key])
-        raise InparsError(
-            f"{jsonl}: was written with other settings (changed: {', '.join(changed)}; "
-            "index_fingerprint means the corpus or the index settings); rerun with the same "
-            "settings to resume, or pass --overwrite to start again"
-        )
-    committed = old.get("committed_bytes") if old is not None else None
-    size = jsonl.stat().st_size if jsonl.exists() else 0
-    if isinstance(committed, int) and size >= committed:
-        cut = size - committed
-        if cut:
-            with jsonl.open("r+b") as handle:
-                handle.truncate(committed)
-    else:  # no usable commit point (an older file, or one cut short by hand)
-        cut = repair_jsonl_tail(jsonl) + _drop_last_query(jsonl)
-    done, written = _done_triples(jsonl)
-    reconcile_outputs(tsv, jsonl, written, searcher)
-    meta = _Meta(
-        path=config.meta_path,
-        settings=settings,
-        queries=config.queries,
-        corpus=config.corpus,
-        committed_bytes=jsonl.stat().st_size if jsonl.exists() else 0,
-    )
-    meta.save()
-    return meta, done, cut
-
-
-def reconcile_outputs(tsv: Path, jsonl: Path, expected: int, searcher: Bm25Searcher | None) -> None:
-    """Makes the TSV hold exactly one line per JSON Lines triple (``expected``), in order.
-
-    Extra TSV lines (a crash between the two writes) and a partial last line are cut;
-    missing ones (a TSV deleted or cut short) are rebuilt from the JSON Lines ids and the
-    index, which needs ``searcher``.
-    """
-    complete, cut_at = _count_lines(tsv, expected)
-    if tsv.exists() and cut_at < tsv.stat().st_size:
-        with tsv.open("r+b") as handle:
-            handle.truncate(cut_at)
-    if complete >= expected:
-        return
-    if searcher is None:
-        raise InparsError(f"{tsv}: has fewer lines than {jsonl} has triples")
-    with tsv.open("ab") as handle:
-        for index, (line, record) in enumerate(read_jsonl(jsonl)):
-            if index < complete:
-                continue
-            positive = _contents(searcher, record["pos_id"], jsonl, line)
-            negative = _contents(searcher, record["neg_id"], jsonl, line)
-            handle.write(_tsv_line(record["query"], positive, negative).encode("utf-8"))
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _count_lines(path: Path, limit: int) -> tuple[int, int]:
-    """(complete lines up to ``limit``, byte offset just after the last of them)."""
-    if not path.exists():
-        return 0, 0
-    count = 0
-    offset = 0
-    with path.open("rb") as handle:
-        for raw in handle:
-            if count >= limit or not raw.endswith(b"\n"):
-                break
-            count += 1
-            offset += len(raw)
-    return count, offset
+    return done
 
 
 def _contents(searcher: Bm25Searcher, doc_id: str, path: str | Path, line: int) -> str:
@@ -522,47 +348,27 @@ def make_triples(config: TriplesConfig, *, show_progress: bool = False) -> Tripl
                     line,
                     "doc_id",
                 )
-        if config.overwrite:
-            for path in (Path(config.output), config.jsonl_path, config.meta_path):
-                path.unlink(missing_ok=True)
-        settings = config.resume_settings(info.fingerprint)
-        meta, done, summary.repaired_bytes = resume_outputs(config, settings, searcher)
-        _write_manifest(config, query_index, info, summary, "running")
-        _run(config, query_index, searcher, meta, done, summary, show_progress)
+        artifact = config.artifact(info)
+        if artifact.open(overwrite=config.overwrite) == "complete":
+            summary.seconds = time.perf_counter() - start
+            return summary
+        artifact.update(
+            queries_format=query_index.format,
+            corpus=config.corpus,
+            index={"documents": info.documents, "reused": info.reused},
+            config=asdict(config),
+        )
+        with artifact.appender() as output:
+            summary.repaired_bytes = output.cut
+            _run(config, query_index, searcher, output, summary, show_progress)
     finally:
         searcher.close()
     summary.seconds = time.perf_counter() - start
-    _write_manifest(config, query_index, info, summary, "complete")
-    return summary
-
-
-def _write_manifest(
-    config: TriplesConfig,
-    query_index: _QueryIndex,
-    info: IndexInfo,
-    summary: TriplesSummary,
-    status: str,
-) -> None:
-    """``<output>.manifest.json``; the outputs' checksums only once the run is complete."""
-    outputs = {}
-    if status == "complete":
-        outputs = {"tsv": file_entry(config.output), "jsonl": file_entry(config.jsonl_path)}
-    write_manifest(
-        config.output,
-        "triples",
-        status,
-        queries={**file_entry(config.queries), "format": query_index.format},
-        corpus=config.corpus,
-        index={
-            "path": str(info.path),
-            "documents": info.documents,
-            "fingerprint": info.fingerprint,
-            "reused": info.reused,
-        },
-        outputs=outputs,
-        config=asdict(config),
+    artifact.complete(
+        outputs={"tsv": file_entry(config.output), "jsonl": file_entry(config.jsonl_path)},
         summary=asdict(summary),
     )
+    return summary
 
 
 def _count_rows(path: str) -> int:
@@ -573,44 +379,40 @@ def _run(
     config: TriplesConfig,
     query_index: _QueryIndex,
     searcher: Bm25Searcher,
-    meta: _Meta,
-    done: set[tuple[str, str]],
+    output: Appender,
     summary: TriplesSummary,
     show_progress: bool,
 ) -> None:
-    output = _TriplesOutput(Path(config.output), config.jsonl_path, meta)
+    done = _done_triples(config.jsonl_path)
     seen: set[tuple[str, str]] = set()
     shard = parse_shard(config.shard)
     total = _count_rows(config.queries)
-    try:
-        with progress_bar(show_progress) as progress:
-            task = progress.add_task("triples", total=total)
-            batch: list[_QueryRow] = []
-            for row in read_query_rows(config.queries):
-                if shard is not None and row.doc_id not in shard:
-                    progress.advance(task)
-                    continue
-                summary.queries_read += 1
-                key = (row.query, row.doc_id)
-                if key in done:
-                    summary.already_done += 1
-                    progress.advance(task)
-                    continue
-                if key in seen:
-                    summary.repeated += 1
-                    progress.advance(task)
-                    continue
-                seen.add(key)
-                batch.append(row)
-                if len(batch) >= config.batch_size:
-                    _process_batch(batch, config, query_index, searcher, output, summary)
-                    progress.advance(task, len(batch))
-                    batch = []
-            if batch:
+    with progress_bar(show_progress) as progress:
+        task = progress.add_task("triples", total=total)
+        batch: list[_QueryRow] = []
+        for row in read_query_rows(config.queries):
+            if shard is not None and row.doc_id not in shard:
+                progress.advance(task)
+                continue
+            summary.queries_read += 1
+            key = (row.query, row.doc_id)
+            if key in done:
+                summary.already_done += 1
+                progress.advance(task)
+                continue
+            if key in seen:
+                summary.repeated += 1
+                progress.advance(task)
+                continue
+            seen.add(key)
+            batch.append(row)
+            if len(batch) >= config.batch_size:
                 _process_batch(batch, config, query_index, searcher, output, summary)
                 progress.advance(task, len(batch))
-    finally:
-        output.close()
+                batch = []
+        if batch:
+            _process_batch(batch, config, query_index, searcher, output, summary)
+            progress.advance(task, len(batch))
 
 
 def _process_batch(
@@ -618,7 +420,7 @@ def _process_batch(
     config: TriplesConfig,
     query_index: _QueryIndex,
     searcher: Bm25Searcher,
-    output: _TriplesOutput,
+    output: Appender,
     summary: TriplesSummary,
 ) -> None:
     started = time.perf_counter()
@@ -665,7 +467,7 @@ def _process_batch(
                     )
                 )
             )
-    output.write(lines, records)
+    output.append("".join(lines), jsonl_text(records, config.jsonl_path))
     summary.triples += len(records)
 
 

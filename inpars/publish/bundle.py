@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inpars.artifacts import file_sha256
 from inpars.errors import InparsError, InputError
 from inpars.io import JsonlWriter, atomic_write_json, atomic_write_text, open_lines, read_jsonl
-from inpars.artifacts import file_sha256
 from inpars.publish.card import render_card
 from inpars.publish.config import PublishConfig
 from inpars.publish.figures import write_plots

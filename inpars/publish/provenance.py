@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inpars.errors import InputError
 from inpars.artifacts import file_sha256, manifest_path, read_manifest
+from inpars.errors import InputError
 from inpars.publish.config import PublishConfig
 from inpars.publish.public import Note, public_note, public_value
 
@@ -56,6 +56,11 @@ def _find_manifest(path_text: str, relative_to: Path) -> Path | None:
 def _section(manifest: dict[str, Any], name: str) -> dict[str, Any]:
     value = manifest.get(name)
     return value if isinstance(value, dict) else {}
+
+
+def _input(manifest: dict[str, Any], name: str) -> dict[str, Any]:
+    """An input entry of a manifest (:class:`inpars.artifacts.Artifact`): path, SHA-256."""
+    return _section(_section(manifest, "inputs"), name)
 
 
 def gather_provenance(config: PublishConfig) -> Provenance:
@@ -109,7 +114,7 @@ def gather_provenance(config: PublishConfig) -> Provenance:
 def _filter_input(filter_manifest: dict[str, Any], path: Path) -> Path | None:
     """The file the filter read (as named, or relative to its manifest's folder), if it is
     still there unchanged."""
-    entry = _section(filter_manifest, "input")
+    entry = _input(filter_manifest, "queries")
     source, recorded = entry.get("path"), entry.get("sha256")
     if not isinstance(source, str) or not isinstance(recorded, str):
         return None
@@ -123,7 +128,7 @@ def _filter_input(filter_manifest: dict[str, Any], path: Path) -> Path | None:
 
 
 def _gather_generate(filter_manifest: dict[str, Any], path: Path, found: Provenance) -> None:
-    source = _section(filter_manifest, "input").get("path")
+    source = _input(filter_manifest, "queries").get("path")
     if not isinstance(source, str):
         found.notes.append(Note("{0} does not name the filter's input", path))
         return
@@ -147,7 +152,7 @@ def _gather_generate(filter_manifest: dict[str, Any], path: Path, found: Provena
         return
     found.manifests["generate"] = manifest
     _check_complete(manifest, "generation", generate_path, found)
-    recorded = _section(filter_manifest, "input").get("sha256")
+    recorded = _input(filter_manifest, "queries").get("sha256")
     if located.is_file() and recorded is not None and file_sha256(located) != recorded:
         found.notes.append(
             Note(
@@ -178,7 +183,7 @@ def _gather_triples(config: PublishConfig, queries_sha: str, found: Provenance) 
         return
     found.manifests["triples"] = manifest
     _check_complete(manifest, "the triples run", path, found)
-    if _section(manifest, "queries").get("sha256") != queries_sha:
+    if _input(manifest, "queries").get("sha256") != queries_sha:
         found.notes.append(
             Note(
                 f"the triples were made from other queries than {{0}} ({_literal(path.name)} "
