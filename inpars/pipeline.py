@@ -9,12 +9,19 @@ Library use::
 Command line: ``python -m inpars.pipeline --help`` (``scripts/pipeline.sh`` runs it on the
 shared collections).
 
-Every step writes into ``work_dir`` and is skipped when ``pipeline-state.json`` says it
-finished with the same settings; the long steps (generate, triples, train, rerank) also
-resume from where a crash left them. Three runs are evaluated on the collection's judged
-queries: BM25 (the first stage), the zero-shot bi-encoder reranking the same BM25 top
-``depth`` (no synthetic data: the bar synthetic data has to clear), and the trained
-reranker; the trained one is compared with each baseline by a paired t-test.
+Every step writes into ``work_dir`` through :mod:`inpars.artifacts`, and the pipeline keeps
+no state of its own: a step is skipped exactly when its output's manifest is complete and
+records the same settings and the same fingerprints of its inputs. Since an input's
+fingerprint is its content, a change anywhere re-runs the steps downstream of it (those whose
+inputs then differ) and nothing else. A step whose output holds another run is refused,
+naming every difference, unless ``overwrite`` (redo every step that differs) or ``rerun``
+names it (redo it although it is done); the long steps (generate, triples, train, rerank)
+resume from where a crash left them. The step times reported are the manifests'.
+
+Three runs are evaluated on the collection's judged queries: BM25 (the first stage), the
+zero-shot bi-encoder reranking the same BM25 top ``depth`` (no synthetic data: the bar
+synthetic data has to clear), and the trained reranker; the trained one is compared with
+each baseline by a paired t-test.
 """
 
 from __future__ import annotations
@@ -24,15 +31,17 @@ import json
 import random
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Collection
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from inpars import irds
+from inpars.artifacts import Artifact, differences, file_input, read_producer
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
-from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
+from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate, qrels_input
 from inpars.io import atomic_write_json, atomic_write_text, dumps_json
 from inpars.progress import (
     DefaultsHelpFormatter,
@@ -42,7 +51,8 @@ from inpars.progress import (
     stderr_console,
 )
 
-STATE_FILE = "pipeline-state.json"
+STEPS = ("generate", "filter", "triples", "train", "rerank", "evaluate")
+"""The steps, in order, as ``rerun`` (``--rerun``) names them."""
 BASELINES = ("BM25", "zero-shot bi-encoder", "zero-shot + BM25 (RRF)")
 RESULTS_FILE = "results.json"
 
@@ -115,44 +125,74 @@ class PipelineResults:
     excluded_queries: list[str] = field(default_factory=list)  # the few-shot examples' ids
 
 
-class _State:
-    """``pipeline-state.json``: which steps finished, with which settings, in how long."""
+class _Steps:
+    """The one rule of :mod:`inpars.artifacts` applied to the steps of a pipeline run."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.steps = self._read()
+    def __init__(self, overwrite: bool, rerun: Collection[str]) -> None:
+        unknown = set(rerun) - set(STEPS)
+        if unknown:
+            raise InparsError(
+                f"--rerun {', '.join(sorted(unknown))}: not a step; the steps: {', '.join(STEPS)}"
+            )
+        self.overwrite = overwrite
+        self.rerun = set(rerun)
 
-    def _read(self) -> dict[str, Any]:
-        steps: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}
-        # Earlier versions named these steps without their output file.
-        legacy = {"generate": "generate: queries.jsonl", "filter": "filter: filtered.jsonl"}
-        for old, new in legacy.items():
-            if old in steps:
-                steps.setdefault(new, steps.pop(old))
-        return steps
+    def run(self, step: str, art: Artifact, action: Callable[[bool], Any]) -> float:
+        """Runs ``action(overwrite)`` unless ``art`` holds this very run, complete; returns
+        the step's seconds as its manifest records them.
 
-    def run(self, name: str, settings: dict[str, Any], step: Callable[[], Any]) -> float:
-        """Runs ``step`` unless it finished before with ``settings``; returns its seconds."""
-        done = self.steps.get(name)
-        if done and done.get("settings") == settings:
-            return float(done["seconds"])
-        start = time.perf_counter()
-        step()
-        seconds = time.perf_counter() - start
-        # Re-read before writing: another variant running in the same work folder may have
-        # recorded its own steps meanwhile, and they must not be lost.
-        self.steps = {**self._read(), name: {"settings": settings, "seconds": seconds}}
-        atomic_write_json(self.path, self.steps)
-        return seconds
+        Raises:
+            InparsError: when the output holds another run (every difference named) and
+                neither ``overwrite`` nor ``rerun`` covers the step.
+        """
+        forced = step in self.rerun
+        if forced or not art.is_complete():
+            manifest = read_producer(art.output)
+            found = differences(manifest, art.stage, art.settings, art.inputs) if manifest else []
+            if found and not (forced or self.overwrite):
+                lines = "".join(f"\n  - {line}" for line in found)
+                raise InparsError(
+                    f"step {step}: {art.output} holds another run:{lines}\npass --overwrite to "
+                    f"redo every step whose output differs, or --rerun {step}"
+                )
+            # A partial output of this very run resumes; only another run's is replaced.
+            action(forced or bool(found))
+        return _seconds(read_producer(art.output) or {})
 
 
-def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> PipelineResults:
-    """Runs (or resumes) every step and returns the evaluation of the three runs."""
-    from inpars.corpus import read_qrels
+def _seconds(manifest: dict[str, Any]) -> float:
+    """The time a manifest records for its run (over all its attempts where it sums them)."""
+    for section in (manifest, manifest.get("summary"), manifest.get("last_invocation")):
+        if isinstance(section, dict) and isinstance(section.get("seconds"), int | float):
+            return float(section["seconds"])
+    return 0.0
+
+
+def run_pipeline(
+    config: PipelineConfig,
+    *,
+    show_progress: bool = True,
+    overwrite: bool = False,
+    rerun: Collection[str] = (),
+) -> PipelineResults:
+    """Runs (or resumes) every step that is not done and returns the evaluation of the runs.
+
+    ``overwrite``: redo the steps whose outputs hold another run (other settings or inputs)
+    instead of refusing; ``rerun``: steps (:data:`STEPS`) to redo although done.
+
+    Raises:
+        InparsError: for bad settings or input, or a step's output holding another run.
+    """
+    from inpars import filter as filter_stage
+    from inpars import generate as generate_stage
+    from inpars import rerank as rerank_stage
+    from inpars import train as train_stage
+    from inpars.bm25 import ensure_index
+    from inpars.corpus import read_corpus, read_qrels
     from inpars.filter import FilterConfig, filter_queries
     from inpars.generate import GenerateConfig, generate
+    from inpars.models import resolve_model
     from inpars.rerank import RerankConfig, rerank
-    from inpars.runs import read_run, reciprocal_rank_fusion
     from inpars.train import TrainConfig, train
     from inpars.triples import TriplesConfig, make_triples
 
@@ -160,7 +200,7 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
     if not irds.is_irds(collection) and not (collection / "qrels").is_dir():
         raise InparsError(f"{collection}: not a BEIR folder with qrels/ (needed to evaluate)")
     Path(config.work_dir).mkdir(parents=True, exist_ok=True)
-    state = _State(config.path(STATE_FILE))
+    steps = _Steps(overwrite, rerun)
     index = str(config.path("bm25-index"))
     seconds: dict[str, float] = {}
 
@@ -182,21 +222,22 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         max_doc_tokens=config.max_doc_tokens, batch_size=config.generate_batch_size,
         seed=config.seed,
     )  # fmt: skip
+    engine_options = {"dtype": config.generate_dtype}
+    # What the generation's manifest reads of its engine, known without loading the model.
+    generator = SimpleNamespace(name="hf", model=resolve_model(config.generator).name)
 
-    def generate_step() -> None:
+    def generate_step(overwrite: bool) -> None:
         from inpars.engines.hf import HFEngine
 
         engine = HFEngine(config.generator, device=config.device, dtype=config.generate_dtype)
         try:
-            generate(engine, gen, show_progress=show_progress)
+            generate(engine, gen, overwrite=overwrite, show_progress=show_progress,
+                     engine_options=engine_options)  # fmt: skip
         finally:
             engine.close()
 
-    generate_settings = {**asdict(gen), "model": config.generator}
-    if config.generate_dtype != "auto":  # (absent from the settings of earlier versions)
-        generate_settings["dtype"] = config.generate_dtype
-    seconds["generate"] = state.run(
-        f"generate: {Path(gen.output).name}", generate_settings, generate_step
+    seconds["generate"] = steps.run(
+        "generate", generate_stage.artifact(gen, generator, engine_options), generate_step
     )
 
     if config.consistency_model is not None:
@@ -208,10 +249,12 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         consistency_model=config.consistency_model, consistency_depth=config.consistency_depth,
         device=config.device,
     )  # fmt: skip
-    seconds["filter"] = state.run(
-        f"filter: {Path(filtered.output).name}",
-        asdict(filtered),
-        lambda: filter_queries(filtered, show_progress=show_progress),
+    seconds["filter"] = steps.run(
+        "filter",
+        filter_stage.artifact(filtered),
+        lambda overwrite: filter_queries(
+            replace(filtered, overwrite=overwrite), show_progress=show_progress
+        ),
     )
     if Path(filtered.output).stat().st_size == 0:
         raise InparsError(
@@ -220,16 +263,19 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         )
 
     negatives = f"depth{config.negatives_depth}-neg{config.negatives_per_query}"
-    triples_name = f"triples{data}-{negatives}.tsv"
     triples = TriplesConfig(
-        queries=filtered.output, corpus=str(collection), output=str(config.path(triples_name)),
-        index=index, depth=config.negatives_depth,
-        negatives_per_query=config.negatives_per_query, seed=config.seed,
+        queries=filtered.output, corpus=str(collection),
+        output=str(config.path(f"triples{data}-{negatives}.tsv")), index=index,
+        depth=config.negatives_depth, negatives_per_query=config.negatives_per_query,
+        seed=config.seed,
     )  # fmt: skip
-    seconds["triples"] = state.run(
-        f"triples: {triples_name}",
-        asdict(triples),
-        lambda: make_triples(triples, show_progress=show_progress),
+    info = ensure_index(read_corpus(collection), index, triples.index_settings)
+    seconds["triples"] = steps.run(
+        "triples",
+        triples.artifact(info),
+        lambda overwrite: make_triples(
+            replace(triples, overwrite=overwrite), show_progress=show_progress
+        ),
     )
 
     trained = TrainConfig(
@@ -239,9 +285,10 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         learning_rate=config.learning_rate, max_length=config.max_length,
         save_steps=50, seed=config.seed, device=config.device,
     )  # fmt: skip
-    variant = config.name or config.kind
-    seconds["train"] = state.run(
-        f"train: {variant}", asdict(trained), lambda: train(trained, show_progress=show_progress)
+    seconds["train"] = steps.run(
+        "train",
+        train_stage.artifact(trained),
+        lambda overwrite: train(trained, overwrite=overwrite, show_progress=show_progress),
     )
 
     runs = {
@@ -260,14 +307,47 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
             first_stage_output=str(first_stage) if first_stage else None,
             dtype=config.rerank_dtype if label == "trained" else "auto",
         )  # fmt: skip
-        step_name = "rerank: zero-shot" if label != "trained" else f"rerank: {variant}"
-        seconds[f"rerank: {label}"] = state.run(
-            step_name,
-            asdict(step),
-            lambda step=step: rerank(step, show_progress=show_progress),
+        seconds[f"rerank: {label}"] = steps.run(
+            "rerank",
+            rerank_stage.prepare(step)[0],
+            lambda overwrite, step=step: rerank(
+                step, overwrite=overwrite, show_progress=show_progress
+            ),
         )
 
     qrels = read_qrels(collection)
+    # The few-shot examples' queries were shown to the generator: not counted.
+    excluded = sorted(example["id"] for example in examples)
+    results_file = config.variant_path(RESULTS_FILE)
+    evaluation = Artifact(
+        results_file, "evaluate", {"measures": DEFAULT_MEASURES, "excluded_queries": excluded},
+        {"qrels": qrels_input(collection, qrels),
+         **{f"run {label}": file_input(path) for label, path in runs.items()}},
+    )  # fmt: skip
+
+    def evaluate_step(overwrite: bool) -> None:
+        start = time.perf_counter()
+        evaluation.open(overwrite)
+        results = _evaluate(config, collection, qrels, runs, excluded, seconds)
+        atomic_write_json(results_file, asdict(results))
+        evaluation.complete(seconds=time.perf_counter() - start)
+
+    seconds["evaluate"] = steps.run("evaluate", evaluation, evaluate_step)
+    saved = json.loads(results_file.read_text(encoding="utf-8"))
+    return PipelineResults(**{**saved, "seconds": seconds})
+
+
+def _evaluate(
+    config: PipelineConfig,
+    collection: Path,
+    qrels: dict[str, dict[str, int]],
+    runs: dict[str, Path],
+    excluded: list[str],
+    seconds: dict[str, float],
+) -> PipelineResults:
+    """The evaluation of the three runs and their fusions with BM25."""
+    from inpars.runs import read_run, reciprocal_rank_fusion
+
     bm25, zero_shot, trained_run = (read_run(path) for path in runs.values())
     # Fusion with the first stage, the cheap hybrid; the zero-shot model gets it too, so that
     # what the synthetic data adds is measured against a baseline as strong.
@@ -278,8 +358,6 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         "trained": trained_run,
         "trained + BM25 (RRF)": reciprocal_rank_fusion([trained_run, bm25]),
     }
-    # The few-shot examples' queries were shown to the generator: not counted.
-    excluded = sorted(example["id"] for example in examples)
     evaluations: dict[str, Evaluation] = {
         label: evaluate(run, qrels, DEFAULT_MEASURES, excluded) for label, run in loaded.items()
     }
@@ -291,17 +369,15 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         for label, result in evaluations.items()
         if label not in BASELINES
     }
-    results = PipelineResults(
+    return PipelineResults(
         collection=irds.dataset_id(collection) if irds.is_irds(collection) else collection.name,
         queries=len(evaluations["BM25"].query_ids),
         means={label: result.means() for label, result in evaluations.items()},
         p_values=p_values,
-        seconds=seconds,
+        seconds=dict(seconds),
         settings=asdict(config),
         excluded_queries=excluded,
     )
-    atomic_write_json(config.variant_path(RESULTS_FILE), asdict(results))
-    return results
 
 
 def data_tag(config: PipelineConfig) -> str:
@@ -395,7 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the InPars pipeline on a BEIR folder (corpus, queries, qrels): "
         "generate synthetic queries, filter them, mine BM25 negatives, train a reranker, "
         "rerank BM25's top --depth, and evaluate against BM25 and the zero-shot bi-encoder. "
-        "Each step is skipped when done with the same settings, and resumes after a crash.",
+        "A step is skipped when its output's manifest is complete with the same settings "
+        "and inputs, resumes after a crash, and is refused when its output holds another "
+        "run (--overwrite or --rerun STEP redo it).",
         formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument(
@@ -412,6 +490,21 @@ def build_parser() -> argparse.ArgumentParser:
             default=getattr(defaults, option.name),
             help=_HELP.get(option.name, option.name.replace("_", " ")),
         )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo every step whose output holds another run (other settings or inputs) "
+        "instead of refusing; steps whose output matches are still reused",
+    )
+    parser.add_argument(
+        "--rerun",
+        action="append",
+        default=[],
+        choices=STEPS,
+        metavar="STEP",
+        help=f"redo STEP although it is done (repeatable; one of {', '.join(STEPS)}); the "
+        "steps after it re-run where their inputs change",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     return parser
 
@@ -455,7 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     names = set(PipelineConfig.__dataclass_fields__)
     config = PipelineConfig(**{k: v for k, v in vars(args).items() if k in names})
     try:
-        results = run_pipeline(config, show_progress=not args.quiet)
+        results = run_pipeline(
+            config, show_progress=not args.quiet, overwrite=args.overwrite, rerun=args.rerun
+        )
     except InparsError as exc:
         print_error(exc)
         return 2
