@@ -9,8 +9,7 @@ its JSON Lines comes along) or ``inpars.rerank`` runs made with ``--shard 0/N`` 
 ``--shard N-1/N`` (:mod:`inpars.shards`), given in any order. Before anything is written,
 the merge checks that:
 
-- every part was written by the same stage and is complete (its manifest, or for rerank its
-  progress file, says so);
+- every part was written by the same stage and is complete (its manifest says so);
 - the parts are exactly shards 0..N-1 of one N, each once;
 - they were made with the same settings and inputs (the manifests' ``settings`` but the
   shard, and ``inputs`` by fingerprint: :func:`inpars.artifacts.differences`, the rule a
@@ -31,9 +30,9 @@ the same command into the corpus's embeddings folder (:mod:`inpars.embedding_sha
 
 The merge rereads the corpus (generate) or the queries file (triples, rerank) to know that
 order; ``--corpus`` and ``--queries`` give it where the parts' recorded paths do not hold
-here. It writes the merged output atomically, with the manifest (generate, triples) or
-progress file (rerank) an unsharded run would have, plus ``merged_from``: the parts, their
-sizes and SHA-256.
+here. It writes the merged output atomically, with the manifest an unsharded run would
+have (complete: the same command then finds nothing to do), plus ``merged_from``: the
+parts, their sizes and SHA-256.
 """
 
 from __future__ import annotations
@@ -54,13 +53,11 @@ from inpars.artifacts import (
     differences,
     file_entry,
     file_sha256,
-    read_manifest,
     read_producer,
     write_manifest,
 )
 from inpars.embedding_shards import is_embeddings_part, merge_embeddings
 from inpars.errors import InparsError
-from inpars.io import atomic_write_json
 from inpars.progress import console_warnings, print_error, say, stderr_console
 from inpars.shards import Shard, parse_shard, shard_of
 
@@ -206,21 +203,14 @@ class Part:
     stage: str
     shard: Shard
     settings: dict[str, Any]  # the manifest's settings but the shard: equal across parts
-    record: dict[str, Any]  # the whole manifest (or, for rerank, its progress file)
+    record: dict[str, Any]  # the whole manifest
 
 
 def _load_part(path: Path) -> Part:
-    progress = path.with_name(path.name + ".progress.json")
     record = read_producer(path)
-    if record is not None:
-        complete = record.get("status") == "complete"
-    elif progress.exists():  # inpars.rerank, until it writes an artifacts manifest
-        record = {**read_manifest(progress), "stage": "rerank", "inputs": {}}
-        complete = bool(record.get("complete")) and record.get("committed_bytes") == (
-            path.stat().st_size if path.exists() else None
-        )
-    else:
+    if record is None:
         raise InparsError(f"{path}: no manifest beside it; is it a part?")
+    complete = record.get("status") == "complete"
     stage = record.get("stage")
     if stage not in _STAGES:
         raise InparsError(f"{path}: a {stage!r} output; merge combines generate, triples, rerank")
@@ -388,24 +378,16 @@ def _write_merged(parts: list[Part], files: list[Path], **sections: Any) -> None
 def merge_rerank(parts: list[Part], output: Path, queries: str | None = None) -> None:
     from inpars.corpus import read_queries
 
-    settings = parts[0].record["settings"]
     count = parts[0].shard.count
-    order = ((q.id, shard_of(q.id, count)) for q in read_queries(queries or settings["queries"]))
+    queries = queries or parts[0].record["inputs"]["queries"]["path"]
+    order = ((q.id, shard_of(q.id, count)) for q in read_queries(queries))
     with ExitStack() as stack:
         blocks = [
             _Blocks(stack.enter_context(p.path.open("rb")), _run_key, str(p.path)) for p in parts
         ]
         out = stack.enter_context(_atomic_output(output))
         _interleave(order, blocks, [out], required=False)
-    atomic_write_json(
-        output.with_name(output.name + ".progress.json"),
-        {
-            "settings": {**settings, "shard": None},
-            "committed_bytes": output.stat().st_size,
-            "complete": True,
-            "merged_from": _merged_from(parts),
-        },
-    )
+    _write_merged(parts, [output], counts=_summed([p.record.get("counts") or {} for p in parts]))
 
 
 def merge(
