@@ -236,7 +236,8 @@ def differences(
     if manifest.get("stage") != stage:
         found.append(f"stage: {manifest.get('stage')!r} -> {stage!r}")
     old = manifest.get("settings")
-    old = old if isinstance(old, Mapping) else {}
+    if not isinstance(old, Mapping):  # an output of inpars before this rule
+        return [*found, "the manifest records no settings (written by an older inpars)"]
     for key in sorted(set(old) | set(settings), key=str):
         if key not in old:
             found.append(f"setting {key}: (not recorded) -> {settings[key]!r}")

@@ -80,6 +80,14 @@ def test_changed_setting_and_input_are_refused_with_every_difference(tmp_path):
     assert not out.exists() and read_producer(out)["settings"] == {"k": 4}
 
 
+def test_an_older_manifest_without_settings_is_named_as_such(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text("{}\n")
+    Path(f"{out}.manifest.json").write_text('{"stage": "demo", "config": {"k": 3}}')
+    with pytest.raises(InparsError, match=r"records no settings \(written by an older inpars\)"):
+        Artifact(out, "demo", {"k": 3}, {}).open()
+
+
 def test_output_without_manifest_is_refused_unless_overwrite(tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_text('{"id": "someone else\'s"}\n')
