@@ -217,10 +217,13 @@ def write_beir(name: str, dest: str | Path) -> dict[str, int]:
     return written
 
 
-def write_msmarco_passage(dest: str | Path) -> dict[str, int]:
+def write_msmarco_passage(
+    dest: str | Path, files: dict[str, tuple[str, str]] | None = None
+) -> dict[str, int]:
     """Fetches MS MARCO passage through ir_datasets and writes MS MARCO's files at ``dest``.
 
-    The files are those of :data:`MSMARCO_PASSAGE_FILES`: ``collection.tsv`` (id, passage),
+    The files are those of ``files`` (file name -> (ir_datasets id, ``docs``, ``queries`` or
+    ``qrels``); default :data:`MSMARCO_PASSAGE_FILES`): ``collection.tsv`` (id, passage),
     ``queries.*.tsv`` (id, query) and ``qrels.*.tsv`` (query id, 0, passage id, relevance).
     The passages are ir_datasets' (which repairs the collection's broken encoding).
 
@@ -229,7 +232,7 @@ def write_msmarco_passage(dest: str | Path) -> dict[str, int]:
     """
     written: dict[str, int] = {}
     with _folder_in_place(Path(dest)) as work:
-        for file, (dataset_id, part) in MSMARCO_PASSAGE_FILES.items():
+        for file, (dataset_id, part) in (files or MSMARCO_PASSAGE_FILES).items():
             with _fetching(f"{dataset_id} ({part})"):
                 written[file] = _write(work / file, _tsv_lines(_load(dataset_id), part))
     return written
