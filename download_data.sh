@@ -45,8 +45,9 @@ usage() {
 Usage: $PROG [--dir DIR] [--dry-run] NAME [NAME ...]
 
 Downloads data for inpars into DIR (default: data). Running the same command again skips
-what is complete and resumes what is not; a checksum that does not match removes the
-download and fails; a dataset appears under its final name only once it is complete.
+what is complete and resumes partial downloads (ir_datasets restarts an archive it did not
+finish); a checksum that does not match removes the download and fails; a dataset appears
+under its final name only once it is complete.
 
 NAME is one of:
 

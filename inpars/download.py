@@ -156,8 +156,10 @@ def _one_line(text: str) -> str:
 def _folder_in_place(dest: Path) -> Iterator[Path]:
     """A hidden folder next to ``dest`` that becomes ``dest`` when the block succeeds."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    # What a run killed outright (SIGKILL, a power cut) left behind is of no use to this one.
+    for stale in dest.parent.glob(f".{dest.name}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     work = dest.parent / f".{dest.name}.partial-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     try:
         yield work

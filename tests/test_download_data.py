@@ -463,6 +463,8 @@ def test_a_beir_collection_comes_through_ir_datasets_as_beir_s_own_folder(
                          tmp_path / "irds") == name  # fmt: skip
     assert beir_parts(name) == [("", f"beir/{name}", None), ("", f"beir/{name}/test", "test"),
                                 ("", f"beir/{name}/train", "train")]  # fmt: skip
+    stale = tmp_path / "data" / f".{name}.partial-1"  # left by a run killed outright
+    (stale / "qrels").mkdir(parents=True)
     written = write_beir(name, tmp_path / "data" / name)
     folder = tmp_path / "data" / name
     assert written == {"corpus.jsonl": 3, "queries.jsonl": 2, "qrels/test.tsv": 2,
