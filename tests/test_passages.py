@@ -361,3 +361,14 @@ def test_real_model_passage_queries_do_not_depend_on_batch_size(tmp_path, smollm
         range(count)
     )
     assert [r["num_passages"] for r in records if r["doc_id"] == "b"] == [1]
+
+
+def test_the_dataset_card_says_how_documents_were_split() -> None:
+    from inpars.publish.card import _document_cut
+
+    assert _document_cut({"max_doc_tokens": 200}) == "truncated to 200 tokens"
+    split = {"max_doc_tokens": 200, "passage_tokens": 128, "passage_stride": 64, "max_passages": 8}
+    assert _document_cut(split) == (
+        "split into passages of 128 tokens, one every 64 tokens, at most 8 per document "
+        "(`passage_index` says which)"
+    )
