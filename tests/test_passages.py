@@ -40,6 +40,14 @@ def tiny_engine(tiny_lm: Path) -> HFEngine:
     return HFEngine(str(tiny_lm))
 
 
+@pytest.fixture(scope="module")
+def short_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A prompt without few-shot examples: the tiny model reads it in a fraction of the time."""
+    path = tmp_path_factory.mktemp("template") / "short.txt"
+    path.write_text("Document: {document}\nQuery:", encoding="utf-8")
+    return str(path)
+
+
 def make_corpus(directory: Path) -> Path:
     """Four documents: 3, 12, 25 and 40 words (a short one and three long ones)."""
     docs = [
@@ -53,19 +61,31 @@ def read_records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def document_part(prompt: str) -> str:
-    """The document's text in a prompt of the built-in ``inpars`` template."""
-    before, after = load_template("inpars").split()
+def document_part(prompt: str, template: str) -> str:
+    """The document's text in a prompt of ``template``."""
+    before, after = load_template(template).split()
     assert prompt.startswith(before) and prompt.endswith(after)
     return prompt[len(before) : len(prompt) - len(after)]
 
 
-def config(tmp_path: Path, corpus: Path, name: str, **changes) -> GenerateConfig:
-    base = GenerateConfig(
-        corpus=str(corpus), output=str(tmp_path / name), max_new_tokens=3,
-        num_queries_per_doc=2, temperature=1.0, seed=7, passage_tokens=40,
-    )  # fmt: skip
-    return dataclasses.replace(base, **changes)
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return make_corpus(tmp_path / "c")
+
+
+@pytest.fixture
+def config(short_template: str, tmp_path: Path, corpus: Path):
+    """A sampled run's configuration over ``corpus`` with ``changes``, written to ``name``."""
+
+    def make(name: str, **changes) -> GenerateConfig:
+        base = GenerateConfig(
+            corpus=str(corpus), output=str(tmp_path / name), max_new_tokens=3,
+            template=short_template, num_queries_per_doc=2, temperature=1.0, seed=7,
+            passage_tokens=40,
+        )  # fmt: skip
+        return dataclasses.replace(base, **changes)
+
+    return make
 
 
 # --- windows ------------------------------------------------------------------------------
@@ -150,11 +170,12 @@ def test_cli_refuses_bad_passage_settings_before_the_model_loads(tmp_path, capsy
 # --- generation ---------------------------------------------------------------------------
 
 
-def test_every_window_reaches_its_prompt_and_its_records_say_which(tmp_path, tiny_engine):
-    corpus = make_corpus(tmp_path / "c")
+def test_every_window_reaches_its_prompt_and_its_records_say_which(
+    config, corpus, tmp_path, tiny_engine
+):
     out = tmp_path / "q.jsonl"
     # --max-doc-tokens 5 would cut every document: with passages it does not apply.
-    run = config(tmp_path, corpus, "q.jsonl", max_doc_tokens=5, save_prompts=True)
+    run = config("q.jsonl", max_doc_tokens=5, save_prompts=True)
     summary = generate(tiny_engine, run, show_progress=False)
     records = read_records(out)
     documents = {doc.id: normalize_text(doc.contents) for doc in read_corpus(corpus)}
@@ -168,7 +189,7 @@ def test_every_window_reaches_its_prompt_and_its_records_say_which(tmp_path, tin
             (p, 2 * p + j) for p in range(count) for j in range(2)
         ]
         assert {r["num_passages"] for r in mine} == {count}
-        windows = [document_part(r["prompt"]) for r in mine[::2]]
+        windows = [document_part(r["prompt"], run.template) for r in mine[::2]]
         assert [(r["passage_start"], r["passage_end"]) for r in mine[::2]] == [
             (40 * p, min(40 * p + 40, len(tokenizer.encode(text)))) for p in range(count)
         ]
@@ -185,9 +206,8 @@ def test_every_window_reaches_its_prompt_and_its_records_say_which(tmp_path, tin
     assert manifest["query_seeds"].endswith("query_index, passage_index)")
 
 
-def test_max_passages_bounds_each_document_and_counts_it_truncated(tmp_path, tiny_engine):
-    corpus = make_corpus(tmp_path / "c")
-    run = config(tmp_path, corpus, "q.jsonl", passage_tokens=30, passage_stride=20,
+def test_max_passages_bounds_each_document_and_counts_it_truncated(config, tiny_engine):
+    run = config("q.jsonl", passage_tokens=30, passage_stride=20,
                  max_passages=2, num_queries_per_doc=1)  # fmt: skip
     summary = generate(tiny_engine, run, show_progress=False)
     records = read_records(Path(run.output))
@@ -208,9 +228,8 @@ def test_seeds_hash_the_passage_and_whole_document_seeds_are_unchanged() -> None
     assert len(with_passages) == 6 and old not in with_passages
 
 
-def test_without_passage_tokens_records_are_as_before(tmp_path, tiny_engine):
-    corpus = make_corpus(tmp_path / "c")
-    run = config(tmp_path, corpus, "q.jsonl", passage_tokens=None, max_doc_tokens=6)
+def test_without_passage_tokens_records_are_as_before(config, tiny_engine):
+    run = config("q.jsonl", passage_tokens=None, max_doc_tokens=6)
     summary = generate(tiny_engine, run, show_progress=False)
     records = read_records(Path(run.output))
     assert len(records) == 8 and all(set(r) == WHOLE_DOCUMENT_FIELDS for r in records)
@@ -220,21 +239,16 @@ def test_without_passage_tokens_records_are_as_before(tmp_path, tiny_engine):
     assert manifest["query_seeds"].endswith("(config.seed, doc_id, query_index)")
 
 
-def test_sampled_passage_queries_do_not_depend_on_batch_size(tmp_path, tiny_engine):
-    corpus = make_corpus(tmp_path / "c")
+def test_sampled_passage_queries_do_not_depend_on_batch_size(config, tmp_path, tiny_engine):
     outputs = []
-    for size in (1, 3, 8):
-        run = config(tmp_path, corpus, f"b{size}.jsonl", batch_size=size, passage_tokens=25,
-                     passage_stride=15)  # fmt: skip
+    for size in (1, 5):
+        run = config(f"b{size}.jsonl", batch_size=size, passage_tokens=60,
+                     passage_stride=40)  # fmt: skip
         generate(tiny_engine, run, show_progress=False)
         outputs.append(Path(run.output).read_bytes())
-    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0] == outputs[1]
     queries = [r["query"] for r in read_records(tmp_path / "b1.jsonl")]
     assert len(set(queries)) > len(queries) // 2  # sampled: the passages' queries differ
-
-
-class Interrupted(Exception):
-    pass
 
 
 class InterruptAfter:
@@ -253,11 +267,10 @@ class InterruptAfter:
         return self._engine.generate(requests, params)
 
 
-def test_an_interrupted_passage_run_resumes_to_the_uninterrupted_output(tmp_path, tiny_engine):
-    corpus = make_corpus(tmp_path / "c")
-    whole = config(tmp_path, corpus, "whole.jsonl", passage_tokens=30, batch_size=1)
+def test_an_interrupted_passage_run_resumes_to_the_uninterrupted_output(config, tiny_engine):
+    whole = config("whole.jsonl", passage_tokens=30, batch_size=1)
     generate(tiny_engine, whole, show_progress=False)
-    cut = config(tmp_path, corpus, "cut.jsonl", passage_tokens=30, batch_size=1)
+    cut = config("cut.jsonl", passage_tokens=30, batch_size=1)
     with pytest.raises(KeyboardInterrupt):
         generate(InterruptAfter(tiny_engine, 3), cut, show_progress=False)
     assert len({r["doc_id"] for r in read_records(Path(cut.output))}) == 2
@@ -280,9 +293,8 @@ def test_completed_documents_wants_every_passage_s_queries(tmp_path) -> None:
     assert [json.loads(x)["doc_id"] for x in out.read_text().splitlines()] == ["a", "a", "c"]
 
 
-def test_resuming_with_other_passage_settings_is_refused(tmp_path, tiny_engine):
-    corpus = make_corpus(tmp_path / "c")
-    run = config(tmp_path, corpus, "q.jsonl", passage_tokens=30, num_queries_per_doc=1)
+def test_resuming_with_other_passage_settings_is_refused(config, tiny_engine):
+    run = config("q.jsonl", passage_tokens=30, num_queries_per_doc=1)
     generate(tiny_engine, run, show_progress=False)
     for change, shown in [
         ({"passage_tokens": 20}, "passage_tokens: 30 -> 20"),
@@ -296,15 +308,14 @@ def test_resuming_with_other_passage_settings_is_refused(tmp_path, tiny_engine):
     again = generate(tiny_engine, dataclasses.replace(run, passage_stride=30), show_progress=False)
     assert again.documents == 0 and again.skipped_done == 4
     # And a whole-document output is not resumed as a passage run.
-    whole = config(tmp_path, corpus, "w.jsonl", passage_tokens=None, num_queries_per_doc=1)
+    whole = config("w.jsonl", passage_tokens=None, num_queries_per_doc=1)
     generate(tiny_engine, whole, show_progress=False)
     with pytest.raises(InparsError, match="passage_tokens: None -> 30"):
         generate(tiny_engine, dataclasses.replace(whole, passage_tokens=30), show_progress=False)
 
 
-def test_passage_shards_merge_into_the_unsharded_output(tmp_path, tiny_engine):
-    corpus = make_corpus(tmp_path / "c")
-    whole = config(tmp_path, corpus, "whole.jsonl", passage_tokens=30, passage_stride=20)
+def test_passage_shards_merge_into_the_unsharded_output(config, tmp_path, tiny_engine):
+    whole = config("whole.jsonl", passage_tokens=30, passage_stride=20)
     generate(tiny_engine, whole, show_progress=False)
     parts = []
     for i in range(2):
@@ -323,11 +334,10 @@ def test_passage_shards_merge_into_the_unsharded_output(tmp_path, tiny_engine):
 # --- downstream ---------------------------------------------------------------------------
 
 
-def test_expand_appends_the_queries_of_every_passage(tmp_path, tiny_engine):
+def test_expand_appends_the_queries_of_every_passage(config, corpus, tmp_path, tiny_engine):
     from inpars.expand import ExpandConfig, expand, expanded_text
 
-    corpus = make_corpus(tmp_path / "c")
-    run = config(tmp_path, corpus, "q.jsonl", passage_tokens=30, num_queries_per_doc=1,
+    run = config("q.jsonl", passage_tokens=30, num_queries_per_doc=1,
                  max_new_tokens=4, temperature=0.0)  # fmt: skip
     generate(tiny_engine, run, show_progress=False)
     records = read_records(Path(run.output))
