@@ -382,3 +382,28 @@ def test_the_dataset_card_says_how_documents_were_split() -> None:
         "split into passages of 128 tokens, one every 64 tokens, at most 8 per document "
         "(`passage_index` says which)"
     )
+
+
+def test_openai_engine_without_a_tokenizer_counts_words(short_template, tmp_path) -> None:
+    # The openai engine knows no tokenizer unless given --tokenizer: a window is then N words,
+    # the unit --max-doc-tokens uses for it too. The server receives one prompt per window,
+    # each sampled with its passage's seed.
+    from inpars.engines.openai import OpenAIEngine
+
+    from fake_openai_server import FakeOpenAIServer
+
+    text = " ".join(f"w{i}" for i in range(10))
+    corpus = write_beir_corpus(tmp_path / "c", [("a", "", text)])
+    with FakeOpenAIServer() as server:
+        engine = OpenAIEngine(model="fake-model", base_url=server.base_url)
+        run = GenerateConfig(corpus=str(corpus), output=str(tmp_path / "q.jsonl"),
+                             template=short_template, passage_tokens=4, passage_stride=3,
+                             temperature=1.0, seed=5, max_new_tokens=8)  # fmt: skip
+        generate(engine, run, show_progress=False)
+        sent = {r.body["prompt"]: r.body.get("seed") for r in server.completion_requests()}
+    windows = ["w0 w1 w2 w3", "w3 w4 w5 w6", "w6 w7 w8 w9"]
+    assert sent == {
+        f"Document: {w}\nQuery:": query_seed(5, "a", p, p) for p, w in enumerate(windows)
+    }
+    records = read_records(tmp_path / "q.jsonl")
+    assert [(r["passage_start"], r["passage_end"]) for r in records] == [(0, 4), (3, 7), (6, 10)]
