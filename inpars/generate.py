@@ -551,7 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
         f"'{DEFAULT_MODEL}', the bundled SmolLM2-135M-Instruct)",
     )
     sampling.add_argument("--num-queries-per-doc", type=int, default=1,
-                          help="queries to generate for each document")
+                          help="queries to generate for each document (for each passage, "
+                          "with --passage-tokens)")
     sampling.add_argument("--max-new-tokens", type=int, default=64,
                           help="the longest query, in tokens (generation stops at the first "
                           "newline before that)")
@@ -563,8 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--seed", type=int, default=0,
                           help="seed for sampling, document sampling and example drawing. Each "
                           "query is sampled with its own seed, a hash of this seed, its "
-                          "document's id and its index, so the same seed gives the same "
-                          "queries whatever the batch size, and after a resume")
+                          "document's id, its index (and its passage's), so the same seed "
+                          "gives the same queries whatever the batch size, and after a resume")
     sampling.add_argument("--batch-size", type=int, default=8,
                           help="documents per engine call; results are saved after each batch "
                           "(hf: computes each document on its own, so this only sets how often "
