@@ -16,7 +16,8 @@ skipped, a line cut short by a crash is dropped, and a document whose queries we
 partly written is generated again.
 
 Each query is sampled with its own seed, :func:`~inpars.engines.base.query_seed` of
-``--seed``, its document's id and its index, so a resumed run, or one with another
+``--seed``, its document's id and its index (and its passage's index with
+``--passage-tokens``: :mod:`inpars.passages`), so a resumed run, or one with another
 ``--batch-size``, writes the same queries as an uninterrupted one (with the hf engine byte
 for byte, on the same machine, dtype and threads). Lines are written as batches finish; when
 the run completes, the output is rewritten in its canonical order: the documents in corpus
@@ -56,13 +57,13 @@ from inpars.engines.base import (
     available_engines,
     engine_from_args,
     engine_options,
-    query_seed,
 )
 from inpars.errors import InparsError
 from inpars.io import JsonlWriter, atomic_write_json, read_jsonl, repair_jsonl_tail
 from inpars.manifest import file_entry
 from inpars.merge import order_generated
 from inpars.models import DEFAULT_MODEL
+from inpars.passages import DocumentPrompts, PassageSettings, add_passage_arguments
 from inpars.progress import (
     DefaultsHelpFormatter,
     console_warnings,
@@ -107,6 +108,11 @@ class GenerateConfig:
     save_prompts: bool = False
     inpars_compat: bool = False  # also write the InPars toolkit's prompt_text/fewshot_examples/text
     shard: str | None = None  # "I/N": only the documents of shard I of N (inpars.shards)
+    # Per-passage generation (inpars.passages): windows of this many tokens, every stride
+    # tokens (None: the window size, once the run starts), at most max_passages per document.
+    passage_tokens: int | None = None
+    passage_stride: int | None = None
+    max_passages: int | None = None
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(
@@ -115,6 +121,10 @@ class GenerateConfig:
             top_p=self.top_p,
             seed=self.seed,
         )
+
+    def passages(self) -> PassageSettings | None:
+        """The checked per-passage settings; None without ``passage_tokens``."""
+        return PassageSettings.of(self.passage_tokens, self.passage_stride, self.max_passages)
 
 
 # Settings that change neither which documents are done nor what is written for them.
@@ -129,6 +139,7 @@ class GenerateSummary:
     queries: int = 0
     skipped_done: int = 0
     truncated: int = 0
+    passages: int = 0  # prompts of --passage-tokens windows (0 without it)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
@@ -207,16 +218,21 @@ def count_documents(config: GenerateConfig) -> int:
 def completed_documents(output: Path, num_queries: int) -> set[str]:
     """Ids of documents whose queries are all in ``output``, after repairing its tail.
 
-    Lines of documents with only some of their queries (a batch cut short by a crash) are
-    removed, so the document is generated again whole and never appears twice.
+    A document's queries are ``num_queries`` per passage (its records' ``num_passages``;
+    one without ``--passage-tokens``). Lines of documents with only some of their queries (a
+    batch cut short by a crash) are removed, so the document is generated again whole and
+    never appears twice.
     """
     if not output.exists():
         return set()
     repair_jsonl_tail(output)
     seen: dict[str, set[int]] = {}
+    wanted: dict[str, int] = {}
     for _, obj in read_jsonl(output):
-        seen.setdefault(str(obj["doc_id"]), set()).add(int(obj["query_index"]))
-    done = {doc for doc, indices in seen.items() if len(indices) >= num_queries}
+        doc_id = str(obj["doc_id"])
+        seen.setdefault(doc_id, set()).add(int(obj["query_index"]))
+        wanted[doc_id] = num_queries * int(obj.get("num_passages") or 1)
+    done = {doc for doc, indices in seen.items() if len(indices) >= wanted[doc]}
     if len(done) < len(seen):
         _drop_incomplete(output, done)
     return done
@@ -285,7 +301,8 @@ def _write_manifest(
             # The corpus's bytes (size, SHA-256), once complete: what inpars.merge compares.
             "corpus_file": corpus_file,
             # How each query's sampling seed follows from config.seed (reproducible by anyone).
-            "query_seeds": "inpars.engines.base.query_seed(config.seed, doc_id, query_index)",
+            "query_seeds": "inpars.engines.base.query_seed(config.seed, doc_id, query_index"
+            + (", passage_index)" if config.passage_tokens else ")"),
             "last_invocation": {
                 "documents": summary.documents,
                 "queries": summary.queries,
@@ -327,6 +344,9 @@ def generate(
         raise InparsError("--num-queries-per-doc must be at least 1")
     if config.batch_size < 1:
         raise InparsError("--batch-size must be at least 1")
+    passages = config.passages()
+    if passages is not None:  # the manifest records the stride in use, default or given
+        config = dataclasses.replace(config, passage_stride=passages.stride)
     output = Path(config.output)
     template = prepare_template(config)
     if overwrite:
@@ -341,12 +361,14 @@ def generate(
         max_doc_tokens=config.max_doc_tokens,
         max_prompt_tokens=context - config.max_new_tokens if context else None,
     )
+    prompter = DocumentPrompts(builder, passages, engine.tokenizer)
     summary = GenerateSummary(skipped_done=0)
     options = engine_options or {}
     _write_manifest(config, engine, template, summary, "running", options)
     if total is None:
         total = count_documents(config)
     params = config.sampling()
+    n = config.num_queries_per_doc
     shared_prefix, _ = template.split()  # the instruction and examples: the same in every prompt
     start = time.perf_counter()
     progress = Progress(
@@ -366,15 +388,15 @@ def generate(
         task = progress.add_task("generate", total=total, rate="")
         for batch in _batches(_documents(config), config.batch_size, done, summary):
             progress.advance(task, 0)
-            prompts = [builder.render(doc.contents) for doc in batch]
+            units = [(doc, prompt) for doc in batch for prompt in prompter.of(doc.contents)]
             requests = [
-                Request(prompt, _query_seeds(config, doc.id), shared_prefix)
-                for doc, prompt in zip(batch, prompts, strict=True)
+                Request(prompt.text, prompt.seeds(config.seed, doc.id, n), shared_prefix)
+                for doc, prompt in units
             ]
             generations = engine.generate(requests, params)
             records = []
-            for doc, prompt, gens in zip(batch, prompts, generations, strict=True):
-                for index, gen in enumerate(gens):
+            for (doc, prompt), gens in zip(units, generations, strict=True):
+                for gen, index in zip(gens, prompt.query_indices(n), strict=True):
                     records.append(
                         to_dict(
                             GeneratedQuery(
@@ -393,15 +415,17 @@ def generate(
                                 max_new_tokens=config.max_new_tokens,
                                 seed=config.seed,
                                 prompt_tokens=gen.prompt_tokens,
-                                prompt=prompt if config.save_prompts else None,
-                                **(_toolkit_fields(prompt, template, doc) if config.inpars_compat
-                                   else {}),
+                                prompt=prompt.text if config.save_prompts else None,
+                                **(_toolkit_fields(prompt.text, template, doc)
+                                   if config.inpars_compat else {}),
+                                **prompt.record_fields(),
                             )
                         )
                     )
                     summary.prompt_tokens += gen.prompt_tokens
                     summary.completion_tokens += gen.completion_tokens
                     summary.finish_reasons[gen.finish_reason] += 1
+                summary.passages += prompt.passage is not None
             writer.write_many(records)
             summary.documents += len(batch)
             summary.queries += len(records)
@@ -411,23 +435,13 @@ def generate(
                 completed=summary.documents + summary.skipped_done,
                 rate=f"{summary.queries_per_second:.2f} queries/s",
             )
-    summary.truncated = builder.truncated
+    summary.truncated = prompter.truncated
     engine.close()
     order_generated(output, (doc.id for doc in _documents(config)))
     summary.seconds = time.perf_counter() - start
     corpus = file_entry(_reader(config).file)
     _write_manifest(config, engine, template, summary, "complete", options, corpus)
     return summary
-
-
-def _query_seeds(config: GenerateConfig, doc_id: str) -> tuple[int, ...]:
-    """The sampling seed of each of a document's queries: from ``--seed``, its id and index.
-
-    So a sampled query depends on the model, the prompt, the sampling settings, the run's
-    seed, the document and the query's index only: not on batch size, batch neighbours,
-    concurrency, resume or shard.
-    """
-    return tuple(query_seed(config.seed, doc_id, j) for j in range(config.num_queries_per_doc))
 
 
 def _batches(
@@ -522,7 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "template's num_examples, else 3)")
     prompt.add_argument("--max-doc-tokens", type=int, default=256,
                         help="truncate each document to this many tokens (only the document "
-                        "is ever truncated, never the instruction, examples or cue)")
+                        "is ever truncated, never the instruction, examples or cue); not used "
+                        "with --passage-tokens")
+    add_passage_arguments(prompt)
 
     sampling = parser.add_argument_group("model and sampling")
     sampling.add_argument("--engine", choices=available_engines(), default="hf",
@@ -535,7 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
         f"'{DEFAULT_MODEL}', the bundled SmolLM2-135M-Instruct)",
     )
     sampling.add_argument("--num-queries-per-doc", type=int, default=1,
-                          help="queries to generate for each document")
+                          help="queries to generate for each document (for each passage, "
+                          "with --passage-tokens)")
     sampling.add_argument("--max-new-tokens", type=int, default=64,
                           help="the longest query, in tokens (generation stops at the first "
                           "newline before that)")
@@ -547,8 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--seed", type=int, default=0,
                           help="seed for sampling, document sampling and example drawing. Each "
                           "query is sampled with its own seed, a hash of this seed, its "
-                          "document's id and its index, so the same seed gives the same "
-                          "queries whatever the batch size, and after a resume")
+                          "document's id, its index (and its passage's), so the same seed "
+                          "gives the same queries whatever the batch size, and after a resume")
     sampling.add_argument("--batch-size", type=int, default=8,
                           help="documents per engine call; results are saved after each batch "
                           "(hf: computes each document on its own, so this only sets how often "
@@ -576,6 +593,7 @@ def print_summary(
         ("documents already done", f"{summary.skipped_done:,}"),
         ("queries", f"{summary.queries:,}"),
         ("documents truncated", f"{summary.truncated:,}"),
+        *([("passages", f"{summary.passages:,}")] if summary.passages else []),
         ("finish reasons", ", ".join(f"{k} {v:,}" for k, v in summary.finish_reasons.items())),
         ("prompt tokens", f"{summary.prompt_tokens:,}"),
         ("generated tokens", f"{summary.completion_tokens:,}"),
@@ -593,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
+        config.passages()  # bad --passage-* values fail before a model loads
         prepare_template(config)  # bad templates and bad input fail before a model loads
         total = count_documents(config)
         engine = engine_from_args(args)
