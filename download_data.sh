@@ -1,92 +1,65 @@
 #!/usr/bin/env bash
 # Download data for inpars: BEIR datasets, MS MARCO passage, and the synthetic queries
-# published by the InPars authors. Resumes partial downloads, checks checksums where they
-# are published, and never leaves a half-extracted folder under its final name.
-# Run with --help for what it can fetch.
+# published by the InPars authors. BEIR and MS MARCO come through ir_datasets (its registry,
+# its downloads, its MD5 checks), the InPars-v2 queries through huggingface_hub's
+# snapshot_download, the InPars v1 queries (a plain S3 bucket) through curl, resuming partial
+# downloads and checking the MD5 the server publishes. Nothing appears under its final name
+# before it is complete. Runs on bash 3.2 (macOS) and later. Run with --help for the names.
 set -euo pipefail
 
 PROG=download_data.sh
+HERE=$(cd "$(dirname "$0")" && pwd)
 
-# Where things come from; each can be pointed at a mirror (the tests point them at nothing).
-BEIR_URL="${INPARS_BEIR_URL:-https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets}"
-MSMARCO_URL="${INPARS_MSMARCO_URL:-https://msmarco.z22.web.core.windows.net/msmarcoranking}"
+# The InPars v1 bucket (a mirror can replace it; the tests point it at nothing).
 INPARS_V1_URL="${INPARS_V1_URL:-https://zav-public.s3.amazonaws.com/inpars}"
-INPARS_V2_URL="${INPARS_V2_URL:-https://huggingface.co/datasets/inpars/generated-data/resolve/main}"
 CONNECT_TIMEOUT="${INPARS_CONNECT_TIMEOUT:-15}"
+# The Hub dataset of the InPars-v2 (InPars toolkit) queries: NAME/queries.jsonl.
+INPARS_V2_REPO=inpars/generated-data
 
-# MD5 checksums published in the BEIR README (datasets downloadable from BEIR_URL).
-declare -A BEIR_MD5=(
-    [msmarco]=444067daf65d982533ea17ebd59501e4
-    [trec-covid]=ce62140cb23feb9becf6270d0d1fe6d1
-    [nfcorpus]=a89dba18a62ef92f7d323ec890a0d38d
-    [nq]=d4d3d2e48787a744b6f6e691ff534307
-    [hotpotqa]=f412724f78b0d91183a0e86805e16114
-    [fiqa]=17918ed23cd04fb15047f73e6c3bd9d9
-    [arguana]=8ad3e3c2a5867cdced806d6503f29b99
-    [webis-touche2020]=46f650ba5a527fc69e0a6521c5a23563
-    [cqadupstack]=4e41456d7df8ee7760a7f866133bda78
-    [quora]=18fb154900ba42a600f84b839c173167
-    [dbpedia-entity]=c2a39eb420a3164af735795df012ac2c
-    [scidocs]=38121350fc3a4d2f48850f6aff52e4a9
-    [fever]=5a818580227bfb4b35bb6fa46d9b6c03
-    [climate-fever]=8b66f0a9126c521bae2bde127b4dc99d
-    [scifact]=5f7d1de60b170fc8027bb7898e2efca1
-)
+# The BEIR collections ir_datasets knows as beir/NAME (its registry has their URLs and MD5s).
 BEIR_NAMES="msmarco trec-covid nfcorpus nq hotpotqa fiqa arguana webis-touche2020 cqadupstack
 quora dbpedia-entity scidocs fever climate-fever scifact"
 
-# MS MARCO passage: collection, queries (train/dev/eval, and the small dev set) and qrels, in
-# one archive; MD5 published in the MS MARCO README.
-MSMARCO_FILE=collectionandqueries.tar.gz
-MSMARCO_MD5=31644046b18952c1386cd4564ba2ae69
-
-# InPars v1 synthetic queries (100k per dataset, GPT-3 Curie), by BEIR name -> file name.
-declare -A INPARS_V1_FILES=(
-    [msmarco]=msmarco_synthetic_queries_100k.jsonl
-    [robust04]=robust04_synthetic_queries_100k.jsonl
-    [nq]=nq_synthetic_queries_100k.jsonl
-    [trec-covid]=trec_covid_synthetic_queries_100k.jsonl
-    [fiqa]=fiqa_synthetic_queries_100k.jsonl
-    [dbpedia-entity]=dbpedia_synthetic_queries_100k.jsonl
-    [scidocs]=scidocs_synthetic_queries_100k.jsonl
-    [scifact]=scifacts_synthetic_queries_100k.jsonl
-    [arguana]=arguana_synthetic_queries_100k.jsonl
-    [bioasq]=bioasq_synthetic_queries_100k.jsonl
-    [climate-fever]=climate_fever_synthetic_queries_100k.jsonl
-    [cqadupstack]=cqadupstack_synthetic_queries_100k.jsonl
-    [fever]=fever_synthetic_queries_100k.jsonl
-    [hotpotqa]=hotpotqa_synthetic_queries_100k.jsonl
-    [nfcorpus]=nfcorpus_synthetic_queries_100k.jsonl
-    [quora]=quora_synthetic_queries_100k.jsonl
-    [signal1m]=signal_synthetic_queries_100k.jsonl
-    [webis-touche2020]=touche_synthetic_queries_100k.jsonl
-    [trec-news]=trec_news_synthetic_queries_100k.jsonl
-)
+# InPars v1 synthetic queries (100k per dataset, GPT-3 Curie), by BEIR name.
 INPARS_V1_NAMES="msmarco robust04 nq trec-covid fiqa dbpedia-entity scidocs scifact arguana
 bioasq climate-fever cqadupstack fever hotpotqa nfcorpus quora signal1m webis-touche2020
 trec-news"
 
-# InPars-v2 / InPars toolkit queries (GPT-J), in the inpars/generated-data dataset on the Hub.
+v1_file() {
+    # v1_file NAME: the bucket's file name for an InPars v1 dataset (bash 3.2 has no maps).
+    case "$1" in
+        scifact) echo scifacts_synthetic_queries_100k.jsonl ;;
+        dbpedia-entity) echo dbpedia_synthetic_queries_100k.jsonl ;;
+        signal1m) echo signal_synthetic_queries_100k.jsonl ;;
+        webis-touche2020) echo touche_synthetic_queries_100k.jsonl ;;
+        *) echo "${1//-/_}_synthetic_queries_100k.jsonl" ;;
+    esac
+}
+
+# InPars-v2 / InPars toolkit queries (GPT-J) in the Hub dataset INPARS_V2_REPO.
 INPARS_V2_NAMES="trec-covid nfcorpus hotpotqa fiqa arguana webis-touche2020 dbpedia-entity
 scidocs fever climate-fever scifact"
 
 usage() {
     cat <<EOF
-Usage: $PROG [--dir DIR] [--keep-archives] [--dry-run] NAME [NAME ...]
+Usage: $PROG [--dir DIR] [--dry-run] NAME [NAME ...]
 
-Downloads data for inpars into DIR (default: data). Partial downloads resume when the same
-command is run again; a checksum that does not match removes the download and fails; a
-dataset folder appears under its final name only once it is complete.
+Downloads data for inpars into DIR (default: data). Running the same command again skips
+what is complete and resumes partial downloads (ir_datasets restarts an archive it did not
+finish); a checksum that does not match removes the download and fails; a dataset appears
+under its final name only once it is complete.
 
 NAME is one of:
 
-  BEIR datasets, into DIR/NAME/ (corpus.jsonl, queries.jsonl, qrels/), MD5-checked:
+  BEIR datasets, into DIR/NAME/ (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv), fetched
+  and MD5-checked by ir_datasets (as beir/NAME, kept in its cache for irds:beir/NAME/...):
 $(fold_names "$BEIR_NAMES")
 
   msmarco-passage
-      MS MARCO passage ranking into DIR/msmarco-passage/: collection.tsv (8.8M
-      passages), queries.{train,dev,eval}.tsv, queries.dev.small.tsv (6,980 dev queries),
-      qrels.dev.small.tsv, qrels.{train,dev}.tsv. One 1 GB archive, MD5-checked.
+      MS MARCO passage ranking into DIR/msmarco-passage/, fetched and MD5-checked by
+      ir_datasets (msmarco-passage/...): collection.tsv (8.8M passages),
+      queries.{train,dev,eval}.tsv, queries.{dev,eval}.small.tsv (6,980 dev queries),
+      qrels.{train,dev,dev.small}.tsv.
 
   inpars-v1:NAME
       InPars v1 synthetic queries (100k per dataset, from the InPars authors' S3 bucket),
@@ -96,20 +69,25 @@ $(fold_names "$INPARS_V1_NAMES")
 
   inpars-v2:NAME
       InPars-v2 (InPars toolkit) synthetic queries from the Hugging Face dataset
-      inpars/generated-data, into DIR/inpars-v2/NAME.jsonl; checked against the SHA-256 the
-      Hub publishes for the file. NAME is one of:
+      $INPARS_V2_REPO (huggingface_hub's snapshot_download), into
+      DIR/inpars-v2/NAME.jsonl; checked against the SHA-256 the Hub publishes for the
+      file. NAME is one of:
 $(fold_names "$INPARS_V2_NAMES")
 
 inpars.filter and inpars.triples read the InPars files as they are (see inpars.published).
 
 Options:
   -d, --dir DIR      where to put the data (default: data)
-  --keep-archives    keep .zip/.tar.gz files after extracting them (in DIR/downloads/)
-  -n, --dry-run      print what would be downloaded, from where and with which checksum
+  -n, --dry-run      print what would be downloaded, from where and how it is checked
   -h, --help         show this help
 
-Environment: INPARS_BEIR_URL, INPARS_MSMARCO_URL, INPARS_V1_URL, INPARS_V2_URL (mirrors);
-INPARS_CONNECT_TIMEOUT (seconds to wait for a connection, default 15).
+BEIR, MS MARCO and InPars-v2 need Python with inpars installed (the README's set-up):
+\$INPARS_PYTHON, else $HERE/.venv/bin/python, else python3.
+
+Environment: IR_DATASETS_HOME (ir_datasets' cache, default ~/.ir_datasets; a local copy of
+an archive can be linked into its downloads/ folder under its MD5), HF_HOME and HF_ENDPOINT
+(the Hub's cache and a mirror), INPARS_V1_URL (a mirror of the InPars v1 bucket),
+INPARS_CONNECT_TIMEOUT (seconds curl waits for a connection, default 15).
 
 Examples:
   $PROG scifact nfcorpus
@@ -119,7 +97,7 @@ EOF
 
 fold_names() {
     # A word list as indented lines for the help text.
-    echo $1 | fold -s -w 76 | sed -e 's/ *$//' -e 's/^/      /'
+    echo "$1" | tr '\n' ' ' | fold -s -w 76 | sed -e 's/ *$//' -e 's/^/      /'
 }
 
 log() { echo "$PROG: $*" >&2; }
@@ -246,93 +224,75 @@ fetch() {
     mv -f "$part" "$dest"
 }
 
-extract_zip() {
-    # extract_zip ZIP DIR: unpacks into DIR.
-    if command -v unzip >/dev/null 2>&1; then
-        unzip -q -o "$1" -d "$2"
-    else
-        python3 -m zipfile -e "$1" "$2"
-    fi
+find_python() {
+    # find_python: sets PYTHON to a Python that has inpars, ir_datasets and huggingface_hub.
+    local candidate
+    for candidate in "${INPARS_PYTHON:-}" "$HERE/.venv/bin/python" python3 python; do
+        if [[ -z "$candidate" ]] || ! command -v "$candidate" >/dev/null 2>&1; then
+            continue
+        fi
+        if with_inpars "$candidate" -c 'import inpars.download, ir_datasets, huggingface_hub' \
+            >/dev/null 2>&1; then
+            PYTHON="$candidate"
+            return 0
+        fi
+    done
+    die "BEIR, MS MARCO and InPars-v2 data come through ir_datasets and huggingface_hub, which need Python with inpars installed (see the README's set-up), or INPARS_PYTHON=/path/to/that/python"
 }
 
-get_beir() {
-    local name="$1" zip="$DIR/downloads/$1.zip" tmp="$DIR/.extract-$1.$$"
-    EXTRACTING="$tmp"
-    if [[ -d "$DIR/$name" ]]; then
-        log "already there: $DIR/$name"
-        return 0
-    fi
-    fetch "$BEIR_URL/$name.zip" "$zip" md5 "${BEIR_MD5[$name]}"
-    rm -rf "$tmp"
-    mkdir -p "$tmp"
-    extract_zip "$zip" "$tmp" || { rm -rf "$tmp"; die "could not extract $zip"; }
-    [[ -d "$tmp/$name" ]] || { rm -rf "$tmp"; die "$zip does not hold a folder $name/"; }
-    mv "$tmp/$name" "$DIR/$name"
-    rm -rf "$tmp"
-    [[ $KEEP_ARCHIVES -eq 1 ]] || rm -f "$zip"
-    log "ready: $DIR/$name"
+with_inpars() {
+    # with_inpars COMMAND...: runs COMMAND with this checkout's inpars first on the path.
+    PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" "$@"
 }
 
-get_msmarco() {
-    local target="$DIR/msmarco-passage" archive="$DIR/downloads/$MSMARCO_FILE"
-    local tmp="$DIR/.extract-msmarco-passage.$$"
-    EXTRACTING="$tmp"
-    if [[ -d "$target" ]]; then
-        log "already there: $target"
-        return 0
-    fi
-    fetch "$MSMARCO_URL/$MSMARCO_FILE" "$archive" md5 "$MSMARCO_MD5"
-    rm -rf "$tmp"
-    mkdir -p "$tmp"
-    tar -xzf "$archive" -C "$tmp" || { rm -rf "$tmp"; die "could not extract $archive"; }
-    mv "$tmp" "$target"
-    [[ $KEEP_ARCHIVES -eq 1 ]] || rm -f "$archive"
-    log "ready: $target"
+library_fetch() {
+    # library_fetch ARGS...: python -m inpars.download ARGS (ir_datasets, huggingface_hub).
+    [[ -n "$PYTHON" ]] || find_python
+    with_inpars "$PYTHON" -m inpars.download "$@" || exit 1
 }
 
 plan() {
     # plan NAME: appends what NAME needs to the PLAN_* arrays (one entry per name, each field
     # its own array element, so a --dir with spaces stays whole), or a usage error.
-    local name="$1" dataset kind url dest algo hex
+    local name="$1" dataset kind source dest check arg=
     case "$name" in
         inpars-v1:*)
             dataset="${name#inpars-v1:}"
             in_list "$dataset" "$INPARS_V1_NAMES" ||
                 usage_error "unknown InPars v1 dataset '$dataset' in '$name'"
-            kind=file url="$INPARS_V1_URL/${INPARS_V1_FILES[$dataset]}"
-            dest="$DIR/inpars-v1/$dataset.jsonl" algo= hex=
+            kind=file source="$INPARS_V1_URL/$(v1_file "$dataset")"
+            dest="$DIR/inpars-v1/$dataset.jsonl"
+            check="checksum: the one the server publishes, if any"
             ;;
         inpars-v2:*)
             dataset="${name#inpars-v2:}"
             in_list "$dataset" "$INPARS_V2_NAMES" ||
                 usage_error "unknown InPars-v2 dataset '$dataset' in '$name'"
-            kind=file url="$INPARS_V2_URL/$dataset/queries.jsonl"
-            dest="$DIR/inpars-v2/$dataset.jsonl" algo= hex=
+            kind=hub arg="$dataset/queries.jsonl"
+            source="Hugging Face dataset $INPARS_V2_REPO, $arg"
+            dest="$DIR/inpars-v2/$dataset.jsonl"
+            check="checksum: the SHA-256 the Hub publishes"
             ;;
         msmarco-passage)
-            kind=msmarco url="$MSMARCO_URL/$MSMARCO_FILE" dest="$DIR/msmarco-passage/"
-            algo=md5 hex="$MSMARCO_MD5"
+            kind=msmarco source="ir_datasets msmarco-passage" dest="$DIR/msmarco-passage/"
+            check="checksums: the MD5s of ir_datasets' registry"
             ;;
         *)
             in_list "$name" "$BEIR_NAMES" || usage_error "unknown dataset '$name'"
-            kind=beir url="$BEIR_URL/$name.zip" dest="$DIR/$name/" algo=md5
-            hex="${BEIR_MD5[$name]}"
+            kind=beir arg="$name" source="ir_datasets beir/$name" dest="$DIR/$name/"
+            check="checksum: the MD5 of ir_datasets' registry"
             ;;
     esac
     PLAN_KIND+=("$kind")
-    PLAN_URL+=("$url")
+    PLAN_FROM+=("$source")
     PLAN_DEST+=("$dest")
-    PLAN_ALGO+=("$algo")
-    PLAN_HEX+=("$hex")
+    PLAN_CHECK+=("$check")
+    PLAN_ARG+=("$arg")
 }
 
-# A folder being extracted; removed if the script stops before moving it into place.
-EXTRACTING=
-trap '[[ -z "$EXTRACTING" ]] || rm -rf "$EXTRACTING"' EXIT
-
 DIR=data
-KEEP_ARCHIVES=0
 DRY_RUN=0
+PYTHON=
 NAMES=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -350,17 +310,13 @@ while [[ $# -gt 0 ]]; do
             [[ -n "$DIR" ]] || usage_error "--dir needs a folder"
             shift
             ;;
-        --keep-archives)
-            KEEP_ARCHIVES=1
-            shift
-            ;;
         -n | --dry-run)
             DRY_RUN=1
             shift
             ;;
         --)
             shift
-            NAMES+=("$@")
+            [[ $# -eq 0 ]] || NAMES+=("$@")
             break
             ;;
         -*)
@@ -374,30 +330,44 @@ while [[ $# -gt 0 ]]; do
 done
 [[ ${#NAMES[@]} -gt 0 ]] || usage_error "name at least one dataset to download"
 
-# Check every name before downloading anything. Plan i is PLAN_*[i]; an empty PLAN_ALGO
-# means the checksum the server publishes, if any.
-PLAN_KIND=() PLAN_URL=() PLAN_DEST=() PLAN_ALGO=() PLAN_HEX=()
+# Check every name before downloading anything. Plan i is PLAN_*[i].
+PLAN_KIND=() PLAN_FROM=() PLAN_DEST=() PLAN_CHECK=() PLAN_ARG=()
 for name in "${NAMES[@]}"; do
     plan "$name"
 done
 
 if [[ $DRY_RUN -eq 1 ]]; then
     for i in "${!NAMES[@]}"; do
-        if [[ -z "${PLAN_ALGO[$i]}" ]]; then
-            echo "${NAMES[$i]}: ${PLAN_URL[$i]} -> ${PLAN_DEST[$i]} (checksum: the one the server publishes, if any)"
-        else
-            echo "${NAMES[$i]}: ${PLAN_URL[$i]} -> ${PLAN_DEST[$i]} (${PLAN_ALGO[$i]} ${PLAN_HEX[$i]})"
-        fi
+        echo "${NAMES[$i]}: ${PLAN_FROM[$i]} -> ${PLAN_DEST[$i]} (${PLAN_CHECK[$i]})"
     done
     exit 0
 fi
 
-command -v curl >/dev/null 2>&1 || die "curl is needed (apt-get install curl)"
 for i in "${!NAMES[@]}"; do
+    dest="${PLAN_DEST[$i]}"
     case "${PLAN_KIND[$i]}" in
-        beir) get_beir "${NAMES[$i]}" ;;
-        msmarco) get_msmarco ;;
-        file) fetch "${PLAN_URL[$i]}" "${PLAN_DEST[$i]}" ;;
+        beir | msmarco)
+            if [[ -d "$dest" ]]; then
+                log "already there: ${dest%/}"
+                continue
+            fi
+            if [[ "${PLAN_KIND[$i]}" == beir ]]; then
+                library_fetch beir "${PLAN_ARG[$i]}" "${dest%/}"
+            else
+                library_fetch msmarco-passage "${dest%/}"
+            fi
+            ;;
+        hub)
+            if [[ -f "$dest" ]]; then
+                log "already downloaded: $dest"
+                continue
+            fi
+            library_fetch hub "$INPARS_V2_REPO" "${PLAN_ARG[$i]}" "$dest"
+            ;;
+        file)
+            command -v curl >/dev/null 2>&1 || die "curl is needed (apt-get install curl)"
+            fetch "${PLAN_FROM[$i]}" "$dest"
+            ;;
     esac
 done
 log "done: ${NAMES[*]} in $DIR"

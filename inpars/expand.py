@@ -22,14 +22,19 @@ A BEIR folder gets ``corpus.jsonl`` plus a copy of the input's ``queries.jsonl``
 so the result is a complete collection that ``inpars.search``, ``inpars.rerank --bm25-corpus``
 and ``inpars.evaluate`` take as it is. Identical queries of one document are all appended (as
 doc2query does: repetition raises the term frequency of what the document is about); empty
-queries are skipped.
+queries are skipped. Queries generated per passage (``inpars.generate --passage-tokens``,
+:mod:`inpars.passages`) are their document's queries like any other: those of every passage are
+appended, in the file's order (passage by passage), and the document is expanded once.
 
 Doc2Query-- (Gospodinov et al., ECIR 2023): with ``drop_fraction`` F > 0, every (query, its
 document) pair is scored (:mod:`inpars.pair_scores`: a reranker, by default the bundled
 zero-shot bi-encoder, or the generator's mean log-prob) and the ``floor(F * pairs)``
 lowest-scoring pairs over the **whole** file are dropped: one global threshold, not a quota per
 document (ties: the later line of the queries file is dropped first). F = 0 appends every
-query and loads no model.
+query and loads no model. The pair's document is the whole document, also for a query
+generated from one of its passages; a scorer reads only the start of a document longer than
+its input (the bi-encoder: 256 word pieces), so there the queries of later passages tend to
+score lower and be dropped first (``--scorer log-probs`` does not read the document).
 
 Two passes: (1) score the pairs, in corpus order, appending them in committed batches to
 ``<output>.scores.jsonl`` (``{"line", "doc_id", "score"}``, ``line`` being the query's line in

@@ -24,14 +24,18 @@ drops it:
    failed the round trip: with ``consistency_model``, a dense retriever searching the whole
    corpus with the query does not rank its document in the top ``consistency_depth``
    (:mod:`inpars.consistency`; off by default);
-6. over the per-document cap: ``max_per_doc`` better records of the same document are kept;
+6. over the per-document cap: ``max_per_doc`` better records of the same document are kept
+   (a document's, not a passage's: the queries ``inpars.generate --passage-tokens`` wrote for
+   all of a document's passages share its cap);
 7. below the top k: ``keep_top_k`` better records are kept.
 
 The score is the generator's confidence (``score``, a function of ``log_probs``), or, with
 ``reranker`` (the InPars-v2 filter, which kept the 10k best of 100k by monoT5-3B score), the
 relevance a reranker gives the (query, its document) pair, through the same
 :class:`inpars.pair_scores.PairScorer` as :mod:`inpars.expand`; records then wait in batches of
-``reranker_batch_size`` for the model, and rules 5-7 rank by that score.
+``reranker_batch_size`` for the model, and rules 5-7 rank by that score. The document of a
+pair, and of the copy rule, is the whole document, for a query generated from one of its
+passages too (a reranker reads it up to its maximum input length).
 
 Rules 6-7 select exactly what a greedy pass over all surviving records in score order would
 (best first, skipping a record whose document already has ``max_per_doc``, stopping at k).

@@ -18,7 +18,8 @@ crash is dropped and generated again. Another model, engine option, setting or c
 refused rather than mixed into the same file.
 
 Each query is sampled with its own seed, :func:`~inpars.engines.base.query_seed` of
-``--seed``, its document's id and its index, so a resumed run, or one with another
+``--seed``, its document's id and its index (and its passage's index with
+``--passage-tokens``: :mod:`inpars.passages`), so a resumed run, or one with another
 ``--batch-size``, writes the same queries as an uninterrupted one (with the hf engine byte
 for byte, on the same machine, dtype and threads). Lines are written as batches finish; when
 the run completes, the output is rewritten in its canonical order: the documents in corpus
@@ -57,12 +58,12 @@ from inpars.engines.base import (
     available_engines,
     engine_from_args,
     engine_options,
-    query_seed,
 )
 from inpars.errors import InparsError
 from inpars.io import read_jsonl
 from inpars.merge import order_generated
 from inpars.models import DEFAULT_MODEL
+from inpars.passages import DocumentPrompts, PassageSettings, add_passage_arguments
 from inpars.progress import (
     DefaultsHelpFormatter,
     console_warnings,
@@ -107,6 +108,11 @@ class GenerateConfig:
     save_prompts: bool = False
     inpars_compat: bool = False  # also write the InPars toolkit's prompt_text/fewshot_examples/text
     shard: str | None = None  # "I/N": only the documents of shard I of N (inpars.shards)
+    # Per-passage generation (inpars.passages): windows of this many tokens, every stride
+    # tokens (None: the window size, once the run starts), at most max_passages per document.
+    passage_tokens: int | None = None
+    passage_stride: int | None = None
+    max_passages: int | None = None
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(
@@ -115,6 +121,10 @@ class GenerateConfig:
             top_p=self.top_p,
             seed=self.seed,
         )
+
+    def passages(self) -> PassageSettings | None:
+        """The checked per-passage settings; None without ``passage_tokens``."""
+        return PassageSettings.of(self.passage_tokens, self.passage_stride, self.max_passages)
 
 
 # Settings that change neither which documents are done nor what is written for them, and
@@ -135,6 +145,7 @@ class GenerateSummary:
     queries: int = 0
     skipped_done: int = 0
     truncated: int = 0
+    passages: int = 0  # prompts of --passage-tokens windows (0 without it)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
@@ -258,7 +269,8 @@ def _sections(
         },
         "config": dataclasses.asdict(config),
         # How each query's sampling seed follows from config.seed (reproducible by anyone).
-        "query_seeds": "inpars.engines.base.query_seed(config.seed, doc_id, query_index)",
+        "query_seeds": "inpars.engines.base.query_seed(config.seed, doc_id, query_index"
+        + (", passage_index)" if config.passage_tokens else ")"),
         "last_invocation": {
             "documents": summary.documents,
             "queries": summary.queries,
@@ -299,6 +311,9 @@ def generate(
         raise InparsError("--num-queries-per-doc must be at least 1")
     if config.batch_size < 1:
         raise InparsError("--batch-size must be at least 1")
+    passages = config.passages()
+    if passages is not None:  # the manifest records the stride in use, default or given
+        config = dataclasses.replace(config, passage_stride=passages.stride)
     output = Path(config.output)
     template = prepare_template(config)
     options = engine_options or {}
@@ -315,10 +330,12 @@ def generate(
         max_doc_tokens=config.max_doc_tokens,
         max_prompt_tokens=context - config.max_new_tokens if context else None,
     )
+    prompter = DocumentPrompts(builder, passages, engine.tokenizer)
     art.update(**_sections(config, engine, template, summary, options))
     if total is None:
         total = count_documents(config)
     params = config.sampling()
+    n = config.num_queries_per_doc
     shared_prefix, _ = template.split()  # the instruction and examples: the same in every prompt
     start = time.perf_counter()
     progress = Progress(
@@ -339,15 +356,15 @@ def generate(
         task = progress.add_task("generate", total=total, rate="")
         for batch in _batches(_documents(config), config.batch_size, done, summary):
             progress.advance(task, 0)
-            prompts = [builder.render(doc.contents) for doc in batch]
+            units = [(doc, prompt) for doc in batch for prompt in prompter.of(doc.contents)]
             requests = [
-                Request(prompt, _query_seeds(config, doc.id), shared_prefix)
-                for doc, prompt in zip(batch, prompts, strict=True)
+                Request(prompt.text, prompt.seeds(config.seed, doc.id, n), shared_prefix)
+                for doc, prompt in units
             ]
             generations = engine.generate(requests, params)
             records = []
-            for doc, prompt, gens in zip(batch, prompts, generations, strict=True):
-                for index, gen in enumerate(gens):
+            for (doc, prompt), gens in zip(units, generations, strict=True):
+                for gen, index in zip(gens, prompt.query_indices(n), strict=True):
                     records.append(
                         to_dict(
                             GeneratedQuery(
@@ -366,18 +383,17 @@ def generate(
                                 max_new_tokens=config.max_new_tokens,
                                 seed=config.seed,
                                 prompt_tokens=gen.prompt_tokens,
-                                prompt=prompt if config.save_prompts else None,
-                                **(
-                                    _toolkit_fields(prompt, template, doc)
-                                    if config.inpars_compat
-                                    else {}
-                                ),
+                                prompt=prompt.text if config.save_prompts else None,
+                                **(_toolkit_fields(prompt.text, template, doc)
+                                   if config.inpars_compat else {}),
+                                **prompt.record_fields(),
                             )
                         )
                     )
                     summary.prompt_tokens += gen.prompt_tokens
                     summary.completion_tokens += gen.completion_tokens
                     summary.finish_reasons[gen.finish_reason] += 1
+                summary.passages += prompt.passage is not None
             writer.append(jsonl_text(records, output))
             summary.documents += len(batch)
             summary.queries += len(records)
@@ -387,22 +403,12 @@ def generate(
                 completed=summary.documents + summary.skipped_done,
                 rate=f"{summary.queries_per_second:.2f} queries/s",
             )
-    summary.truncated = builder.truncated
+    summary.truncated = prompter.truncated
     engine.close()
     order_generated(output, (doc.id for doc in _documents(config)))
     summary.seconds = time.perf_counter() - start
     art.complete(**_sections(config, engine, template, summary, options))
     return summary
-
-
-def _query_seeds(config: GenerateConfig, doc_id: str) -> tuple[int, ...]:
-    """The sampling seed of each of a document's queries: from ``--seed``, its id and index.
-
-    So a sampled query depends on the model, the prompt, the sampling settings, the run's
-    seed, the document and the query's index only: not on batch size, batch neighbours,
-    concurrency, resume or shard.
-    """
-    return tuple(query_seed(config.seed, doc_id, j) for j in range(config.num_queries_per_doc))
 
 
 def _batches(
@@ -524,20 +530,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="file of (query, document) pairs (JSONL with query/document fields, or TSV "
         "query<TAB>document) to draw few-shot examples from; required by 'promptagator'",
     )
-    prompt.add_argument(
-        "--num-examples",
-        type=int,
-        default=None,
-        help="how many examples to draw from --examples (default: the "
-        "template's num_examples, else 3)",
-    )
-    prompt.add_argument(
-        "--max-doc-tokens",
-        type=int,
-        default=256,
-        help="truncate each document to this many tokens (only the document "
-        "is ever truncated, never the instruction, examples or cue)",
-    )
+    prompt.add_argument("--num-examples", type=int, default=None,
+                        help="how many examples to draw from --examples (default: the "
+                        "template's num_examples, else 3)")
+    prompt.add_argument("--max-doc-tokens", type=int, default=256,
+                        help="truncate each document to this many tokens (only the document "
+                        "is ever truncated, never the instruction, examples or cue); not used "
+                        "with --passage-tokens")
+    add_passage_arguments(prompt)
 
     sampling = parser.add_argument_group("model and sampling")
     sampling.add_argument(
@@ -554,47 +554,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="model name, folder, hub id or .gguf file (hf and vllm default: "
         f"'{DEFAULT_MODEL}', the bundled SmolLM2-135M-Instruct)",
     )
-    sampling.add_argument(
-        "--num-queries-per-doc", type=int, default=1, help="queries to generate for each document"
-    )
-    sampling.add_argument(
-        "--max-new-tokens",
-        type=int,
-        default=64,
-        help="the longest query, in tokens (generation stops at the first newline before that)",
-    )
-    sampling.add_argument(
-        "--temperature",
-        type=float,
-        default=0.0,
-        help="0 = greedy decoding; above 0, sampling at this temperature",
-    )
-    sampling.add_argument(
-        "--top-p",
-        type=float,
-        default=1.0,
-        help="nucleus sampling: sample from the smallest set of tokens whose "
-        "probability reaches this (with --temperature > 0)",
-    )
-    sampling.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed for sampling, document sampling and example drawing. Each "
-        "query is sampled with its own seed, a hash of this seed, its "
-        "document's id and its index, so the same seed gives the same "
-        "queries whatever the batch size, and after a resume",
-    )
-    sampling.add_argument(
-        "--batch-size",
-        type=int,
-        default=8,
-        help="documents per engine call; results are saved after each batch "
-        "(hf: computes each document on its own, so this only sets how often "
-        "results are saved; openai: requests issued together; vllm: requests "
-        "handed to vLLM together, which batches them continuously: use "
-        "hundreds on a GPU)",
-    )
+    sampling.add_argument("--num-queries-per-doc", type=int, default=1,
+                          help="queries to generate for each document (for each passage, "
+                          "with --passage-tokens)")
+    sampling.add_argument("--max-new-tokens", type=int, default=64,
+                          help="the longest query, in tokens (generation stops at the first "
+                          "newline before that)")
+    sampling.add_argument("--temperature", type=float, default=0.0,
+                          help="0 = greedy decoding; above 0, sampling at this temperature")
+    sampling.add_argument("--top-p", type=float, default=1.0,
+                          help="nucleus sampling: sample from the smallest set of tokens whose "
+                          "probability reaches this (with --temperature > 0)")
+    sampling.add_argument("--seed", type=int, default=0,
+                          help="seed for sampling, document sampling and example drawing. Each "
+                          "query is sampled with its own seed, a hash of this seed, its "
+                          "document's id, its index (and its passage's), so the same seed "
+                          "gives the same queries whatever the batch size, and after a resume")
+    sampling.add_argument("--batch-size", type=int, default=8,
+                          help="documents per engine call; results are saved after each batch "
+                          "(hf: computes each document on its own, so this only sets how often "
+                          "results are saved; openai: requests issued together; vllm: requests "
+                          "handed to vLLM together, which batches them continuously: use "
+                          "hundreds on a GPU)")
     add_engine_arguments(parser)
     return parser
 
@@ -616,6 +597,7 @@ def print_summary(
         ("documents already done", f"{summary.skipped_done:,}"),
         ("queries", f"{summary.queries:,}"),
         ("documents truncated", f"{summary.truncated:,}"),
+        *([("passages", f"{summary.passages:,}")] if summary.passages else []),
         ("finish reasons", ", ".join(f"{k} {v:,}" for k, v in summary.finish_reasons.items())),
         ("prompt tokens", f"{summary.prompt_tokens:,}"),
         ("generated tokens", f"{summary.completion_tokens:,}"),
@@ -633,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
+        config.passages()  # bad --passage-* values fail before a model loads
         prepare_template(config)  # bad templates and bad input fail before a model loads
         total = count_documents(config)
         engine = engine_from_args(args)

@@ -379,9 +379,15 @@ class PromptBuilder:
             return len(text.split())
         return len(self.tokenizer.encode(text))
 
-    def render(self, document: str) -> str:
-        """The prompt for one document."""
-        doc = self._cut(normalize_text(document), self.max_doc_tokens)
+    def render(self, document: str, *, cut: bool = True) -> str:
+        """The prompt for one document.
+
+        ``cut=False``: the document is not cut to ``max_doc_tokens`` (a passage, already a
+        window of the document: :mod:`inpars.passages`); only the context can still cut it.
+        """
+        doc = normalize_text(document)
+        if cut:
+            doc = self._cut(doc, self.max_doc_tokens)
         prompt = self._before + doc + self._after
         if self.max_prompt_tokens is not None:
             for _ in range(8):  # re-tokenizing a cut text can change its length slightly

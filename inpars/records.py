@@ -50,7 +50,9 @@ class GeneratedQuery:
     query: str
     log_probs: list[float]
     tokens: list[str]
-    query_index: int  # 0 .. num_queries_per_doc - 1 within the document
+    # 0 .. num_queries_per_doc - 1 within the document; with --passage-tokens, unique within
+    # the document across its passages: the queries of passage p are p * n .. p * n + n - 1.
+    query_index: int
     finish_reason: str  # "stop" (newline or end of text) or "length" (hit max_new_tokens)
     template: str
     fewshot_ids: list[str]
@@ -66,6 +68,13 @@ class GeneratedQuery:
     prompt_text: str | None = None  # the prompt (the toolkit's name)
     fewshot_examples: list[str] | None = None  # the prompt's example ids (fewshot_ids)
     text: str | None = None  # the document, title and text (Document.contents)
+    # Only with --passage-tokens (inpars.passages): the window of the document the query was
+    # generated from, its span in the generator's tokens (end exclusive; words when the engine
+    # knows no tokenizer) and how many windows the document was given.
+    passage_index: int | None = None
+    passage_start: int | None = None
+    passage_end: int | None = None
+    num_passages: int | None = None
 
 
 @dataclass
@@ -115,8 +124,17 @@ class RunEntry:
     tag: str = "inpars"
 
 
-# Optional fields written only when set (--save-prompts, --inpars-compat).
-_OMITTED_WHEN_NONE = ("prompt", "prompt_text", "fewshot_examples", "text")
+# Optional fields written only when set (--save-prompts, --inpars-compat, --passage-tokens).
+_OMITTED_WHEN_NONE = (
+    "prompt",
+    "prompt_text",
+    "fewshot_examples",
+    "text",
+    "passage_index",
+    "passage_start",
+    "passage_end",
+    "num_passages",
+)
 
 
 def to_dict(record: Any) -> dict[str, Any]:

@@ -5,7 +5,8 @@ with ``doc_id`` and ``query``; or queries published by the InPars authors, read 
 :class:`inpars.published.RecordNormalizer`), BM25 retrieves the top ``depth`` documents and
 ``negatives_per_query`` of them are drawn at random as negatives. Never drawn: the query's own
 document, nor any other document that the same query (after the filter's normalisation) was
-generated from, since those are positives too.
+generated from, since those are positives too. A query generated from a passage of a
+document (``inpars.generate --passage-tokens``) has the whole document as its positive.
 
 Sampling is seeded per query, from (seed, query, doc id): the triples of a query do not depend
 on batch size, thread count, the order of the input or on a run being resumed.

@@ -4,7 +4,10 @@ The Hub cannot be reached from the tests, so this serves, on 127.0.0.1, the endp
 ``huggingface_hub.HfApi`` (the real client) calls to push a dataset folder: who am I, create a
 repository, read it (visibility, files), change its visibility, list its files, pre-upload
 (every file is "regular": sent inline in the commit), check a card's YAML metadata and commit
-(added and deleted files)::
+(added and deleted files), and what ``snapshot_download`` reads to download files (the
+tree, then ``resolve/REVISION/PATH`` with HEAD for the metadata and GET, byte ranges included,
+for the bytes; a file named in ``Repo.lfs`` is announced as a Git LFS file with that SHA-256,
+which may be set to a wrong one to test a client's check)::
 
     with FakeHub() as hub:
         hub.repos["someone/data"] = Repo(private=False, files={"old.txt": b"x"})
@@ -25,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _REPO = r"/api/datasets/([^/]+/[^/]+)"
+_RESOLVE = r"/datasets/([^/]+/[^/]+)/resolve/([^/]+)/(.+)"
 
 
 @dataclass
@@ -33,6 +37,8 @@ class Repo:
 
     private: bool
     files: dict[str, bytes] = field(default_factory=lambda: {".gitattributes": b""})
+    #: files stored with Git LFS -> the SHA-256 the Hub announces for them
+    lfs: dict[str, str] = field(default_factory=dict)
 
 
 class FakeHub:
@@ -103,10 +109,46 @@ class _Handler(BaseHTTPRequestHandler):
             tree = [
                 {"type": "file", "path": name, "size": len(data),
                  "oid": hashlib.sha1(data).hexdigest()}
+                | ({"lfs": {"oid": repo.lfs[name], "size": len(data), "pointerSize": 130}}
+                   if name in repo.lfs else {})
                 for name, data in sorted(repo.files.items())
             ]  # fmt: skip
             return self._answer(200, tree)
+        if re.fullmatch(_RESOLVE, path):
+            return self._resolve(path, with_body=True)
         self._answer(404, {"error": f"the fake hub does not serve GET {path}"})
+
+    def do_HEAD(self) -> None:
+        path, _ = self._route()
+        if re.fullmatch(_RESOLVE, path):
+            return self._resolve(path, with_body=False)
+        self._answer(404, {"error": f"the fake hub does not serve HEAD {path}"})
+
+    def _resolve(self, path: str, with_body: bool) -> None:
+        """A file's bytes (from ``Range``'s start, if asked) with the Hub's metadata headers."""
+        repo_id, _, name = re.fullmatch(_RESOLVE, path).groups()  # type: ignore[union-attr]
+        repo = self.owner.repos.get(repo_id)
+        if repo is None or name not in repo.files:
+            self.send_response(404)
+            self.send_header("X-Error-Code", "EntryNotFound" if repo else "RepoNotFound")
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
+        data = repo.files[name]
+        start = 0
+        wanted = self.headers.get("Range")
+        if wanted and wanted.startswith("bytes="):
+            start = int(wanted[len("bytes=") :].split("-")[0])
+        self.send_response(206 if start else 200)
+        self.send_header("X-Repo-Commit", "0" * 40)
+        if name in repo.lfs:
+            self.send_header("X-Linked-Etag", f'"{repo.lfs[name]}"')
+            self.send_header("X-Linked-Size", str(len(data)))
+        self.send_header("ETag", f'"{hashlib.sha1(data).hexdigest()}"')
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        if with_body:
+            self.wfile.write(data[start:])
 
     def do_POST(self) -> None:
         path, body = self._route()

@@ -64,13 +64,18 @@ class Request:
         return len(self.seeds)
 
 
-def query_seed(seed: int, doc_id: str, query_index: int) -> int:
+def query_seed(seed: int, doc_id: str, query_index: int, passage_index: int | None = None) -> int:
     """The sampling seed of query ``query_index`` of document ``doc_id`` in a run seeded ``seed``.
 
     A stable hash (SHA-256, not Python's salted ``hash``), below 2**63 so that every engine
-    (torch generators, vLLM, OpenAI's ``seed``) accepts it.
+    (torch generators, vLLM, OpenAI's ``seed``) accepts it. ``passage_index``: the window the
+    query was generated from (``inpars.generate --passage-tokens``), hashed in too; None (a
+    whole-document run) gives the seeds runs without passages always had.
     """
-    digest = hashlib.sha256(f"{seed}\x00{doc_id}\x00{query_index}".encode()).digest()
+    key = f"{seed}\x00{doc_id}\x00{query_index}"
+    if passage_index is not None:
+        key = f"{seed}\x00{doc_id}\x00{passage_index}\x00{query_index}"
+    digest = hashlib.sha256(key.encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
 
 

@@ -206,6 +206,9 @@ def _card_fields(card: _Card) -> list[str]:
         "| `log_probs` | log-probability of each generated token under the model |",
         "| `tokens` | the generated tokens (same length as `log_probs`) |",
         "| `query_index`, `finish_reason` | which of the document's queries; `stop` or `length` |",
+        "| `passage_index`, `passage_start`, `passage_end`, `num_passages` | only from "
+        "per-passage generation: the window of the document the query came from, its span "
+        "in the generator's tokens, and the document's number of windows |",
         "| `template`, `fewshot_ids` | the prompt template and its few-shot example ids |",
         "| `model`, `engine`, `temperature`, `top_p`, `max_new_tokens`, `seed` | how it was "
         "sampled |",
@@ -243,6 +246,19 @@ def _card_fields(card: _Card) -> list[str]:
     return out
 
 
+def _document_cut(gen_config: dict[str, Any]) -> str:
+    """How generation saw each document: cut to its start, or split into passages."""
+    if not gen_config.get("passage_tokens"):
+        return f"truncated to {_value(gen_config, 'max_doc_tokens')} tokens"
+    most = gen_config.get("max_passages")
+    return (
+        f"split into passages of {_value(gen_config, 'passage_tokens')} tokens, one every "
+        f"{_value(gen_config, 'passage_stride')} tokens"
+        + (f", at most {most} per document" if most else "")
+        + " (`passage_index` says which)"
+    )
+
+
 def _card_method(card: _Card) -> list[str]:
     generate, model, has_triples = card.generate, card.model, card.has_triples
     gen_config = _section(generate, "config")
@@ -257,9 +273,11 @@ def _card_method(card: _Card) -> list[str]:
             f"- prompt template: `{_value(template, 'name')}`, few-shot examples "
             f"{_value(template, 'fewshot_ids')}",
             f"- corpus: `{_value(gen_config, 'corpus')}`; documents: "
-            f"{_value(gen_config, 'max_docs', 'all')} (sample seeded by `seed`), truncated "
-            f"to {_value(gen_config, 'max_doc_tokens')} tokens",
-            f"- sampling: {_value(gen_config, 'num_queries_per_doc')} queries per document, "
+            f"{_value(gen_config, 'max_docs', 'all')} (sample seeded by `seed`), "
+            + _document_cut(gen_config),
+            f"- sampling: {_value(gen_config, 'num_queries_per_doc')} queries per "
+            + ("passage" if gen_config.get("passage_tokens") else "document")
+            + ", "
             f"temperature {_value(gen_config, 'temperature')}, top-p "
             f"{_value(gen_config, 'top_p')}, at most {_value(gen_config, 'max_new_tokens')} "
             f"new tokens, seed {_value(gen_config, 'seed')}",
