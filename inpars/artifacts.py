@@ -4,8 +4,8 @@ Every stage writes its output through an :class:`Artifact`. Beside the output li
 ``<output>.manifest.json``, written when the run starts (``status: running``) and when it
 ends (``status: complete``): the stage, its settings, the inpars version, the **fingerprints
 of its inputs** (a file's SHA-256, a model folder's weights and config, a corpus as the
-readers see it), how much of each output file is committed, and free sections (counts,
-timings) that the stage adds.
+readers see it), how much of each output file is committed, ``seconds`` (the run's time,
+summed over its attempts) and free sections (counts, summaries) that the stage adds.
 
 The rule, the same for every stage: a run is the *same run* as the one that left an output
 when the stage, the settings and the input fingerprints are all equal. The same run resumes
@@ -42,6 +42,7 @@ import json
 import os
 import platform
 import shutil
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -235,7 +236,8 @@ def differences(
     if manifest.get("stage") != stage:
         found.append(f"stage: {manifest.get('stage')!r} -> {stage!r}")
     old = manifest.get("settings")
-    old = old if isinstance(old, Mapping) else {}
+    if not isinstance(old, Mapping):  # an output of inpars before this rule
+        return [*found, "the manifest records no settings (written by an older inpars)"]
     for key in sorted(set(old) | set(settings), key=str):
         if key not in old:
             found.append(f"setting {key}: (not recorded) -> {settings[key]!r}")
@@ -298,6 +300,8 @@ class Artifact:
         self.state = "new"
         self.committed: dict[str, int] = {}
         self.sections: dict[str, Any] = {}
+        self._started = time.perf_counter()
+        self._earlier = 0.0  # seconds of earlier attempts at this run
 
     def open(self, overwrite: bool = False) -> str:
         """Applies the rule; returns ``"new"``, ``"resume"`` or ``"complete"`` and (unless
@@ -336,6 +340,9 @@ class Artifact:
             self.sections = {
                 k: v for k, v in manifest.items() if k not in _RULE_KEYS and k not in _HEADER
             }
+            earlier = self.sections.get("seconds")
+            self._earlier = float(earlier) if isinstance(earlier, (int, float)) else 0.0
+        self._started = time.perf_counter()
         if self.state != "complete":
             self._write("running")
         return self.state
@@ -385,6 +392,8 @@ class Artifact:
         self.manifest_path.unlink(missing_ok=True)
 
     def _write(self, status: str) -> None:
+        # The run's time over all its attempts (a killed attempt counts to its last commit).
+        self.sections["seconds"] = round(self._earlier + time.perf_counter() - self._started, 3)
         write_manifest(
             self.output,
             self.stage,
@@ -401,7 +410,8 @@ class Artifact:
         self._write("running")
 
     def complete(self, **sections: Any) -> None:
-        """Marks the output complete, adding ``sections`` (counts, timings, outputs' SHA-256)."""
+        """Marks the output complete, adding ``sections`` (counts, outputs' SHA-256); the
+        manifest's ``seconds`` is the run's time, summed over its attempts."""
         self.sections.update(sections)
         self.state = "complete"
         self._write("complete")

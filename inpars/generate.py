@@ -122,7 +122,7 @@ class GenerateConfig:
 _NOT_SETTINGS = {"batch_size", "save_prompts", "output", "corpus", "examples", "doc_ids"}
 # Engine options that change only speed or access, never the queries.
 _SPEED_OPTIONS = {
-    "device", "threads", "no_prefix_cache", "api_key_env", "concurrency", "request_timeout",
+    "device", "threads", "prefix_cache", "api_key_env", "concurrency", "request_timeout",
     "max_retries", "max_retry_wait", "tensor_parallel_size", "gpu_memory_utilization",
 }  # fmt: skip
 
@@ -213,17 +213,21 @@ def completed_documents(output: Path) -> set[str]:
 
 
 def artifact(
-    config: GenerateConfig, engine: Engine, engine_options: dict[str, Any] | None = None
+    config: GenerateConfig,
+    engine_name: str,
+    model: str,
+    engine_options: dict[str, Any] | None = None,
 ) -> Artifact:
     """The output as an :class:`~inpars.artifacts.Artifact`: the settings and engine options
-    that decide the queries; the corpus, model, template, examples and ids by content."""
+    that decide the queries; the corpus, the model (``engine.model``, as the engine names
+    it), template, examples and ids by content. Known without loading the model."""
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_SETTINGS}
-    settings["engine"] = engine.name
+    settings["engine"] = engine_name
     options = engine_options or {}
     settings["engine_options"] = {k: v for k, v in options.items() if k not in _SPEED_OPTIONS}
     inputs: dict[str, Any] = {
         "corpus": corpus_input(_reader(config)),
-        "model": model_input(engine.model),
+        "model": model_input(model),
     }
     for name in ("examples", "doc_ids", "template"):
         path = getattr(config, name)
@@ -298,7 +302,7 @@ def generate(
     output = Path(config.output)
     template = prepare_template(config)
     options = engine_options or {}
-    art = artifact(config, engine, options)
+    art = artifact(config, engine.name, engine.model, options)
     summary = GenerateSummary(skipped_done=0)
     if art.open(overwrite=overwrite) == "complete":
         engine.close()

@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from inpars import irds
@@ -161,11 +160,10 @@ class _Steps:
 
 
 def _seconds(manifest: dict[str, Any]) -> float:
-    """The time a manifest records for its run (over all its attempts where it sums them)."""
-    for section in (manifest, manifest.get("summary"), manifest.get("last_invocation")):
-        if isinstance(section, dict) and isinstance(section.get("seconds"), int | float):
-            return float(section["seconds"])
-    return 0.0
+    """The time a manifest records for its run (:class:`inpars.artifacts.Artifact`: summed
+    over the run's attempts)."""
+    seconds = manifest.get("seconds")
+    return float(seconds) if isinstance(seconds, int | float) else 0.0
 
 
 def run_pipeline(
@@ -223,8 +221,8 @@ def run_pipeline(
         seed=config.seed,
     )  # fmt: skip
     engine_options = {"dtype": config.generate_dtype}
-    # What the generation's manifest reads of its engine, known without loading the model.
-    generator = SimpleNamespace(name="hf", model=resolve_model(config.generator).name)
+    # The model as the hf engine names it, known without loading it.
+    generator = resolve_model(config.generator).name
 
     def generate_step(overwrite: bool) -> None:
         from inpars.engines.hf import HFEngine
@@ -237,7 +235,7 @@ def run_pipeline(
             engine.close()
 
     seconds["generate"] = steps.run(
-        "generate", generate_stage.artifact(gen, generator, engine_options), generate_step
+        "generate", generate_stage.artifact(gen, "hf", generator, engine_options), generate_step
     )
 
     if config.consistency_model is not None:

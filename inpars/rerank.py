@@ -265,7 +265,6 @@ def rerank(
     art.complete(
         counts={"queries": summary.queries, "pairs": summary.pairs,
                 "without_candidates": summary.without_candidates},
-        seconds=float(art.sections.get("seconds", 0.0)) + summary.seconds,  # every attempt's
     )  # fmt: skip
     return summary
 

@@ -349,7 +349,6 @@ def train(
             steps=steps,
             final_loss=final_loss,
             triples=len(dataset),
-            seconds=float(art.sections.get("seconds", 0.0)) + seconds,  # every attempt's
         )
     wait_for_everyone()  # every process returns once the model is saved
     return TrainSummary(

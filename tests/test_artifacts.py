@@ -55,7 +55,7 @@ def test_same_run_resumes_and_then_skips(tmp_path):
     assert _run(out, {"queries": file_input(queries)}, range(2)) == "new"
     manifest = read_producer(out)
     assert manifest["status"] == "complete" and manifest["counts"] == {"records": 6}
-    assert manifest["settings"] == {"k": 3}
+    assert manifest["settings"] == {"k": 3} and manifest["seconds"] >= 0
     assert is_complete_and_matching(out, "demo", {"k": 3}, {"queries": file_input(queries)})
     assert not is_complete_and_matching(out, "demo", {"k": 4}, {"queries": file_input(queries)})
     assert _run(out, {"queries": file_input(queries)}, range(2)) == "complete"
@@ -78,6 +78,14 @@ def test_changed_setting_and_input_are_refused_with_every_difference(tmp_path):
     # --overwrite starts again: the old records are gone, the manifest is the new run's.
     assert art.open(overwrite=True) == "new"
     assert not out.exists() and read_producer(out)["settings"] == {"k": 4}
+
+
+def test_an_older_manifest_without_settings_is_named_as_such(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text("{}\n")
+    Path(f"{out}.manifest.json").write_text('{"stage": "demo", "config": {"k": 3}}')
+    with pytest.raises(InparsError, match=r"records no settings \(written by an older inpars\)"):
+        Artifact(out, "demo", {"k": 3}, {}).open()
 
 
 def test_output_without_manifest_is_refused_unless_overwrite(tmp_path):

@@ -398,10 +398,9 @@ def test_dynamic_examples_are_found_through_the_manifest(tmp_path: Path) -> None
     examples.unlink()
     with pytest.raises(InputError, match=r"manifest\.json, field 'config\.examples'"):
         filter_queries(FilterConfig(input=str(generated), output=str(output), overwrite=True))
-    assert filter_queries(
-        FilterConfig(input=str(generated), output=str(output), prompt_examples="none",
-                     dedup=False, overwrite=True)  # fmt: skip
-    ).kept == 6
+    config = FilterConfig(input=str(generated), output=str(output), prompt_examples="none",
+                          dedup=False, overwrite=True)  # fmt: skip
+    assert filter_queries(config).kept == 6
 
 
 def test_doc_missing_from_corpus_is_an_error(tmp_path: Path) -> None:

@@ -161,7 +161,6 @@ def label_gpl(
         InputError: for a bad query record, or a doc id the corpus lacks.
         InparsError: for bad settings, or an output written with other settings.
     """
-    from inpars.artifacts import file_entry, file_sha256, write_manifest
     from inpars.bm25 import Bm25Searcher, ensure_index
     from inpars.corpus import read_corpus
     from inpars.triples import read_query_rows, scan_queries

@@ -242,7 +242,6 @@ def _train(
             steps=steps,
             final_loss=final_loss,
             examples=examples,
-            seconds=float(art.sections.get("seconds", 0.0)) + seconds,  # every attempt's
         )
     wait_for_everyone()  # every process returns once the model is saved
     return DenseTrainSummary(

@@ -1,4 +1,8 @@
-"""Finding the run manifests behind the inputs and checking them against the files."""
+"""Finding the run manifests behind the inputs and checking them against the files.
+
+The chain is followed through :func:`inpars.artifacts.read_producer`: the queries' manifest
+(the filter's), the manifest of the filter's input (the generation's), and the triples'.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inpars.artifacts import file_sha256, manifest_path, read_manifest
+from inpars.artifacts import file_sha256, manifest_path, read_producer
 from inpars.errors import InputError
 from inpars.publish.config import PublishConfig
 from inpars.publish.public import Note, public_note, public_value
@@ -78,7 +82,7 @@ def gather_provenance(config: PublishConfig) -> Provenance:
                 queries,
             )
         )
-    elif (manifest := _read_or_note(path, found)) is not None:
+    elif (manifest := _read_or_note(queries, found)) is not None:
         stage = manifest.get("stage")
         if stage == "filter":
             found.manifests["filter"] = manifest
@@ -144,7 +148,7 @@ def _gather_generate(filter_manifest: dict[str, Any], path: Path, found: Provena
         )
         return
     generate_path = manifest_path(located)
-    manifest = _read_or_note(generate_path, found)
+    manifest = _read_or_note(located, found)
     if manifest is None:
         return
     if manifest.get("stage") != "generate":
@@ -175,7 +179,7 @@ def _gather_triples(config: PublishConfig, queries_sha: str, found: Provenance) 
             )
         )
         return
-    manifest = _read_or_note(path, found)
+    manifest = _read_or_note(Path(config.triples), found)
     if manifest is None:
         return
     if manifest.get("stage") != "triples":
@@ -200,10 +204,11 @@ def _gather_triples(config: PublishConfig, queries_sha: str, found: Provenance) 
             found.notes.append(Note("{0} changed after inpars.triples wrote it", file))
 
 
-def _read_or_note(path: Path, found: Provenance) -> dict[str, Any] | None:
-    """A manifest, or None with a note saying why it cannot be read."""
+def _read_or_note(output: Path, found: Provenance) -> dict[str, Any] | None:
+    """The manifest of what made ``output`` (:func:`inpars.artifacts.read_producer`), or
+    None with a note saying why it cannot be read."""
     try:
-        return read_manifest(path)
+        return read_producer(output)
     except InputError as exc:
         found.notes.append(_error_note(exc))
         return None
