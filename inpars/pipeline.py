@@ -260,7 +260,9 @@ def run_pipeline(
         depth=config.negatives_depth, negatives_per_query=config.negatives_per_query,
         seed=config.seed,
     )  # fmt: skip
-    info = ensure_index(read_corpus(collection), index, triples.index_settings)
+    info = ensure_index(
+        read_corpus(collection), index, triples.index_settings, threads=triples.threads
+    )
     seconds["triples"] = steps.run(
         "triples",
         triples.artifact(info),
