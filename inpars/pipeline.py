@@ -30,7 +30,6 @@ import argparse
 import json
 import random
 import sys
-import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -156,14 +155,8 @@ class _Steps:
                 )
             # A partial output of this very run resumes; only another run's is replaced.
             action(forced or bool(found))
-        return _seconds(read_producer(art.output) or {})
-
-
-def _seconds(manifest: dict[str, Any]) -> float:
-    """The time a manifest records for its run (:class:`inpars.artifacts.Artifact`: summed
-    over the run's attempts)."""
-    seconds = manifest.get("seconds")
-    return float(seconds) if isinstance(seconds, int | float) else 0.0
+        # The run's time over all its attempts, as the manifest records it.
+        return float((read_producer(art.output) or {}).get("seconds", 0.0))
 
 
 def run_pipeline(
@@ -267,7 +260,9 @@ def run_pipeline(
         depth=config.negatives_depth, negatives_per_query=config.negatives_per_query,
         seed=config.seed,
     )  # fmt: skip
-    info = ensure_index(read_corpus(collection), index, triples.index_settings)
+    info = ensure_index(
+        read_corpus(collection), index, triples.index_settings, threads=triples.threads
+    )
     seconds["triples"] = steps.run(
         "triples",
         triples.artifact(info),
@@ -324,11 +319,10 @@ def run_pipeline(
     )  # fmt: skip
 
     def evaluate_step(overwrite: bool) -> None:
-        start = time.perf_counter()
         evaluation.open(overwrite)
         results = _evaluate(config, collection, qrels, runs, excluded, seconds)
         atomic_write_json(results_file, asdict(results))
-        evaluation.complete(seconds=time.perf_counter() - start)
+        evaluation.complete()
 
     seconds["evaluate"] = steps.run("evaluate", evaluation, evaluate_step)
     saved = json.loads(results_file.read_text(encoding="utf-8"))

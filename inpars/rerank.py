@@ -108,8 +108,8 @@ class RerankSummary:
 
 
 def select_queries(config: RerankConfig) -> list[Query]:
-    """The queries to rerank: all of the file, or those judged in ``config.qrels``, before
-    taking the shard (see :func:`shard_queries`)."""
+    """The queries to rerank: all of the file, or those judged in ``config.qrels`` (of every
+    shard: :func:`prepare` takes this run's)."""
     queries = list(read_queries(config.queries))
     if config.qrels:
         judged = set(read_qrels(config.qrels))
@@ -119,26 +119,12 @@ def select_queries(config: RerankConfig) -> list[Query]:
     return queries
 
 
-def shard_queries(config: RerankConfig, queries: list[Query]) -> list[Query]:
-    """The queries of this run's shard (all of them without ``--shard``)."""
-    shard = parse_shard(config.shard)
-    return queries if shard is None else [q for q in queries if q.id in shard]
-
-
-def queries_input(config: RerankConfig, queries: list[Query]) -> dict[str, Any]:
-    """The queries as an input: a fingerprint of every (id, text) as read and selected, so
-    the same queries in another file format are the same input and an edited one is not.
-    Taken before the shard, so that the shards of one run share their inputs."""
-    fingerprint = CorpusFingerprint()
-    for query in queries:
-        fingerprint.add(query.id, query.text)
-    return {"path": config.queries, "fingerprint": fingerprint.hexdigest(), "count": len(queries)}
-
-
 def artifact(config: RerankConfig, queries: list[Query], index: IndexInfo) -> Artifact:
     """The run as an :class:`~inpars.artifacts.Artifact`: the settings that decide its lines
-    and the fingerprints of what it reads (``queries`` as :func:`select_queries` gives them;
-    ``index``, the BM25 index of the first stage)."""
+    and the fingerprints of what it reads: the model's files, the BM25 ``index``, and
+    ``queries`` (:func:`select_queries`' (id, text) pairs: the same queries in another file
+    format are the same input, an edited one is not; every shard's, so that the shards of one
+    run share their inputs)."""
     settings = {
         "kind": config.kind,  # None: told from the model, an input
         "max_length": config.max_length,
@@ -149,9 +135,12 @@ def artifact(config: RerankConfig, queries: list[Query], index: IndexInfo) -> Ar
         "shard": config.shard,
         "tag": config.tag,
     }
+    fingerprint = CorpusFingerprint()
+    for query in queries:
+        fingerprint.add(query.id, query.text)
     inputs: dict[str, Any] = {
         "model": model_input(str(config.model)),
-        "queries": queries_input(config, queries),
+        "queries": {"path": config.queries, "fingerprint": fingerprint.hexdigest()},
         "index": {"path": str(index.path), "fingerprint": index.fingerprint},
     }
     if config.run is not None:
@@ -164,12 +153,14 @@ def artifact(config: RerankConfig, queries: list[Query], index: IndexInfo) -> Ar
 
 def prepare(config: RerankConfig, *, show_progress: bool = False) -> tuple[Artifact, list[Query]]:
     """The run's artifact, with the BM25 index it needs built (or found up to date), and the
-    queries of its shard."""
+    queries of its shard (all of them without ``--shard``)."""
     with progress_bar(show_progress) as progress:
         corpus = read_corpus(config.bm25_corpus or config.corpus)
         info = ensure_index(corpus, config.index_path, threads=config.threads, progress=progress)
     queries = select_queries(config)
-    return artifact(config, queries, info), shard_queries(config, queries)
+    shard = parse_shard(config.shard)
+    mine = queries if shard is None else [q for q in queries if q.id in shard]
+    return artifact(config, queries, info), mine
 
 
 class FirstStage:
