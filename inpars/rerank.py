@@ -12,9 +12,10 @@ Command line: ``python -m inpars.rerank --help``.
 The first stage is BM25 (the index of :mod:`inpars.bm25`, built or reused) or any TREC run
 given with ``run``; its top ``depth`` documents per query are rescored. Document texts come
 from the index (``Document.contents``, the one way inpars joins title and text). With
-``bm25_corpus`` (an expansion written by :mod:`inpars.expand`), BM25 searches an index of that
-corpus while the reranker reads the original documents of ``corpus``, held in memory
-(O(corpus)), so the expansion helps the first stage without changing what the reranker sees.
+``bm25_corpus`` (an expansion written by :mod:`inpars.expand`; :mod:`inpars.bm25_corpus`),
+BM25 searches an index of that corpus while the reranker reads the original documents of
+``corpus``, held in memory (O(corpus)), so the expansion helps the first stage without
+changing what the reranker sees.
 Queries are processed in chunks; each chunk's run lines are appended and committed together,
 so a crash loses at most one chunk and the same command resumes after the last committed query.
 
@@ -35,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from inpars import compat
-from inpars.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Searcher, ensure_index
+from inpars.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Searcher
+from inpars.bm25_corpus import add_bm25_corpus_argument, ensure_bm25_index
 from inpars.corpus import read_corpus, read_qrels, read_queries
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.io import CommittedAppender, atomic_write_text
@@ -117,12 +119,9 @@ def select_queries(config: RerankConfig) -> list[Query]:
 class FirstStage:
     """Top-``depth`` candidates per query: from a run file, or BM25 over the index."""
 
-    def __init__(
-        self, config: RerankConfig, searcher: Bm25Searcher, texts: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, config: RerankConfig, searcher: Bm25Searcher) -> None:
         self.config = config
-        self.searcher = searcher
-        self.texts = texts  # the reranker's document texts when they are not the index's
+        self.searcher = searcher  # its doc_contents are --corpus's texts (inpars.bm25_corpus)
         self.rankings = read_rankings(config.run, config.depth) if config.run else None
 
     def candidates(self, queries: list[Query]) -> list[list[tuple[str, float]]]:
@@ -134,12 +133,8 @@ class FirstStage:
         return [[(hit.doc_id, hit.score) for hit in ranking] for ranking in found]
 
     def text(self, doc_id: str) -> str:
-        if self.texts is not None:
-            text = self.texts.get(doc_id)
-            where = self.config.run or self.config.bm25_corpus
-        else:
-            text = self.searcher.doc_contents(doc_id)
-            where = self.config.run
+        text = self.searcher.doc_contents(doc_id)
+        where = self.config.run
         if text is None:
             raise InputError(
                 f"document {doc_id!r} is not in the corpus {self.config.corpus}",
@@ -187,19 +182,20 @@ def rerank(
         "tag": config.tag,
     }
     tag = config.tag or f"inpars-{reranker.kind}"
-    texts = None
-    if config.bm25_corpus is not None:
-        settings["corpus"] = str(Path(config.corpus).resolve())  # the texts scored
-        texts = {doc.id: doc.contents for doc in read_corpus(config.corpus)}
     with progress_bar(show_progress) as progress:
-        corpus = read_corpus(config.bm25_corpus or config.corpus)
-        info = ensure_index(corpus, config.index_path, threads=config.threads, progress=progress)
-    settings["index_fingerprint"] = info.fingerprint
+        index = ensure_bm25_index(
+            read_corpus(config.corpus),
+            config.index_path,
+            bm25_corpus=read_corpus(config.bm25_corpus) if config.bm25_corpus else None,
+            threads=config.threads,
+            progress=progress,
+        )
+    settings.update(index.settings())
     with (
-        Bm25Searcher(info.path, config.k1, config.b) as searcher,
+        index.open(config.k1, config.b) as searcher,
         CommittedAppender(config.output, settings, overwrite=overwrite) as out,
     ):
-        first_stage = FirstStage(config, searcher, texts)
+        first_stage = FirstStage(config, searcher)
         done = set(read_run(config.output)) if out.committed_bytes else set()
         todo = [q for q in queries if q.id not in done]
         summary.already_done = len(queries) - len(todo)
@@ -293,11 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--run", help="first-stage TREC run to rerank (default: BM25 over --corpus)"
     )
-    parser.add_argument(
-        "--bm25-corpus",
-        help="the corpus BM25 indexes and searches, e.g. an expansion from inpars.expand; "
-        "the reranker still reads --corpus (default: --corpus)",
-    )
+    add_bm25_corpus_argument(parser, "the reranker's texts")
     parser.add_argument(
         "--depth", type=int, default=100, help="documents reranked per query (default: %(default)s)"
     )
