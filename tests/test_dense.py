@@ -355,6 +355,38 @@ def test_mined_negatives_are_never_positives_and_margins_are_the_teachers(
     assert manifest["stage"] == "gpl-label" and manifest["summary"]["labels"] == len(labels)
 
 
+def test_bm25_corpus_mines_negatives_from_the_expansion_while_the_teacher_reads_the_corpus(
+    dense_collection: tuple[Path, Path], tiny_bi_encoder: Path, tmp_path: Path
+) -> None:
+    from inpars.expand import ExpandConfig, expand
+
+    corpus, _ = dense_collection
+    generated = tmp_path / "generated.jsonl"
+    generated.write_text(json.dumps({"doc_id": "d2-3", "query": "aeroacoustic turbofan"}) + "\n")
+    expanded = tmp_path / "expanded"
+    expand(ExpandConfig(str(corpus), str(generated), str(expanded)))
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(json.dumps({"doc_id": "d0-0", "query": "aeroacoustic turbofan"}) + "\n")
+    plain = label_config(
+        (corpus, queries), tiny_bi_encoder, tmp_path / "plain", retrievers=["bm25"],
+        negatives_per_retriever=1,
+    )  # fmt: skip
+    summary = label_gpl(plain, teacher=WordOverlapTeacher())
+    assert summary.without_negatives == 1 and summary.labels == 0  # only the expansion matches
+    config = replace(plain, bm25_corpus=str(expanded), output=str(tmp_path / "expanded.jsonl"))
+    summary = label_gpl(config, teacher=WordOverlapTeacher())
+    [(_, label)] = read_labels(config.output)
+    assert (label.neg_id, label.retriever, label.neg_rank) == ("d2-3", "bm25", 1)
+    assert label.neg_score == 0.0  # the teacher read d2-3 unexpanded: no word in common
+    manifest = json.loads(Path(config.output + ".manifest.json").read_text())
+    assert manifest["settings"]["texts_fingerprint"] and manifest["config"]["bm25_corpus"]
+    # Fused with BM25, the BM25 side scores the expansion: d2-3 above its positive.
+    fused = replace(config, teacher_bm25_weight=0.5, output=str(tmp_path / "fused.jsonl"))
+    label_gpl(fused, teacher=WordOverlapTeacher())
+    [(_, label)] = read_labels(fused.output)
+    assert label.margin == pytest.approx(-1.0)
+
+
 def test_labelling_resumes_after_a_crash_and_refuses_other_settings(
     dense_collection: tuple[Path, Path], tiny_bi_encoder: Path, tmp_path: Path
 ) -> None:

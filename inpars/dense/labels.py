@@ -139,7 +139,7 @@ def label_gpl(
         InputError: for a bad query record, or a doc id the corpus lacks.
         InparsError: for bad settings, or an output written with other settings.
     """
-    from inpars.bm25 import Bm25Searcher, ensure_index
+    from inpars.bm25_corpus import ensure_bm25_index
     from inpars.corpus import read_corpus
     from inpars.manifest import file_entry, file_sha256, write_manifest
     from inpars.triples import read_query_rows, scan_queries
@@ -150,13 +150,20 @@ def label_gpl(
     query_index = scan_queries(config.queries)  # every record checked before any model
     corpus = read_corpus(config.corpus)
     with progress_bar(show_progress) as progress:
-        info = ensure_index(corpus, config.index_path, threads=config.threads, progress=progress)
+        index = ensure_bm25_index(
+            corpus,
+            config.index_path,
+            bm25_corpus=read_corpus(config.bm25_corpus) if config.bm25_corpus else None,
+            threads=config.threads,
+            progress=progress,
+        )
+    info = index.info
     settings = {
         "queries": str(Path(config.queries).resolve()),
         # Contents, not paths: labels of an edited queries file or a retrained retriever
         # are never resumed as if they belonged to the new ones.
         "queries_sha256": file_sha256(config.queries),
-        "index_fingerprint": info.fingerprint,
+        **index.settings(),
         "retrievers": config.retrievers,
         "retriever_fingerprints": [
             None if name == BM25_RETRIEVER else model_fingerprint(name)
@@ -170,7 +177,7 @@ def label_gpl(
         "b": config.b,
     }
     with (
-        Bm25Searcher(info.path, config.k1, config.b) as searcher,
+        index.open(config.k1, config.b) as searcher,
         CommittedAppender(config.output, settings, overwrite=overwrite) as out,
     ):
         for doc_id, line in query_index.first_line.items():
