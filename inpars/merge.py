@@ -250,8 +250,11 @@ def _load_part(path: Path) -> Part:
         settings.pop("corpus", None)  # compared by content: corpus_file
     if stage == "triples":
         settings["queries_sha256"] = (record.get("queries") or {}).get("sha256")
-        settings["index_fingerprint"] = (record.get("index") or {}).get("fingerprint")
-        for key in ("queries", "corpus"):  # compared by content (queries, index fingerprint)
+        index = record.get("index") or {}
+        settings["index_fingerprint"] = index.get("fingerprint")
+        settings["texts_fingerprint"] = index.get("texts_fingerprint")  # with --bm25-corpus
+        # Compared by content: queries_sha256, and the index's and texts' fingerprints.
+        for key in ("queries", "corpus", "bm25_corpus"):
             settings.pop(key, None)
         for name, entry in (record.get("outputs") or {}).items():
             jsonl = Path(config.get("jsonl") or path.with_suffix(".jsonl"))
@@ -386,6 +389,7 @@ def merge_triples(parts: list[Part], output: Path, queries: str | None = None) -
     meta = {
         "settings": {
             "index_fingerprint": record["index"]["fingerprint"],
+            **{k: record["index"][k] for k in ("texts_fingerprint",) if k in record["index"]},
             **{k: settings[k] for k in ("depth", "negatives_per_query", "seed", "k1", "b")},
             "shard": None,
         },

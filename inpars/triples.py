@@ -26,6 +26,13 @@ into the same files. Queries that got no triple are searched again on a rerun.
 counted and the SHA-256 of the queries and of both outputs; its status is ``running`` until
 the run completes.
 
+With ``bm25_corpus`` (an expansion from :mod:`inpars.expand`; :mod:`inpars.bm25_corpus`), BM25
+mines the negatives from the expansion while the triples' texts stay the corpus's. A choice,
+off by default as in InPars: an expansion ranks first the documents whose own synthetic
+queries resemble the query, so its negatives are harder, and likelier to be relevant
+documents (false negatives); when the expansion was made from these very queries, each query also
+stands in its positive's expansion (positives are never drawn, so that does not leak).
+
 Both outputs are in the order of the queries file (a query record's triples where its first
 occurrence stands). With ``--shard I/N`` a run takes only the records whose ``doc_id`` is in
 shard I of N (:mod:`inpars.shards`); it still reads every record to know each query's
@@ -53,11 +60,10 @@ from inpars.bm25 import (
     DEFAULT_K1,
     STEMMERS,
     Bm25Searcher,
-    IndexInfo,
     IndexSettings,
     Ranking,
-    ensure_index,
 )
+from inpars.bm25_corpus import Bm25Index, add_bm25_corpus_argument, ensure_bm25_index
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.filter import dedup_key, normalize_words
 from inpars.io import JsonlWriter, atomic_write_json, open_lines, read_jsonl, repair_jsonl_tail
@@ -84,6 +90,7 @@ class TriplesConfig:
     output: str  # the TSV
     jsonl: str | None = None  # default: the TSV path with a .jsonl suffix
     index: str | None = None  # default: the TSV path with a .bm25-index suffix
+    bm25_corpus: str | None = None  # the corpus BM25 mines from (e.g. expanded; bm25_corpus)
     corpus_format: str | None = None
     id_field: str | None = None
     text_field: str | None = None
@@ -137,10 +144,11 @@ class TriplesConfig:
         if Path(self.output).resolve() == self.jsonl_path.resolve():
             raise InparsError("the TSV and JSON Lines outputs must be different files")
 
-    def resume_settings(self, index_fingerprint: str) -> dict[str, Any]:
-        """What must not change between a run and its resumption."""
+    def resume_settings(self, index: dict[str, str]) -> dict[str, Any]:
+        """What must not change between a run and its resumption; ``index`` is
+        :meth:`inpars.bm25_corpus.Bm25Index.settings` (the index's and texts' fingerprints)."""
         return {
-            "index_fingerprint": index_fingerprint,
+            **index,
             "depth": self.depth,
             "negatives_per_query": self.negatives_per_query,
             "seed": self.seed,
@@ -490,28 +498,30 @@ def make_triples(config: TriplesConfig, *, show_progress: bool = False) -> Tripl
     summary = TriplesSummary()
     # Check every query record before spending time on the index.
     query_index = scan_queries(config.queries)
-    corpus = read_corpus(
-        config.corpus,
-        format=config.corpus_format,
-        id_field=config.id_field,
-        text_field=config.text_field,
-        title_field=config.title_field,
-    )
+    fields = {
+        "format": config.corpus_format,
+        "id_field": config.id_field,
+        "text_field": config.text_field,
+        "title_field": config.title_field,
+    }
+    # An expansion (inpars.expand) keeps its corpus's format and fields: read the same way.
+    bm25_corpus = read_corpus(config.bm25_corpus, **fields) if config.bm25_corpus else None
     with progress_bar(show_progress) as progress:
-        info: IndexInfo = ensure_index(
-            corpus,
+        index = ensure_bm25_index(
+            read_corpus(config.corpus, **fields),
             config.index_path,
-            config.index_settings,
+            bm25_corpus=bm25_corpus,
+            settings=config.index_settings,
             threads=config.threads,
-            corpus_label=str(corpus.path),
             rebuild=config.rebuild_index,
             progress=progress,
         )
+    info = index.info
     summary.index_documents = info.documents
     summary.index_reused = info.reused
     summary.index_reason = info.reason
     summary.index_seconds = info.seconds
-    searcher = Bm25Searcher(info.path, config.k1, config.b)
+    searcher = index.open(config.k1, config.b)
     try:
         for doc_id, line in query_index.first_line.items():
             if not searcher.has_doc(doc_id):
@@ -525,21 +535,21 @@ def make_triples(config: TriplesConfig, *, show_progress: bool = False) -> Tripl
         if config.overwrite:
             for path in (Path(config.output), config.jsonl_path, config.meta_path):
                 path.unlink(missing_ok=True)
-        settings = config.resume_settings(info.fingerprint)
+        settings = config.resume_settings(index.settings())
         meta, done, summary.repaired_bytes = resume_outputs(config, settings, searcher)
-        _write_manifest(config, query_index, info, summary, "running")
+        _write_manifest(config, query_index, index, summary, "running")
         _run(config, query_index, searcher, meta, done, summary, show_progress)
     finally:
         searcher.close()
     summary.seconds = time.perf_counter() - start
-    _write_manifest(config, query_index, info, summary, "complete")
+    _write_manifest(config, query_index, index, summary, "complete")
     return summary
 
 
 def _write_manifest(
     config: TriplesConfig,
     query_index: _QueryIndex,
-    info: IndexInfo,
+    index: Bm25Index,
     summary: TriplesSummary,
     status: str,
 ) -> None:
@@ -554,10 +564,11 @@ def _write_manifest(
         queries={**file_entry(config.queries), "format": query_index.format},
         corpus=config.corpus,
         index={
-            "path": str(info.path),
-            "documents": info.documents,
-            "fingerprint": info.fingerprint,
-            "reused": info.reused,
+            "path": str(index.info.path),
+            "documents": index.info.documents,
+            "fingerprint": index.info.fingerprint,
+            "reused": index.info.reused,
+            **({"texts_fingerprint": index.texts_fingerprint} if index.texts_fingerprint else {}),
         },
         outputs=outputs,
         config=asdict(config),
@@ -696,6 +707,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--index",
         help="Lucene index folder, reused while the corpus and index settings are unchanged "
         "(default: --output with .bm25-index)",
+    )
+    add_bm25_corpus_argument(
+        parser,
+        "the triples' texts (negatives from an expansion are documents whose synthetic queries "
+        "resemble the query: harder, and more often unjudged positives; off by default, as in "
+        "InPars)",
     )
     parser.add_argument("--corpus-format", choices=["beir", "jsonl", "tsv", "csv"])
     parser.add_argument("--id-field", help="corpus id field (JSONL/CSV)")

@@ -286,3 +286,68 @@ def test_help_explains_flags(capsys: pytest.CaptureFixture) -> None:
     text = capsys.readouterr().out
     for flag in ("--depth", "--negatives-per-query", "--seed", "--k1", "--b", "--threads"):
         assert flag in text
+
+
+def _expand(corpus: Path, tmp_path: Path, doc_id: str, query: str) -> Path:
+    from inpars.expand import ExpandConfig, expand
+
+    generated = write_jsonl(tmp_path / "generated.jsonl", [{"doc_id": doc_id, "query": query}])
+    expand(ExpandConfig(str(corpus), str(generated), str(tmp_path / "expanded")))
+    return tmp_path / "expanded"
+
+
+def test_bm25_corpus_mines_negatives_from_the_expansion_with_the_corpus_texts(
+    shared: dict[str, Path], tmp_path: Path
+) -> None:
+    from inpars.merge import merge
+
+    expanded = _expand(shared["corpus"], tmp_path, "d5", "aeroacoustic turbofan")
+    queries = write_jsonl(
+        tmp_path / "q.jsonl",
+        [{"doc_id": "d0", "query": "aeroacoustic turbofan"}, {"doc_id": "d1", "query": "quasar"}],
+    )
+    plain = replace(
+        config_for(shared, tmp_path / "plain", queries=queries), index=str(tmp_path / "i1")
+    )
+    Path(plain.output).parent.mkdir()
+    assert make_triples(plain).without_negatives == 1  # only the expansion has those words
+    config = replace(
+        plain, bm25_corpus=str(expanded), output=str(tmp_path / "expanded.tsv"),
+        index=str(tmp_path / "i2"),
+    )  # fmt: skip
+    summary = make_triples(config)
+    assert summary.without_negatives == 0 and summary.triples == 2
+    tsv, records = read_triples(config)
+    assert (records[0]["neg_id"], records[0]["neg_rank"]) == ("d5", 1)
+    texts = {doc.id: doc.contents for doc in read_corpus(shared["corpus"])}
+    assert tsv[0] == ["aeroacoustic turbofan", texts["d0"], texts["d5"]]  # unexpanded texts
+    assert make_triples(config).already_done == 2  # resumes: same index, same texts
+    # Two shards merged are the unsharded run, and resume as it does.
+    parts = []
+    for index in range(2):
+        part = replace(config, output=str(tmp_path / f"part{index}.tsv"), shard=f"{index}/2")
+        make_triples(part)
+        parts.append(Path(part.output))
+    merged = tmp_path / "merged.tsv"
+    merge(parts, merged)
+    assert merged.read_bytes() == Path(config.output).read_bytes()
+    assert make_triples(replace(config, output=str(merged), jsonl=None)).already_done == 2
+
+
+def test_a_bm25_corpus_of_other_documents_is_refused(
+    shared: dict[str, Path], tmp_path: Path
+) -> None:
+    docs = make_docs()
+    other = write_beir_corpus(tmp_path / "other", [*docs[:-1], ("stranger", "", "who")])
+    with pytest.raises(InputError, match="'stranger' is not in --corpus") as error:
+        make_triples(config_for(shared, tmp_path, bm25_corpus=str(other)))
+    assert str(other / "corpus.jsonl") in str(error.value)
+    fewer = write_beir_corpus(tmp_path / "fewer", docs[:-1])
+    with pytest.raises(InputError, match="has no document 'x2'"):
+        make_triples(config_for(shared, tmp_path, bm25_corpus=str(fewer)))
+    # The same documents in another order are the same documents.
+    shuffled = write_beir_corpus(tmp_path / "shuffled", docs[::-1])
+    config = replace(
+        config_for(shared, tmp_path, bm25_corpus=str(shuffled)), index=str(tmp_path / "i")
+    )
+    assert make_triples(config).triples == 43
