@@ -34,6 +34,16 @@ from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
 from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
 from inpars.io import atomic_write_json, atomic_write_text, dumps_json
+from inpars.pipeline_expand import (
+    EXPAND_BASELINES,
+    EXPAND_HELP,
+    docs_tag,
+    docs_to_generate,
+    expansion_p_values,
+    parse_max_docs,
+    print_first_stages,
+    run_expansion,
+)
 from inpars.progress import (
     DefaultsHelpFormatter,
     console_warnings,
@@ -56,7 +66,7 @@ class PipelineConfig:
     # generate
     generator: str = "smollm2-135m"
     template: str = "inpars"
-    max_docs: int | None = 300
+    max_docs: int | str | None = "auto"  # a count, "all"; "auto": 300, all with expand
     queries_per_doc: int = 2
     temperature: float = 0.7
     top_p: float = 0.95
@@ -91,6 +101,9 @@ class PipelineConfig:
     rerank_dtype: str = "auto"  # for the trained reranker; the zero-shot baseline: auto
     seed: int = 1
     device: str = "auto"
+    # document expansion (inpars.pipeline_expand)
+    expand: bool = False
+    drop_fraction: float = 0.0  # Doc2Query--: the share of (query, document) pairs dropped
 
     def path(self, name: str) -> Path:
         """A file shared by every variant of this collection's work folder."""
@@ -113,6 +126,9 @@ class PipelineResults:
     seconds: dict[str, float]  # step -> seconds (as first run)
     settings: dict[str, Any]
     excluded_queries: list[str] = field(default_factory=list)  # the few-shot examples' ids
+    # expand: the first stage the trained reranker reranked, and each one's recall at depth
+    best_first_stage: str | None = None
+    first_stage_recall: dict[str, float] = field(default_factory=dict)
 
 
 class _State:
@@ -176,7 +192,7 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         corpus=str(collection), output=str(config.path(f"queries{data}.jsonl")),
         examples=str(examples_file) if examples else None,
         num_examples=config.few_shot or None,
-        template=config.template, max_docs=config.max_docs,
+        template=config.template, max_docs=docs_to_generate(config.max_docs, config.expand),
         num_queries_per_doc=config.queries_per_doc, temperature=config.temperature,
         top_p=config.top_p, max_new_tokens=config.max_new_tokens,
         max_doc_tokens=config.max_doc_tokens, batch_size=config.generate_batch_size,
@@ -267,6 +283,16 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
             lambda step=step: rerank(step, show_progress=show_progress),
         )
 
+    excluded = sorted(example["id"] for example in examples)
+    expansion = None
+    if config.expand:
+        expansion = run_expansion(
+            config, state.run, queries=gen.output, bm25_run=runs["BM25"],
+            bm25_index=index, trained_model=trained.output, excluded=excluded,
+            show_progress=show_progress,
+        )  # fmt: skip
+        seconds.update(expansion.seconds)
+
     qrels = read_qrels(collection)
     bm25, zero_shot, trained_run = (read_run(path) for path in runs.values())
     # Fusion with the first stage, the cheap hybrid; the zero-shot model gets it too, so that
@@ -278,8 +304,9 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         "trained": trained_run,
         "trained + BM25 (RRF)": reciprocal_rank_fusion([trained_run, bm25]),
     }
+    if expansion is not None:
+        loaded.update({k: read_run(v) for k, v in expansion.runs.items() if k not in loaded})
     # The few-shot examples' queries were shown to the generator: not counted.
-    excluded = sorted(example["id"] for example in examples)
     evaluations: dict[str, Evaluation] = {
         label: evaluate(run, qrels, DEFAULT_MEASURES, excluded) for label, run in loaded.items()
     }
@@ -289,8 +316,10 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
             for baseline in BASELINES
         }
         for label, result in evaluations.items()
-        if label not in BASELINES
+        if label not in BASELINES and (expansion is None or label not in expansion.runs)
     }
+    if expansion is not None:
+        p_values.update(expansion_p_values(evaluations, list(expansion.runs)))
     results = PipelineResults(
         collection=irds.dataset_id(collection) if irds.is_irds(collection) else collection.name,
         queries=len(evaluations["BM25"].query_ids),
@@ -299,6 +328,8 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         seconds=seconds,
         settings=asdict(config),
         excluded_queries=excluded,
+        best_first_stage=expansion.best_first_stage if expansion else None,
+        first_stage_recall=expansion.first_stage_recall if expansion else {},
     )
     atomic_write_json(config.variant_path(RESULTS_FILE), asdict(results))
     return results
@@ -316,7 +347,8 @@ def data_tag(config: PipelineConfig) -> str:
         parts.append(f"fewshot{config.few_shot}")
     if config.generate_dtype != defaults.generate_dtype:
         parts.append(config.generate_dtype)
-    return "".join(f"-{part}" for part in parts)
+    parts.append(docs_tag(docs_to_generate(config.max_docs, config.expand)))
+    return "".join(f"-{part}" for part in parts if part)
 
 
 def _slug(text: str) -> str:
@@ -355,14 +387,18 @@ def few_shot_examples(collection: Path, k: int, seed: int) -> list[dict[str, str
 
 
 def print_results(results: PipelineResults, console: Any, alpha: float = 0.05) -> None:
-    """One row per run; each trained run has p-values against each baseline run."""
+    """One row per run; each trained run has p-values against each baseline run (and with
+    ``expand``, each run of the expansion against each of its baselines)."""
     from rich.table import Table
 
     measures = list(next(iter(results.means.values())))
+    expansion = ""
+    if results.best_first_stage:
+        expansion = f"; expansion runs: (p vs {' / vs '.join(EXPAND_BASELINES)})"
     table = Table(
         title=plain(
             f"{results.collection}: {results.queries} judged queries; trained runs: (p vs "
-            f"{' / vs '.join(BASELINES)}), paired t-test, * p < {alpha}"
+            f"{' / vs '.join(BASELINES)}){expansion}, paired t-test, * p < {alpha}"
         )
     )
     table.add_column("run", style="bold")
@@ -373,11 +409,12 @@ def print_results(results: PipelineResults, console: Any, alpha: float = 0.05) -
         for measure in measures:
             text = f"{means[measure]:.4f}"
             if label in results.p_values:
-                p_values = [_p(results.p_values[label][b][measure], alpha) for b in BASELINES]
+                p_values = [_p(p[measure], alpha) for p in results.p_values[label].values()]
                 text += f" ({' / '.join(p_values)})"
             cells.append(text)
         table.add_row(label, *cells)
     console.print(table)
+    print_first_stages(results, console)
     console.print(
         "step seconds: "
         + ", ".join(f"{name} {value:,.0f}" for name, value in results.seconds.items())
@@ -406,6 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
     for option in fields(PipelineConfig):
         if option.name in {"collection", "work_dir"}:
             continue
+        if option.type == "bool":
+            parser.add_argument(
+                "--" + option.name.replace("_", "-"), action="store_true", help=_HELP[option.name]
+            )
+            continue
         parser.add_argument(
             "--" + option.name.replace("_", "-"),
             type=_TYPES[str(option.type).removesuffix(" | None")],
@@ -416,11 +458,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str}
+_TYPES: dict[str, Callable[[str], Any]] = {
+    "int": int, "float": float, "str": str, "int | str": parse_max_docs,
+}  # fmt: skip
 _HELP = {
     "generator": "query generator for the hf engine (a folder, hub id, .gguf, or smollm2-135m)",
     "template": "prompt template: inpars, inpars-gbq, promptagator (needs examples) or a file",
-    "max_docs": "documents sampled for generation",
+    "max_docs": "documents sampled for generation: a count, 'all', or 'auto' (300; every "
+    "document with --expand)",
+    **EXPAND_HELP,
     "queries_per_doc": "sampled queries per document",
     "keep_top_k": "queries kept by the filter (mean log-prob)",
     "few_shot": "draw this many judged queries of the collection (seeded), each with its "

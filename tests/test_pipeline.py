@@ -119,3 +119,83 @@ def test_variants_sharing_a_work_folder_keep_each_other_s_steps(tmp_path: Path) 
     calls = []
     _State(path).run("train: a", {"lr": 1}, lambda: calls.append(1))
     assert calls == []  # still recorded as done
+
+
+def test_max_docs_is_a_count_all_or_auto() -> None:
+    from inpars.pipeline import build_parser
+    from inpars.pipeline_expand import docs_to_generate
+
+    def parsed(*argv: str) -> PipelineConfig:
+        args = vars(build_parser().parse_args(["--collection", "c", "--work-dir", "w", *argv]))
+        return PipelineConfig(**{k: v for k, v in args.items() if k != "quiet"})
+
+    assert parsed().max_docs == "auto" and not parsed().expand
+    assert docs_to_generate(parsed().max_docs, False) == 300
+    assert docs_to_generate(parsed("--expand").max_docs, True) is None  # every document
+    assert docs_to_generate(parsed("--max-docs", "all").max_docs, False) is None
+    assert docs_to_generate(parsed("--max-docs", "50", "--expand").max_docs, True) == 50
+    with pytest.raises(SystemExit):
+        parsed("--max-docs", "0")
+    with pytest.raises(InparsError, match="max_docs"):
+        docs_to_generate("some", False)
+
+
+@pytest.mark.slow
+def test_pipeline_expand_reports_the_expansion_against_the_zero_shot_bar(
+    tmp_path: Path, tiny_cross_encoder: Path
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from inpars.corpus import read_corpus
+    from inpars.pipeline import print_results
+    from inpars.pipeline_expand import EXPAND_BASELINES, FIRST_STAGES
+
+    collection = write_beir_collection(tmp_path / "collection")
+    (collection / "queries.jsonl").write_text("".join(
+        json.dumps({"_id": f"q{t}", "text": topic}) + "\n" for t, topic in enumerate(TOPICS)
+    ))  # fmt: skip
+    config = PipelineConfig(
+        collection=str(collection), work_dir=str(tmp_path / "work"), expand=True,
+        queries_per_doc=1, temperature=0.0, max_new_tokens=8, negatives_depth=10,
+        kind="cross-encoder", reranker_model=str(tiny_cross_encoder), max_steps=1,
+        train_batch_size=2, micro_batch_size=2, depth=10, device="cpu",
+    )  # fmt: skip
+    results = run_pipeline(config, show_progress=False)
+    work = tmp_path / "work"
+    # Every document got its query (max_docs "auto" with expand), and kept it in the expansion.
+    generated = [json.loads(line) for line in (work / "queries-alldocs.jsonl").open()]
+    assert len({record["doc_id"] for record in generated}) == 30
+    expanded = {doc.id: doc.contents for doc in read_corpus(work / "expanded-alldocs")}
+    original = {doc.id: doc.contents for doc in read_corpus(collection)}
+    for record in generated:
+        if record["query"].strip():
+            assert expanded[record["doc_id"]].startswith(original[record["doc_id"]])
+            assert " ".join(record["query"].split()) in expanded[record["doc_id"]]
+    expansion_rows = {
+        "BM25 + expansion", "zero-shot dense", "zero-shot dense + BM25 (RRF)",
+        "zero-shot dense + BM25 + expansion (RRF)", f"trained over {results.best_first_stage}",
+    }  # fmt: skip
+    assert expansion_rows <= set(results.means)
+    assert results.best_first_stage in FIRST_STAGES
+    best_recall = results.first_stage_recall[results.best_first_stage]
+    assert best_recall == max(results.first_stage_recall.values())
+    for label in expansion_rows - set(EXPAND_BASELINES):
+        assert list(results.p_values[label]) == list(EXPAND_BASELINES)
+    assert list(results.p_values["trained"]) == [
+        "BM25", "zero-shot bi-encoder", "zero-shot + BM25 (RRF)",
+    ]  # fmt: skip
+    # The expansion's BM25 run is its own: another index, other rankings than BM25's.
+    assert (work / "bm25-index-expanded-alldocs").is_dir()
+    assert (work / "bm25-expanded-alldocs-top10.trec").read_text() != (
+        work / "bm25-top10.trec"
+    ).read_text()
+    console = Console(file=io.StringIO(), width=400, color_system=None)
+    print_results(results, console)
+    printed = console.file.getvalue()
+    assert "zero-shot dense + BM25 + expansion (RRF)" in printed
+    assert f"trained reranker over {results.best_first_stage}" in printed
+    # Done: a second run redoes nothing.
+    again = run_pipeline(config, show_progress=False)
+    assert again.means == results.means and again.seconds == results.seconds

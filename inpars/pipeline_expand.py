@@ -1,0 +1,231 @@
+"""The pipeline's ``--expand`` variant: document expansion measured against the zero-shot bar.
+
+With ``expand``, :func:`inpars.pipeline.run_pipeline` also
+
+1. expands the collection with the generated queries (:mod:`inpars.expand`: every query of
+   every document it generated for, appended to the document's text; ``drop_fraction`` > 0
+   drops the least relevant pairs first, Doc2Query--, scored by the zero-shot bi-encoder
+   ``baseline_model``);
+2. retrieves with the zero-shot bi-encoder over the whole corpus (:mod:`inpars.search`, dense
+   retrieval, not reranking) fused by reciprocal rank with BM25 over the corpus, and with BM25
+   over the expansion (``inpars.search --hybrid --bm25-corpus``, :mod:`inpars.bm25_corpus`);
+3. reranks, with the trained reranker, the top ``depth`` of the best first stage: the one with
+   the highest recall at ``depth`` on the judged queries (what bounds a reranker), ties going to
+   the higher nDCG@10, then to the later run of :data:`FIRST_STAGES`.
+
+Each of the new runs is compared with :data:`EXPAND_BASELINES` (BM25, the zero-shot dense
+retrieval, and their fusion, the best system without synthetic data) by a paired t-test.
+Every document's queries are needed for an expansion to change retrieval: ``max_docs``
+defaults to every document with ``expand`` (:func:`docs_to_generate`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from inpars.errors import InparsError
+
+DEFAULT_MAX_DOCS = 300
+"""Documents the pipeline generates queries for without ``expand`` (training data only)."""
+
+EXPANSION = "BM25 + expansion"
+DENSE = "zero-shot dense"
+DENSE_RRF = "zero-shot dense + BM25 (RRF)"
+EXPANDED_RRF = "zero-shot dense + BM25 + expansion (RRF)"
+EXPAND_BASELINES = ("BM25", DENSE, DENSE_RRF)
+"""What the expansion runs are compared with: BM25, the zero-shot bi-encoder retrieving on its
+own, and the two fused (the best system without synthetic data)."""
+
+FIRST_STAGES = ("BM25", EXPANSION, DENSE, DENSE_RRF, EXPANDED_RRF)
+"""The first stages the trained reranker may rerank, in order of preference on ties."""
+
+EXPAND_HELP = {
+    "expand": "also expand the collection with the generated queries (inpars.expand) and "
+    "report BM25 over the expansion, the zero-shot bi-encoder's dense retrieval fused with "
+    "BM25 and with BM25 over the expansion (RRF), each with paired t-tests against BM25, "
+    "zero-shot dense and their fusion, and the trained reranker over the first stage with "
+    "the highest recall at --depth",
+    "drop_fraction": "with --expand: Doc2Query--, drop this share of (query, document) pairs, "
+    "the lowest scored by --baseline-model, before expanding (0: keep every query)",
+}
+"""The pipeline's help for its expansion flags."""
+
+RunStep = Callable[[str, dict[str, Any], Callable[[], Any]], float]
+"""Runs a pipeline step unless it is done with these settings; returns its seconds."""
+
+
+def parse_max_docs(text: str) -> int | str:
+    """``--max-docs``: a positive count, ``all`` (every document) or ``auto``."""
+    if text in ("all", "auto"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a count of at least 1, 'all' or 'auto' (got {text!r})")
+    return value
+
+
+def docs_to_generate(max_docs: int | str | None, expand: bool) -> int | None:
+    """The documents to generate for (None: all): ``auto`` is all with ``expand``, else 300."""
+    if max_docs == "auto":
+        return None if expand else DEFAULT_MAX_DOCS
+    if max_docs in ("all", None):
+        return None
+    if isinstance(max_docs, int) and not isinstance(max_docs, bool) and max_docs >= 1:
+        return max_docs
+    raise InparsError(f"max_docs must be a positive count, 'all' or 'auto' (got {max_docs!r})")
+
+
+def docs_tag(max_docs: int | None) -> str:
+    """What names the generated queries of every document apart (``""`` for a count).
+
+    Counts share the default's files, as before ``all`` existed (a changed count is a
+    changed setting of the generate step).
+    """
+    return "alldocs" if max_docs is None else ""
+
+
+@dataclass
+class ExpansionRuns:
+    """The runs of the ``expand`` variant (label -> TREC run), and what was chosen."""
+
+    runs: dict[str, Path]
+    best_first_stage: str
+    first_stage_recall: dict[str, float]  # first stage -> R@depth on the judged queries
+    recall_measure: str
+    trained_label: str
+    seconds: dict[str, float]
+
+
+def run_expansion(
+    config: Any,
+    run_step: RunStep,
+    *,
+    queries: str,
+    bm25_run: Path,
+    bm25_index: str,
+    trained_model: str,
+    excluded: list[str],
+    show_progress: bool,
+) -> ExpansionRuns:
+    """Expands the collection, retrieves, and reranks the best first stage (module docstring).
+
+    ``config`` is the :class:`inpars.pipeline.PipelineConfig`; ``queries`` the generated
+    queries (``queries<tag>.jsonl``: the expansion is ``expanded<tag>``); ``bm25_run`` the
+    pipeline's BM25 run (top ``depth``) and ``bm25_index`` its index of the collection.
+    """
+    from inpars import irds
+    from inpars.corpus import read_qrels
+    from inpars.evaluate import evaluate
+    from inpars.expand import ExpandConfig, expand
+    from inpars.rerank import RerankConfig, rerank
+    from inpars.runs import read_run
+    from inpars.search import SearchConfig, search_run
+
+    collection = str(config.collection)
+    if irds.is_irds(collection):
+        raise InparsError(f"{collection}: --expand needs a BEIR folder (it writes an expansion)")
+    seconds: dict[str, float] = {}
+    drop = f"-drop{config.drop_fraction:g}" if config.drop_fraction else ""
+    name = f"expanded{Path(queries).stem.removeprefix('queries')}{drop}"
+    expanded = ExpandConfig(
+        corpus=collection, queries=queries, output=str(config.path(name)),
+        drop_fraction=config.drop_fraction, scorer=config.baseline_model, device=config.device,
+    )  # fmt: skip
+    seconds["expand"] = run_step(
+        f"expand: {name}",
+        asdict(expanded),
+        lambda: expand(expanded, show_progress=show_progress),
+    )
+    depth = config.depth
+    runs = {
+        "BM25": bm25_run,
+        DENSE: config.path(f"dense-top{depth}.trec"),
+        DENSE_RRF: config.path(f"dense-bm25-rrf-top{depth}.trec"),
+        EXPANSION: config.path(f"bm25-{name}-top{depth}.trec"),
+        EXPANDED_RRF: config.path(f"dense-bm25-{name}-rrf-top{depth}.trec"),
+    }
+    common = {
+        "queries": collection, "corpus": collection, "qrels": collection,
+        "model": config.baseline_model, "k": depth, "hybrid": True, "device": config.device,
+    }  # fmt: skip
+    plain = SearchConfig(
+        **common, output=str(runs[DENSE_RRF]), dense_output=str(runs[DENSE]),
+        bm25_index=bm25_index,
+    )  # fmt: skip
+    with_expansion = SearchConfig(
+        **common, output=str(runs[EXPANDED_RRF]), bm25_output=str(runs[EXPANSION]),
+        bm25_corpus=expanded.output, bm25_index=str(config.path(f"bm25-index-{name}")),
+    )  # fmt: skip
+    for label, search in ((DENSE_RRF, plain), (EXPANDED_RRF, with_expansion)):
+        seconds[f"search: {label}"] = run_step(
+            f"search: {Path(search.output).name}",
+            asdict(search),
+            lambda search=search: search_run(search, show_progress=show_progress),
+        )
+
+    qrels = read_qrels(collection)
+    measure = f"R@{depth}"
+    recall = {
+        label: evaluate(read_run(runs[label]), qrels, [measure], excluded).mean(measure)
+        for label in FIRST_STAGES
+    }
+    ndcg = {
+        label: evaluate(read_run(runs[label]), qrels, ["nDCG@10"], excluded).mean("nDCG@10")
+        for label in FIRST_STAGES
+    }
+    best = max(
+        FIRST_STAGES, key=lambda label: (recall[label], ndcg[label], FIRST_STAGES.index(label))
+    )
+    trained_label = f"trained over {best}"
+    slug = Path(runs[best]).stem
+    reranked = RerankConfig(
+        queries=collection, corpus=collection, run=str(runs[best]), model=trained_model,
+        output=str(config.variant_path(f"trained-over-{slug}.trec")), depth=depth,
+        qrels=collection, batch_size=config.rerank_batch_size, max_length=config.max_length,
+        device=config.device, dtype=config.rerank_dtype, index=bm25_index,
+    )  # fmt: skip
+    seconds[f"rerank: {trained_label}"] = run_step(
+        f"rerank: {config.name or config.kind} over {slug}",
+        asdict(reranked),
+        lambda: rerank(reranked, show_progress=show_progress),
+    )
+    runs[trained_label] = Path(reranked.output)
+    return ExpansionRuns(runs, best, recall, measure, trained_label, seconds)
+
+
+def expansion_p_values(evaluations: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+    """Each of ``labels`` against each of :data:`EXPAND_BASELINES`: measure -> p-value."""
+    from inpars.evaluate import compare
+
+    return {
+        label: {
+            baseline: {
+                c.measure: c.p_value for c in compare(evaluations[baseline], evaluations[label])
+            }
+            for baseline in EXPAND_BASELINES
+        }
+        for label in labels
+        if label not in EXPAND_BASELINES
+    }
+
+
+def print_first_stages(results: Any, console: Any) -> None:
+    """The line saying which first stage the trained reranker reranked, and why (expand)."""
+    if not results.best_first_stage:
+        return
+    recall = ", ".join(
+        f"{label} {value:.4f}" for label, value in results.first_stage_recall.items()
+    )
+    console.print(
+        f"trained reranker over {results.best_first_stage}: the first stage with the highest "
+        f"recall at the reranking depth ({recall})",
+        markup=False,
+        highlight=False,
+    )
