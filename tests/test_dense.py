@@ -34,7 +34,12 @@ from inpars.errors import InparsError, InputError
 from inpars.rerankers import load_reranker
 from inpars.search import DenseRetriever
 
-from conftest import build_tiny_cross_encoder, minilm_tokenizer, write_learnable_triples
+from conftest import (
+    build_tiny_cross_encoder,
+    minilm_tokenizer,
+    write_expansion,
+    write_learnable_triples,
+)
 from dense_fixtures import (
     WordOverlapTeacher,
     build_tiny_bi_encoder,
@@ -358,13 +363,8 @@ def test_mined_negatives_are_never_positives_and_margins_are_the_teachers(
 def test_bm25_corpus_mines_negatives_from_the_expansion_while_the_teacher_reads_the_corpus(
     dense_collection: tuple[Path, Path], tiny_bi_encoder: Path, tmp_path: Path
 ) -> None:
-    from inpars.expand import ExpandConfig, expand
-
     corpus, _ = dense_collection
-    generated = tmp_path / "generated.jsonl"
-    generated.write_text(json.dumps({"doc_id": "d2-3", "query": "aeroacoustic turbofan"}) + "\n")
-    expanded = tmp_path / "expanded"
-    expand(ExpandConfig(str(corpus), str(generated), str(expanded)))
+    expanded = write_expansion(corpus, tmp_path, "d2-3", "aeroacoustic turbofan")
     queries = tmp_path / "queries.jsonl"
     queries.write_text(json.dumps({"doc_id": "d0-0", "query": "aeroacoustic turbofan"}) + "\n")
     plain = label_config(

@@ -25,7 +25,7 @@ from inpars.search import (
     search_run,
 )
 
-from conftest import write_beir_collection, write_beir_corpus
+from conftest import write_beir_collection, write_beir_corpus, write_expansion
 from dense_fixtures import build_tiny_bi_encoder
 
 
@@ -240,12 +240,7 @@ def test_bad_settings_are_refused(collection: Path, tmp_path: Path) -> None:
 
 def _expansion_only_query(collection: Path, tmp_path: Path) -> tuple[Path, Path]:
     """An expansion of ``collection`` giving d4-3 words no document has, and a query of them."""
-    from inpars.expand import ExpandConfig, expand
-
-    generated = tmp_path / "generated.jsonl"
-    generated.write_text(json.dumps({"doc_id": "d4-3", "query": "aeroacoustic turbofan"}) + "\n")
-    expanded = tmp_path / "expanded"
-    expand(ExpandConfig(str(collection), str(generated), str(expanded)))
+    expanded = write_expansion(collection, tmp_path, "d4-3", "aeroacoustic turbofan")
     queries = tmp_path / "queries.jsonl"
     queries.write_text(json.dumps({"_id": "x", "text": "aeroacoustic turbofan"}) + "\n")
     return expanded, queries

@@ -19,7 +19,7 @@ from inpars.corpus import read_corpus
 from inpars.errors import InparsError, InputError
 from inpars.triples import TriplesConfig, main, make_triples, query_rng, sample_negatives
 
-from conftest import write_beir_corpus
+from conftest import write_beir_corpus, write_expansion
 
 VOCABULARY = [
     "flow", "heat", "wave", "shock", "plate", "layer", "pressure", "wing", "vortex", "drag",
@@ -288,20 +288,12 @@ def test_help_explains_flags(capsys: pytest.CaptureFixture) -> None:
         assert flag in text
 
 
-def _expand(corpus: Path, tmp_path: Path, doc_id: str, query: str) -> Path:
-    from inpars.expand import ExpandConfig, expand
-
-    generated = write_jsonl(tmp_path / "generated.jsonl", [{"doc_id": doc_id, "query": query}])
-    expand(ExpandConfig(str(corpus), str(generated), str(tmp_path / "expanded")))
-    return tmp_path / "expanded"
-
-
 def test_bm25_corpus_mines_negatives_from_the_expansion_with_the_corpus_texts(
     shared: dict[str, Path], tmp_path: Path
 ) -> None:
     from inpars.merge import merge
 
-    expanded = _expand(shared["corpus"], tmp_path, "d5", "aeroacoustic turbofan")
+    expanded = write_expansion(shared["corpus"], tmp_path, "d5", "aeroacoustic turbofan")
     queries = write_jsonl(
         tmp_path / "q.jsonl",
         [{"doc_id": "d0", "query": "aeroacoustic turbofan"}, {"doc_id": "d1", "query": "quasar"}],
