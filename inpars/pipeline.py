@@ -37,6 +37,7 @@ from inpars.io import atomic_write_json, atomic_write_text, dumps_json
 from inpars.pipeline_expand import (
     EXPAND_BASELINES,
     EXPAND_HELP,
+    check_expand_settings,
     docs_tag,
     docs_to_generate,
     expansion_p_values,
@@ -175,6 +176,7 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
     collection = Path(config.collection)
     if not irds.is_irds(collection) and not (collection / "qrels").is_dir():
         raise InparsError(f"{collection}: not a BEIR folder with qrels/ (needed to evaluate)")
+    check_expand_settings(config)
     Path(config.work_dir).mkdir(parents=True, exist_ok=True)
     state = _State(config.path(STATE_FILE))
     index = str(config.path("bm25-index"))
@@ -319,7 +321,7 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         if label not in BASELINES and (expansion is None or label not in expansion.runs)
     }
     if expansion is not None:
-        p_values.update(expansion_p_values(evaluations, list(expansion.runs)))
+        p_values.update(expansion_p_values(evaluations, expansion))
     results = PipelineResults(
         collection=irds.dataset_id(collection) if irds.is_irds(collection) else collection.name,
         queries=len(evaluations["BM25"].query_ids),

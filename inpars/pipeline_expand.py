@@ -82,6 +82,21 @@ def docs_to_generate(max_docs: int | str | None, expand: bool) -> int | None:
     raise InparsError(f"max_docs must be a positive count, 'all' or 'auto' (got {max_docs!r})")
 
 
+def check_expand_settings(config: Any) -> None:
+    """Refuses expansion settings that cannot work, before any step runs."""
+    from inpars import irds
+
+    if not 0 <= config.drop_fraction < 1:
+        raise InparsError(f"--drop-fraction must be in [0, 1) (got {config.drop_fraction})")
+    if config.drop_fraction and not config.expand:
+        raise InparsError("--drop-fraction goes with --expand")
+    if config.expand and irds.is_irds(config.collection):
+        raise InparsError(
+            f"{config.collection}: --expand needs a BEIR folder (an expansion is written as one)"
+        )
+    docs_to_generate(config.max_docs, config.expand)
+
+
 def docs_tag(max_docs: int | None) -> str:
     """What names the generated queries of every document apart (``""`` for a count).
 
@@ -120,7 +135,6 @@ def run_expansion(
     queries (``queries<tag>.jsonl``: the expansion is ``expanded<tag>``); ``bm25_run`` the
     pipeline's BM25 run (top ``depth``) and ``bm25_index`` its index of the collection.
     """
-    from inpars import irds
     from inpars.corpus import read_qrels
     from inpars.evaluate import evaluate
     from inpars.expand import ExpandConfig, expand
@@ -129,8 +143,6 @@ def run_expansion(
     from inpars.search import SearchConfig, search_run
 
     collection = str(config.collection)
-    if irds.is_irds(collection):
-        raise InparsError(f"{collection}: --expand needs a BEIR folder (it writes an expansion)")
     seconds: dict[str, float] = {}
     drop = f"-drop{config.drop_fraction:g}" if config.drop_fraction else ""
     name = f"expanded{Path(queries).stem.removeprefix('queries')}{drop}"
@@ -200,32 +212,39 @@ def run_expansion(
     return ExpansionRuns(runs, best, recall, measure, trained_label, seconds)
 
 
-def expansion_p_values(evaluations: dict[str, Any], labels: list[str]) -> dict[str, Any]:
-    """Each of ``labels`` against each of :data:`EXPAND_BASELINES`: measure -> p-value."""
+def expansion_p_values(evaluations: dict[str, Any], expansion: ExpansionRuns) -> dict[str, Any]:
+    """Each run of ``expansion`` against each of :data:`EXPAND_BASELINES` (the trained
+    reranker also against the first stage it reranked): baseline -> measure -> p-value."""
     from inpars.evaluate import compare
 
-    return {
-        label: {
+    p_values = {}
+    for label in expansion.runs:
+        if label in EXPAND_BASELINES:
+            continue
+        baselines = list(EXPAND_BASELINES)
+        if label == expansion.trained_label and expansion.best_first_stage not in baselines:
+            baselines.append(expansion.best_first_stage)
+        p_values[label] = {
             baseline: {
                 c.measure: c.p_value for c in compare(evaluations[baseline], evaluations[label])
             }
-            for baseline in EXPAND_BASELINES
+            for baseline in baselines
         }
-        for label in labels
-        if label not in EXPAND_BASELINES
-    }
+    return p_values
 
 
 def print_first_stages(results: Any, console: Any) -> None:
     """The line saying which first stage the trained reranker reranked, and why (expand)."""
     if not results.best_first_stage:
         return
+    best = results.best_first_stage
     recall = ", ".join(
         f"{label} {value:.4f}" for label, value in results.first_stage_recall.items()
     )
+    against = "" if best in EXPAND_BASELINES else f"; its last p-value is against {best}"
     console.print(
-        f"trained reranker over {results.best_first_stage}: the first stage with the highest "
-        f"recall at the reranking depth ({recall})",
+        f"trained reranker over {best}: the first stage with the highest recall at the "
+        f"reranking depth ({recall}){against}",
         markup=False,
         highlight=False,
     )

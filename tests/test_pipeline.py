@@ -140,6 +140,18 @@ def test_max_docs_is_a_count_all_or_auto() -> None:
         docs_to_generate("some", False)
 
 
+def test_expansion_settings_that_cannot_work_are_refused_before_any_step(
+    tmp_path: Path, capsys
+) -> None:
+    collection = write_beir_collection(tmp_path / "collection")
+    argv = ["--collection", str(collection), "--work-dir", str(tmp_path / "work")]
+    assert main([*argv, "--drop-fraction", "0.3"]) == 2
+    assert "--drop-fraction goes with --expand" in capsys.readouterr().err
+    assert main([*argv, "--expand", "--drop-fraction", "1"]) == 2
+    assert "--drop-fraction must be in [0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "work" / "queries-alldocs.jsonl").exists()
+
+
 @pytest.mark.slow
 def test_pipeline_expand_reports_the_expansion_against_the_zero_shot_bar(
     tmp_path: Path, tiny_cross_encoder: Path
@@ -185,8 +197,11 @@ def test_pipeline_expand_reports_the_expansion_against_the_zero_shot_bar(
     assert results.best_first_stage in FIRST_STAGES
     best_recall = results.first_stage_recall[results.best_first_stage]
     assert best_recall == max(results.first_stage_recall.values())
-    for label in expansion_rows - set(EXPAND_BASELINES):
+    best, trained = results.best_first_stage, f"trained over {results.best_first_stage}"
+    for label in expansion_rows - set(EXPAND_BASELINES) - {trained}:
         assert list(results.p_values[label]) == list(EXPAND_BASELINES)
+    also = [] if best in EXPAND_BASELINES else [best]  # and against what it reranked
+    assert list(results.p_values[trained]) == [*EXPAND_BASELINES, *also]
     assert list(results.p_values["trained"]) == [
         "BM25", "zero-shot bi-encoder", "zero-shot + BM25 (RRF)",
     ]  # fmt: skip
