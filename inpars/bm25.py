@@ -5,8 +5,9 @@ text joined the one inpars way), with positions, document vectors and the raw do
 so that it also serves Pyserini tools (RM3, document vectors) beyond BM25.
 
 Reuse: a finished index carries ``inpars-index.json`` with a fingerprint of everything that
-decides its content: each document's id and contents in corpus order, the analysis settings and
-the Pyserini version. :func:`ensure_index` recomputes the corpus part (a streaming pass, no JVM
+decides its content: the corpus fingerprint (:func:`inpars.artifacts.corpus_fingerprint`, of
+each document's id and contents in corpus order), the analysis settings and the Pyserini
+version. :func:`ensure_index` recomputes the corpus part (a streaming pass, no JVM
 needed) and reuses the index only on an exact match; anything else rebuilds it, into a
 temporary folder that replaces the old one only once complete, so a crash never leaves a
 half-built index that looks finished.
@@ -49,6 +50,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, overload
 
+from inpars.artifacts import CorpusFingerprint, corpus_fingerprint
 from inpars.errors import InparsError
 from inpars.io import atomic_write_json, locked
 from inpars.records import Document
@@ -179,36 +181,16 @@ def pyserini_version() -> str:
         return "not installed"
 
 
-class _Fingerprint:
-    """A running digest of settings and documents; order-sensitive, length-prefixed."""
-
-    def __init__(self, settings: IndexSettings) -> None:
-        self._hash = hashlib.sha256()
-        header = {"format": INDEX_FORMAT, "pyserini": pyserini_version(), **asdict(settings)}
-        self._hash.update(json.dumps(header, sort_keys=True).encode("utf-8"))
-        self.documents = 0
-
-    def add(self, doc_id: str, contents: str) -> None:
-        id_bytes = doc_id.encode("utf-8")
-        text_bytes = contents.encode("utf-8")
-        # Length prefixes keep ("a", "bc") and ("ab", "c") apart.
-        self._hash.update(f"\n{len(id_bytes)}:{len(text_bytes)}:".encode("ascii"))
-        self._hash.update(id_bytes)
-        self._hash.update(text_bytes)
-        self.documents += 1
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-
-def corpus_fingerprint(
-    documents: Iterable[Document], settings: IndexSettings = IndexSettings()
-) -> tuple[str, int]:
-    """The fingerprint an index of these documents would carry, and the document count."""
-    fingerprint = _Fingerprint(settings)
-    for doc in documents:
-        fingerprint.add(doc.id, doc.contents)
-    return fingerprint.hexdigest(), fingerprint.documents
+def index_fingerprint(corpus_fingerprint: str, settings: IndexSettings) -> str:
+    """What decides an index's content: the corpus (:func:`inpars.artifacts.corpus_fingerprint`),
+    the analysis settings and the Pyserini version."""
+    header = {
+        "format": INDEX_FORMAT,
+        "pyserini": pyserini_version(),
+        **asdict(settings),
+        "corpus": corpus_fingerprint,
+    }
+    return hashlib.sha256(json.dumps(header, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def read_index_metadata(index_dir: str | Path) -> dict[str, Any] | None:
@@ -269,7 +251,7 @@ def build_index(
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     building = index_dir.with_name(f".{index_dir.name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
-    fingerprint = _Fingerprint(settings)
+    fingerprint = CorpusFingerprint()
     task = _progress_task(progress, "index", total)
     indexer = lucene.LuceneIndexer(args=settings.indexer_args(building), threads=max(1, threads))
     try:
@@ -294,9 +276,10 @@ def build_index(
     if fingerprint.documents == 0:
         shutil.rmtree(building, ignore_errors=True)
         raise InparsError(f"{corpus_label or 'corpus'}: no documents to index")
-    digest = fingerprint.hexdigest()
+    digest = index_fingerprint(fingerprint.hexdigest(), settings)
     metadata = {
         "fingerprint": digest,
+        "corpus_fingerprint": fingerprint.hexdigest(),
         "documents": fingerprint.documents,
         "corpus": corpus_label,
         "settings": asdict(settings),
@@ -398,19 +381,13 @@ def _ensure_index(
             reason = "no index yet" if not index_dir.exists() else "no inpars fingerprint"
         else:
             task = _progress_task(progress, "check index", metadata.get("documents"))
-            fingerprint = _Fingerprint(settings)
-            for doc in documents:
-                fingerprint.add(doc.id, doc.contents)
-                if task is not None and fingerprint.documents % 1000 == 0:
-                    progress.advance(task, 1000)
-            total = fingerprint.documents
-            if task is not None:
-                progress.update(task, completed=total, total=total)
-            if fingerprint.hexdigest() == metadata.get("fingerprint"):
+            corpus, total = corpus_fingerprint(documents, progress, task)
+            digest = index_fingerprint(corpus, settings)
+            if digest == metadata.get("fingerprint"):
                 return IndexInfo(
                     path=index_dir,
-                    documents=fingerprint.documents,
-                    fingerprint=fingerprint.hexdigest(),
+                    documents=total,
+                    fingerprint=digest,
                     reused=True,
                     seconds=time.perf_counter() - start,
                     reason="unchanged",
@@ -710,8 +687,8 @@ __all__ = [
     "IndexSettings",
     "Ranking",
     "build_index",
-    "corpus_fingerprint",
     "ensure_index",
+    "index_fingerprint",
     "parse_top_docs",
     "read_index_metadata",
 ]

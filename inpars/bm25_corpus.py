@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inpars.bm25 import Bm25Searcher, IndexInfo, IndexSettings, corpus_fingerprint, ensure_index
+from inpars.artifacts import CorpusFingerprint
+from inpars.bm25 import Bm25Searcher, IndexInfo, IndexSettings, ensure_index
 from inpars.corpus import CorpusReader
 from inpars.errors import InputError
-from inpars.records import Document
 
 FLAG = "--bm25-corpus"
 
@@ -58,27 +58,26 @@ class Bm25Index:
     """A BM25 index ready to open, of ``--corpus`` or of ``--bm25-corpus``.
 
     ``texts`` (only for an index of ``--bm25-corpus``, when asked for) are ``--corpus``'s
-    documents, which :meth:`open`'s searcher returns from ``doc_contents``;
-    ``texts_fingerprint`` identifies them (:func:`inpars.bm25.corpus_fingerprint`).
+    documents, which :meth:`open`'s searcher returns from ``doc_contents``; ``texts_input``
+    identifies them as :func:`inpars.artifacts.corpus_input` does.
     """
 
     info: IndexInfo
     texts: dict[str, str] | None = None
-    texts_fingerprint: str | None = None
+    texts_input: dict[str, Any] | None = None
 
     def open(self, k1: float, b: float) -> Bm25Searcher:
         """A searcher of the index whose ``doc_contents`` are ``--corpus``'s texts."""
         return Bm25Searcher(self.info.path, k1, b, texts=self.texts)
 
-    def settings(self) -> dict[str, str]:
-        """What decides a stage's results here: for the settings a resumed output must match.
-
-        The index fingerprint, and with ``--bm25-corpus`` the texts' fingerprint (absent
-        otherwise, so outputs written without the flag keep resuming).
-        """
-        found = {"index_fingerprint": self.info.fingerprint}
-        if self.texts_fingerprint is not None:
-            found["texts_fingerprint"] = self.texts_fingerprint
+    def inputs(self) -> dict[str, dict[str, Any]]:
+        """What a stage read here, as the inputs of its :class:`inpars.artifacts.Artifact`:
+        the index (its fingerprint stands for the corpus it indexes), and with
+        ``--bm25-corpus`` also ``--corpus``, whose texts the stage read (absent otherwise, so
+        outputs written without the flag are the same run as before)."""
+        found = {"index": {"path": str(self.info.path), "fingerprint": self.info.fingerprint}}
+        if self.texts_input is not None:
+            found["corpus"] = self.texts_input
         return found
 
 
@@ -104,11 +103,10 @@ def ensure_bm25_index(
     """
     indexed = bm25_corpus if bm25_corpus is not None else corpus
     text_map: dict[str, str] | None = None
-    texts_fingerprint = None
+    texts_input = None
     if bm25_corpus is not None:
         if texts:
-            text_map = {}
-            texts_fingerprint, _ = corpus_fingerprint(_recording(corpus, text_map))
+            text_map, texts_input = _read_texts(corpus)
             _check_ids(iter(text_map), bm25_corpus, corpus, known=text_map)
         else:
             _check_ids(_all_ids(corpus), bm25_corpus, corpus)
@@ -121,14 +119,24 @@ def ensure_bm25_index(
         rebuild=rebuild,
         progress=progress,
     )
-    return Bm25Index(info, text_map, texts_fingerprint)
+    return Bm25Index(info, text_map, texts_input)
 
 
-def _recording(corpus: CorpusReader, into: dict[str, str]) -> Iterator[Document]:
-    """Every document of ``corpus`` (empty ones as empty text), recording its contents."""
+def _read_texts(corpus: CorpusReader) -> tuple[dict[str, str], dict[str, Any]]:
+    """Every document's text (empty ones as empty text), and the corpus as an input entry
+    (:func:`inpars.artifacts.corpus_input`'s, from the same pass)."""
+    texts: dict[str, str] = {}
+    fingerprint = CorpusFingerprint()
     for doc in corpus.all_documents():
-        into[doc.id] = doc.contents
-        yield doc
+        texts[doc.id] = doc.contents
+        if doc.contents.strip():  # the documents a plain pass yields (empty ones skipped)
+            fingerprint.add(doc.id, doc.contents)
+    entry = {
+        "path": str(corpus.path),
+        "fingerprint": fingerprint.hexdigest(),
+        "documents": fingerprint.documents,
+    }
+    return texts, entry
 
 
 def _all_ids(corpus: CorpusReader) -> Iterator[str]:

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inpars.artifacts import corpus_fingerprint, file_entry, file_sha256, read_manifest
 from inpars.corpus import CorpusReader, read_corpus
 from inpars.errors import InparsError
 from inpars.io import atomic_write_json, atomic_write_text
-from inpars.manifest import file_entry, file_sha256, read_manifest
 from inpars.records import Document
 from inpars.shards import Shard, parse_shard, shard_of
 
@@ -139,7 +139,6 @@ def merge_embeddings(parts: list[str | Path], output: str | Path, corpus: str | 
         EMBEDDINGS_FILE,
         EMBEDDINGS_FORMAT,
         METADATA_FILE,
-        corpus_digest,
     )
 
     loaded = [_load(Path(p)) for p in parts]
@@ -171,7 +170,7 @@ def merge_embeddings(parts: list[str | Path], output: str | Path, corpus: str | 
             f"{reader.file}: is not the corpus the parts were encoded from (SHA-256 differs); "
             "give the right one with --corpus"
         )
-    corpus_fp, total = corpus_digest(reader)
+    corpus_fp, total = corpus_fingerprint(reader)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     for name in (METADATA_FILE, DOC_IDS_FILE, EMBEDDINGS_FILE):

@@ -20,6 +20,11 @@ minus ``exclude`` (the few-shot example queries of generation, for instance). A 
 the run lacks scores 0 on every measure, so a run cannot look better by dropping hard
 queries (trec_eval's ``-c`` convention). Runs are compared with a two-sided paired t-test
 over those queries (scipy).
+
+What the command writes (``--json``, ``--per-query``, ``--plot``) is an
+:class:`inpars.artifacts.Artifact`: the manifest beside the first of them records the measures
+and the fingerprints of the qrels, each run and the excluded queries' file, so results of
+other runs are never silently replaced (``--overwrite`` replaces them).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from inpars import compat
+from inpars.artifacts import Artifact, file_input
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json, atomic_write_text, open_lines
 from inpars.progress import console_warnings, plain, print_error, say
@@ -202,6 +208,11 @@ class EvaluateConfig:
     plot: str | None = None  # a PNG of per-query differences against the first run
     plot_measure: str | None = None  # default: the first measure
 
+    @property
+    def outputs(self) -> list[str]:
+        """The files the evaluation writes (the manifest lies beside the first)."""
+        return [path for path in (self.json, self.per_query, self.plot) if path]
+
 
 @dataclass
 class RunReport:
@@ -212,8 +223,42 @@ class RunReport:
     comparisons: list[Comparison] | None  # None for the baseline
 
 
-def evaluate_runs(config: EvaluateConfig) -> list[RunReport]:
-    """Evaluates every run of ``config`` and compares each with the first one."""
+def qrels_input(source: str | Path, qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Relevance judgments as an input: a fingerprint of the judgments as read (the same
+    qrels as BEIR or TREC file, or from ir_datasets, are the same input)."""
+    import hashlib
+
+    from inpars.io import dumps_json
+
+    ordered = {q: dict(sorted(docs.items())) for q, docs in sorted(qrels.items())}
+    digest = hashlib.sha256(dumps_json(ordered).encode("utf-8")).hexdigest()
+    return {"path": str(source), "fingerprint": digest, "queries": len(qrels)}
+
+
+def artifact(config: EvaluateConfig, qrels: dict[str, dict[str, int]]) -> Artifact:
+    """What the evaluation writes as an :class:`~inpars.artifacts.Artifact` (needs at least
+    one output): the measures and the runs' labels, and the fingerprints of the qrels, the
+    runs and the excluded queries' file."""
+    inputs: dict[str, Any] = {"qrels": qrels_input(config.qrels, qrels)}
+    labels = _labels(config.runs)
+    for label, path in zip(labels, config.runs, strict=True):
+        inputs[f"run {label}"] = file_input(path)
+    if config.exclude_queries:
+        inputs["exclude_queries"] = file_input(config.exclude_queries)
+    settings = {"measures": list(config.measures), "runs": labels,
+                "plot_measure": config.plot_measure}  # fmt: skip
+    first, *others = config.outputs
+    return Artifact(first, "evaluate", settings, inputs, files=others)
+
+
+def evaluate_runs(config: EvaluateConfig, *, overwrite: bool = False) -> list[RunReport]:
+    """Evaluates every run of ``config`` and compares each with the first one.
+
+    Raises:
+        InputError: for bad qrels, runs or excluded queries' file.
+        InparsError: for bad settings, or outputs written by another evaluation (other
+            measures or inputs), unless ``overwrite``.
+    """
     from inpars.corpus import read_qrels
     from inpars.runs import read_run
 
@@ -229,12 +274,18 @@ def evaluate_runs(config: EvaluateConfig) -> list[RunReport]:
         result = evaluate(read_run(path), qrels, config.measures, exclude)
         comparisons = compare(reports[0].evaluation, result) if reports else None
         reports.append(RunReport(label=label, evaluation=result, comparisons=comparisons))
+    plot_measure = _plot_measure(reports[0].evaluation, config.plot_measure)
+    art = artifact(config, qrels) if config.outputs else None
+    if art is not None:
+        art.open(overwrite)
     if config.per_query:
         write_per_query(config.per_query, {r.label: r.evaluation for r in reports})
     if config.json:
         atomic_write_json(config.json, reports_to_json(reports, config))
     if config.plot:
-        plot_differences(config.plot, reports, config.plot_measure)
+        plot_differences(config.plot, reports, plot_measure)
+    if art is not None:
+        art.complete(queries=len(reports[0].evaluation.query_ids))
     return reports
 
 
@@ -244,11 +295,7 @@ def plot_differences(path: str | Path, reports: Sequence[RunReport], measure: st
     from inpars.plots import per_query_differences
 
     baseline = reports[0].evaluation
-    measure = str(parse_measures([measure])[0]) if measure else baseline.measures[0]
-    if measure not in baseline.measures:
-        raise InparsError(
-            f"--plot-measure {measure!r} is not among the measures: {', '.join(baseline.measures)}"
-        )
+    measure = _plot_measure(baseline, measure)
     differences = {
         report.label: [
             report.evaluation.per_query[measure][q] - baseline.per_query[measure][q]
@@ -257,6 +304,16 @@ def plot_differences(path: str | Path, reports: Sequence[RunReport], measure: st
         for report in reports[1:]
     }
     return per_query_differences(path, differences, measure, reports[0].label)
+
+
+def _plot_measure(baseline: Evaluation, measure: str | None) -> str:
+    """The measure ``--plot-measure`` names (default: the first measure), checked."""
+    measure = str(parse_measures([measure])[0]) if measure else baseline.measures[0]
+    if measure not in baseline.measures:
+        raise InparsError(
+            f"--plot-measure {measure!r} is not among the measures: {', '.join(baseline.measures)}"
+        )
+    return measure
 
 
 def _labels(paths: Sequence[str]) -> list[str]:
@@ -316,8 +373,7 @@ def print_reports(reports: Sequence[RunReport], console: Any, alpha: float = 0.0
         if report.evaluation.missing:
             say(
                 f"{report.label}:",
-                f"{report.evaluation.missing} judged queries have no results in the run "
-                "(scored 0)",
+                f"{report.evaluation.missing} judged queries have no results in the run (scored 0)",
                 "yellow",
                 console,
             )
@@ -360,13 +416,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plot",
         metavar="FILE",
-        help="draw each run's per-query difference from the first run (sorted bars) into "
-        "this PNG",
+        help="draw each run's per-query difference from the first run (sorted bars) into this PNG",
     )
     parser.add_argument(
         "--plot-measure",
         metavar="MEASURE",
         help="the measure --plot draws (default: the first of --measures)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs written by another evaluation (other runs, qrels or measures)",
     )
     parser.add_argument(
         "--alpha",
@@ -394,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         plot_measure=args.plot_measure,
     )
     try:
-        reports = evaluate_runs(config)
+        reports = evaluate_runs(config, overwrite=args.overwrite)
     except InparsError as exc:
         print_error(exc)
         return 2

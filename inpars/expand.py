@@ -35,10 +35,11 @@ Two passes: (1) score the pairs, in corpus order, appending them in committed ba
 ``<output>.scores.jsonl`` (``{"line", "doc_id", "score"}``, ``line`` being the query's line in
 the queries file); (2) compute the threshold and write the expansion to a temporary file that
 replaces the output at the end. Killed at any point, the same command resumes: scored pairs are
-kept and pass 2 is simply redone. The scores depend on the inputs and the scorer only, so a
-rerun with another ``drop_fraction`` reuses them. The scores file and the manifest
-(``<output>.manifest.json``) record the inputs' SHA-256 and the settings; another corpus,
-queries file or scorer is refused (``overwrite`` starts again).
+kept and pass 2 is simply redone. Both files are :class:`inpars.artifacts.Artifact` outputs:
+their manifests record the inputs' SHA-256 (the scorer's fingerprint) and the settings, and
+another corpus, queries file, scorer or setting is refused (``overwrite`` starts again). The
+scores depend on the inputs and the scorer only, so an ``overwrite`` run with another
+``drop_fraction`` reuses them.
 
 Memory: the queries are held grouped by document id (their text and line, O(queries)), and
 pass 2 holds one score per pair; the corpus itself is streamed, one document at a time.
@@ -57,10 +58,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from inpars.artifacts import (
+    Artifact,
+    file_entry,
+    file_input,
+    jsonl_text,
+    manifest_path,
+    model_input,
+    read_producer,
+)
 from inpars.corpus import ID_FIELDS, TEXT_FIELDS, CorpusReader, pick_field, read_corpus
 from inpars.errors import InparsError, InputError
-from inpars.io import CommittedAppender, atomic_open, read_jsonl
-from inpars.manifest import file_entry, manifest_path, read_manifest, write_manifest
+from inpars.io import atomic_open, read_jsonl
 from inpars.pair_scores import DEFAULT_SCORER, LOG_PROBS, PairScorer, record_log_prob_score
 from inpars.progress import (
     DefaultsHelpFormatter,
@@ -200,7 +209,7 @@ def _score_pairs(
     config: ExpandConfig,
     reader: CorpusReader,
     grouped: dict[str, list[_Query]],
-    settings: dict[str, Any],
+    art: Artifact,
     summary: ExpandSummary,
     *,
     overwrite: bool,
@@ -208,22 +217,18 @@ def _score_pairs(
 ) -> dict[int, float]:
     """Pass 1: every pair's score by query line, resuming ``<output>.scores.jsonl``."""
     total = sum(len(qs) for qs in grouped.values())
+    # --overwrite starts the output again but keeps scores made from the same inputs and
+    # scorer: they are exactly what pass 1 would compute again.
     try:
-        out = CommittedAppender(config.scores_path, settings)
+        state = art.open()
     except InparsError:
         if not overwrite:
             raise
-        out = CommittedAppender(config.scores_path, settings, overwrite=True)
-    # --overwrite starts the output again but keeps scores made from the same inputs and
-    # scorer: they are exactly what pass 1 would compute again.
-    with out:
-        scores = (
-            {int(r["line"]): float(r["score"]) for _, r in read_jsonl(config.scores_path)}
-            if out.committed_bytes
-            else {}
-        )
-        if out.complete and len(scores) == total:
-            return scores
+        state = art.open(overwrite=True)
+    if state == "complete":
+        return {int(r["line"]): float(r["score"]) for _, r in read_jsonl(config.scores_path)}
+    with art.appender() as out:
+        scores = {int(r["line"]): float(r["score"]) for _, r in read_jsonl(config.scores_path)}
         scorer = None if config.scorer == LOG_PROBS else _load_scorer(config)
         pending: list[tuple[_Query, str, str]] = []
 
@@ -240,7 +245,7 @@ def _score_pairs(
             for (query, doc_id, _), value in zip(pending, values, strict=True):
                 scores[query.line] = float(value)  # type: ignore[arg-type]
                 rows.append({"line": query.line, "doc_id": doc_id, "score": value})
-            out.append("".join(json.dumps(row) + "\n" for row in rows))
+            out.append(jsonl_text(rows, config.scores_path))
             summary.pairs_scored += len(pending)
             progress.update(task, advance=len(pending))
             pending.clear()
@@ -255,7 +260,7 @@ def _score_pairs(
                     commit()
             if pending:
                 commit()
-        out.mark_complete()
+    art.complete(pairs=len(scores))
     return scores
 
 
@@ -326,24 +331,24 @@ def _copy_collection_files(source: Path, target: Path) -> None:
         shutil.copytree(source / "qrels", target / "qrels")
 
 
-def _check_existing_output(config: ExpandConfig, settings: dict[str, Any], overwrite: bool) -> None:
-    """Refuses to replace an output made from other inputs or settings (or not by expand)."""
-    output = Path(config.output)
-    if overwrite or not output.exists():
-        return
-    path = manifest_path(config.output)
-    if not path.is_file():
-        raise InparsError(
-            f"{output}: exists but has no {path.name}, so expand did not write it; "
-            "pass --overwrite to replace it"
-        )
-    found = read_manifest(path).get("settings", {})
-    changed = sorted(k for k in set(found) | set(settings) if found.get(k) != settings.get(k))
-    if changed:
-        raise InparsError(
-            f"{output}: was written with other settings or inputs (changed: "
-            f"{', '.join(changed)}); rerun with the same ones, or pass --overwrite"
-        )
+def artifact(config: ExpandConfig, reader: CorpusReader) -> Artifact:
+    """The expansion as an :class:`~inpars.artifacts.Artifact` (``reader``: the corpus):
+    its settings and the fingerprints of the corpus file, the queries file and the scorer
+    (the scores file's are the same, less ``drop_fraction``)."""
+    if not Path(config.queries).is_file():
+        raise InputError("no such file", config.queries)
+    inputs = {"corpus": file_input(reader.file), "queries": file_input(config.queries)}
+    if config.scores_pairs and config.scorer != LOG_PROBS:
+        inputs["scorer"] = model_input(config.scorer)
+    settings: dict[str, Any] = {
+        "scorer": config.scorer if config.scores_pairs else None,
+        "scorer_kind": config.scorer_kind if config.scores_pairs else None,
+        "max_length": config.max_length if config.scores_pairs else None,
+        "fields": [config.id_field, config.text_field, config.title_field],
+        "queries_format": config.queries_format,
+        "drop_fraction": config.drop_fraction,
+    }
+    return Artifact(config.output, "expand", settings, inputs)
 
 
 def expand(
@@ -366,32 +371,22 @@ def expand(
             f"expand writes {', '.join(OUTPUT_FORMATS)} corpora; convert the {reader.format} "
             f"corpus {reader.path} to JSON Lines first"
         )
-    if not Path(config.queries).is_file():
-        raise InputError("no such file", config.queries)
     summary = ExpandSummary(format=str(reader.format))
-    inputs = {"corpus": file_entry(reader.file), "queries": file_entry(config.queries)}
-    score_settings: dict[str, Any] = {
-        "corpus_sha256": inputs["corpus"]["sha256"],
-        "queries_sha256": inputs["queries"]["sha256"],
-        "scorer": config.scorer if config.scores_pairs else None,
-        "scorer_kind": config.scorer_kind if config.scores_pairs else None,
-        "max_length": config.max_length if config.scores_pairs else None,
-        "fields": [config.id_field, config.text_field, config.title_field],
-        "queries_format": config.queries_format,
-    }
-    settings = {**score_settings, "drop_fraction": config.drop_fraction}
-    _check_existing_output(config, settings, overwrite)
+    art = artifact(config, reader)
+    inputs = art.inputs
+    score_settings = {k: v for k, v in art.settings.items() if k != "drop_fraction"}
+    if art.open(overwrite=overwrite) == "complete":
+        return ExpandSummary(**(read_producer(config.output) or {})["summary"])
     grouped, summary.empty_queries = read_queries_by_doc(config)
     summary.queries = sum(len(qs) for qs in grouped.values())
     _check_doc_ids(reader, grouped, config.queries)
-    write_manifest(config.output, "expand", "running", settings=settings, inputs=inputs)
     dropped: set[int] = set()
     if config.scores_pairs:
         scores = _score_pairs(
             config,
             reader,
             grouped,
-            score_settings,
+            Artifact(config.scores_path, "expand-scores", score_settings, inputs),
             summary,
             overwrite=overwrite,
             show_progress=show_progress,
@@ -406,12 +401,7 @@ def expand(
     if reader.format == "beir":
         _copy_collection_files(reader.path, output)
     summary.seconds = time.perf_counter() - start
-    write_manifest(
-        config.output,
-        "expand",
-        "complete",
-        settings=settings,
-        inputs=inputs,
+    art.complete(
         output={**file_entry(target), "documents": summary.documents},
         config=asdict(config),
         summary=asdict(summary),

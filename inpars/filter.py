@@ -64,11 +64,19 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from inpars import compat
+from inpars.artifacts import (
+    Artifact,
+    corpus_input,
+    file_entry,
+    file_input,
+    manifest_path,
+    model_input,
+    read_producer,
+)
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.consistency import RoundTripCheck
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json, atomic_write_text, dumps_json, open_lines
-from inpars.manifest import file_entry, manifest_path, write_manifest
 from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table
 from inpars.published import RecordNormalizer
 
@@ -394,6 +402,7 @@ class FilterConfig:
     dedup: bool = True
     skip_invalid: bool = False
     summary: str | None = None
+    overwrite: bool = False  # start again when the output was made by another run
 
     def check(self) -> None:
         """Raises InparsError for settings that cannot work."""
@@ -564,8 +573,9 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
     config.check()
     if not Path(config.input).is_file():
         raise InputError("no such file", config.input)
-    # A manifest left by an earlier run must not outlive the output it described.
-    manifest_path(config.output).unlink(missing_ok=True)
+    art = artifact(config)
+    if art.open(overwrite=config.overwrite) == "complete":
+        return FilterSummary(**(read_producer(config.output) or {})["summary"])
     start = time.perf_counter()
     scorer = SCORE_FUNCTIONS[config.score]
     summary = FilterSummary(
@@ -609,9 +619,7 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
             summary.read += 1
             if summary.read % 2048 == 0:
                 progress.update(task, completed=summary.read)
-            outcome = _clean_and_score(
-                record, line, config, scorer, documents, examples, summary
-            )
+            outcome = _clean_and_score(record, line, config, scorer, documents, examples, summary)
             if outcome is None:
                 continue
             if rescore is not None:
@@ -644,16 +652,45 @@ def filter_queries(config: FilterConfig, *, show_progress: bool = False) -> Filt
     summary.seconds = time.perf_counter() - start
     if config.summary is not None:
         atomic_write_json(config.summary, {"config": asdict(config), **asdict(summary)})
-    write_manifest(
-        config.output,
-        "filter",
-        "complete",
-        input={**file_entry(config.input), "format": summary.input_format},
+    art.complete(
+        input_format=summary.input_format,
         output={**file_entry(config.output), "records": summary.kept},
         config=asdict(config),
         summary=asdict(summary),
     )
     return summary
+
+
+# Fields of FilterConfig that are not settings: paths (inputs are compared by content) and
+# what changes only speed.
+_NOT_SETTINGS = {
+    "input", "output", "corpus", "summary", "overwrite", "device", "consistency_batch_size",
+    "reranker_batch_size", "consistency_model", "reranker",
+}  # fmt: skip
+
+
+def artifact(config: FilterConfig) -> Artifact:
+    """The output as an :class:`~inpars.artifacts.Artifact`: the settings, and the input,
+    corpus and models by content."""
+    from inpars.corpus import read_corpus
+
+    settings = {k: v for k, v in asdict(config).items() if k not in _NOT_SETTINGS}
+    inputs: dict[str, Any] = {"queries": file_input(config.input)}
+    if config.corpus is not None:
+        reader = read_corpus(
+            config.corpus,
+            format=config.corpus_format,
+            id_field=config.id_field,
+            text_field=config.text_field,
+            title_field=config.title_field,
+        )
+        inputs["corpus"] = corpus_input(reader)
+    for name in ("consistency_model", "reranker"):
+        if getattr(config, name) is not None:
+            inputs[name] = model_input(getattr(config, name))
+    if config.prompt_examples not in ("auto", "none") and Path(config.prompt_examples).is_file():
+        inputs["prompt_examples"] = file_input(config.prompt_examples)
+    return Artifact(config.output, "filter", settings, inputs)
 
 
 def _records(
@@ -1068,6 +1105,11 @@ def build_parser() -> argparse.ArgumentParser:
         "and log_probs of different lengths, instead of stopping at the first",
     )
     parser.add_argument("--summary", help="also write the summary as JSON to this file")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an output that another run (other settings or inputs) wrote",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     return parser
 
@@ -1100,6 +1142,7 @@ def config_from_args(args: argparse.Namespace) -> FilterConfig:
         dedup=not args.keep_duplicates,
         skip_invalid=args.skip_invalid,
         summary=args.summary,
+        overwrite=args.overwrite,
     )
 
 

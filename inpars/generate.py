@@ -10,10 +10,12 @@ Library use::
 Command line: ``python -m inpars.generate --help``.
 
 The output is JSON Lines, one :class:`~inpars.records.GeneratedQuery` per line, written and
-fsynced batch by batch. Beside it, ``<output>.manifest.json`` records the configuration.
-Running the same command again resumes: documents whose queries are all on disk are
-skipped, a line cut short by a crash is dropped, and a document whose queries were only
-partly written is generated again.
+committed batch by batch (:class:`inpars.artifacts.Artifact`). Beside it,
+``<output>.manifest.json`` records the settings, the engine's options that decide the
+output, and the fingerprints of the model and the corpus. Running the same command again
+resumes: documents whose queries are committed are skipped, and a batch cut short by a
+crash is dropped and generated again. Another model, engine option, setting or corpus is
+refused rather than mixed into the same file.
 
 Each query is sampled with its own seed, :func:`~inpars.engines.base.query_seed` of
 ``--seed``, its document's id and its index, so a resumed run, or one with another
@@ -29,18 +31,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import platform
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from inpars import __version__, compat
+from inpars import compat
+from inpars.artifacts import Artifact, corpus_input, file_input, jsonl_text, model_input
 from inpars.corpus import (
     CORPUS_FORMATS,
     CorpusReader,
@@ -59,8 +60,7 @@ from inpars.engines.base import (
     query_seed,
 )
 from inpars.errors import InparsError
-from inpars.io import JsonlWriter, atomic_write_json, read_jsonl, repair_jsonl_tail
-from inpars.manifest import file_entry
+from inpars.io import read_jsonl
 from inpars.merge import order_generated
 from inpars.models import DEFAULT_MODEL
 from inpars.progress import (
@@ -117,8 +117,14 @@ class GenerateConfig:
         )
 
 
-# Settings that change neither which documents are done nor what is written for them.
-_RESUMABLE_CHANGES = {"batch_size", "save_prompts"}
+# Settings that change neither which documents are done nor what is written for them, and
+# files (compared by content, as inputs).
+_NOT_SETTINGS = {"batch_size", "save_prompts", "output", "corpus", "examples", "doc_ids"}
+# Engine options that change only speed or access, never the queries.
+_SPEED_OPTIONS = {
+    "device", "threads", "prefix_cache", "api_key_env", "concurrency", "request_timeout",
+    "max_retries", "max_retry_wait", "tensor_parallel_size", "gpu_memory_utilization",
+}  # fmt: skip
 
 
 @dataclass
@@ -141,11 +147,6 @@ class GenerateSummary:
     @property
     def tokens_per_second(self) -> float:
         return self.completion_tokens / self.seconds if self.seconds else 0.0
-
-
-def manifest_path(output: str | Path) -> Path:
-    """Where the run manifest of ``output`` lives: ``<output>.manifest.json``."""
-    return Path(f"{output}.manifest.json")
 
 
 def prepare_template(config: GenerateConfig) -> PromptTemplate:
@@ -204,104 +205,75 @@ def count_documents(config: GenerateConfig) -> int:
     return sum(1 for _ in _documents(config))
 
 
-def completed_documents(output: Path, num_queries: int) -> set[str]:
-    """Ids of documents whose queries are all in ``output``, after repairing its tail.
-
-    Lines of documents with only some of their queries (a batch cut short by a crash) are
-    removed, so the document is generated again whole and never appears twice.
-    """
+def completed_documents(output: Path) -> set[str]:
+    """Ids of the documents in ``output`` (committed batches hold documents whole)."""
     if not output.exists():
         return set()
-    repair_jsonl_tail(output)
-    seen: dict[str, set[int]] = {}
-    for _, obj in read_jsonl(output):
-        seen.setdefault(str(obj["doc_id"]), set()).add(int(obj["query_index"]))
-    done = {doc for doc, indices in seen.items() if len(indices) >= num_queries}
-    if len(done) < len(seen):
-        _drop_incomplete(output, done)
-    return done
+    return {str(obj["doc_id"]) for _, obj in read_jsonl(output)}
 
 
-def _drop_incomplete(output: Path, done: set[str]) -> None:
-    tmp = output.with_name(output.name + ".tmp")
-    with JsonlWriter(tmp, append=False) as writer:
-        writer.write_many(obj for _, obj in read_jsonl(output) if str(obj["doc_id"]) in done)
-    tmp.replace(output)
+def artifact(
+    config: GenerateConfig,
+    engine_name: str,
+    model: str,
+    engine_options: dict[str, Any] | None = None,
+) -> Artifact:
+    """The output as an :class:`~inpars.artifacts.Artifact`: the settings and engine options
+    that decide the queries; the corpus, the model (``engine.model``, as the engine names
+    it), template, examples and ids by content. Known without loading the model."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_SETTINGS}
+    settings["engine"] = engine_name
+    options = engine_options or {}
+    settings["engine_options"] = {k: v for k, v in options.items() if k not in _SPEED_OPTIONS}
+    inputs: dict[str, Any] = {
+        "corpus": corpus_input(_reader(config)),
+        "model": model_input(model),
+    }
+    for name in ("examples", "doc_ids", "template"):
+        path = getattr(config, name)
+        if path is not None and Path(path).is_file():
+            inputs[name] = file_input(path)
+    return Artifact(config.output, "generate", settings, inputs)
 
 
-def _check_resumable(config: GenerateConfig, engine: Engine, output: Path) -> None:
-    """Refuses to append to an output made with other settings."""
-    path = manifest_path(output)
-    if not output.exists() or not path.exists():
-        return
-    before = json.loads(path.read_text(encoding="utf-8"))
-    previous = before.get("config", {})
-    now = dataclasses.asdict(config)
-    changed = [
-        f"{key}: {previous.get(key)!r} -> {now[key]!r}"
-        for key in now
-        if key not in _RESUMABLE_CHANGES and previous.get(key) != now[key]
-    ]
-    if before.get("engine") != engine.name or before.get("model") != engine.model:
-        changed.append(
-            f"engine/model: {before.get('engine')}/{before.get('model')} -> "
-            f"{engine.name}/{engine.model}"
-        )
-    if changed:
-        raise InparsError(
-            f"{output} was started with other settings ({'; '.join(changed)}); "
-            "pass --overwrite to start again, or choose another --output"
-        )
-
-
-def _write_manifest(
+def _sections(
     config: GenerateConfig,
     engine: Engine,
     template: PromptTemplate,
     summary: GenerateSummary,
-    status: str,
     engine_options: dict[str, Any],
-    corpus_file: dict[str, Any] | None = None,
-) -> None:
+) -> dict[str, Any]:
+    """The manifest's free sections: what ran, and what this invocation did."""
     import torch
     import transformers
 
-    atomic_write_json(
-        manifest_path(config.output),
-        {
-            "stage": "generate",
-            "status": status,
-            "inpars_version": __version__,
-            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "engine": engine.name,
-            "model": engine.model,
-            "engine_options": engine_options,
-            "template": {
-                "name": template.name,
-                "source": template.source,
-                "fewshot_ids": template.fewshot_ids,
-            },
-            "config": dataclasses.asdict(config),
-            # The corpus's bytes (size, SHA-256), once complete: what inpars.merge compares.
-            "corpus_file": corpus_file,
-            # How each query's sampling seed follows from config.seed (reproducible by anyone).
-            "query_seeds": "inpars.engines.base.query_seed(config.seed, doc_id, query_index)",
-            "last_invocation": {
-                "documents": summary.documents,
-                "queries": summary.queries,
-                "resumed_documents": summary.skipped_done,
-                "truncated_documents": summary.truncated,
-                "prompt_tokens": summary.prompt_tokens,
-                "completion_tokens": summary.completion_tokens,
-                "seconds": round(summary.seconds, 3),
-            },
-            "versions": {
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                "transformers": transformers.__version__,
-            },
+    return {
+        "engine": engine.name,
+        "model": engine.model,
+        "engine_options": engine_options,
+        "template": {
+            "name": template.name,
+            "source": template.source,
+            "fewshot_ids": template.fewshot_ids,
         },
-    )
+        "config": dataclasses.asdict(config),
+        # How each query's sampling seed follows from config.seed (reproducible by anyone).
+        "query_seeds": "inpars.engines.base.query_seed(config.seed, doc_id, query_index)",
+        "last_invocation": {
+            "documents": summary.documents,
+            "queries": summary.queries,
+            "resumed_documents": summary.skipped_done,
+            "truncated_documents": summary.truncated,
+            "prompt_tokens": summary.prompt_tokens,
+            "completion_tokens": summary.completion_tokens,
+            "seconds": round(summary.seconds, 3),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+    }
 
 
 def generate(
@@ -329,11 +301,13 @@ def generate(
         raise InparsError("--batch-size must be at least 1")
     output = Path(config.output)
     template = prepare_template(config)
-    if overwrite:
-        output.unlink(missing_ok=True)
-        manifest_path(output).unlink(missing_ok=True)
-    _check_resumable(config, engine, output)
-    done = completed_documents(output, config.num_queries_per_doc)
+    options = engine_options or {}
+    art = artifact(config, engine.name, engine.model, options)
+    summary = GenerateSummary(skipped_done=0)
+    if art.open(overwrite=overwrite) == "complete":
+        engine.close()
+        summary.skipped_done = count_documents(config) if total is None else total
+        return summary
     context = engine.context_length
     builder = PromptBuilder(
         template,
@@ -341,9 +315,7 @@ def generate(
         max_doc_tokens=config.max_doc_tokens,
         max_prompt_tokens=context - config.max_new_tokens if context else None,
     )
-    summary = GenerateSummary(skipped_done=0)
-    options = engine_options or {}
-    _write_manifest(config, engine, template, summary, "running", options)
+    art.update(**_sections(config, engine, template, summary, options))
     if total is None:
         total = count_documents(config)
     params = config.sampling()
@@ -362,7 +334,8 @@ def generate(
         disable=not show_progress,
         transient=False,
     )
-    with progress, JsonlWriter(output, append=True) as writer:
+    with progress, art.appender() as writer:
+        done = completed_documents(output)
         task = progress.add_task("generate", total=total, rate="")
         for batch in _batches(_documents(config), config.batch_size, done, summary):
             progress.advance(task, 0)
@@ -394,15 +367,18 @@ def generate(
                                 seed=config.seed,
                                 prompt_tokens=gen.prompt_tokens,
                                 prompt=prompt if config.save_prompts else None,
-                                **(_toolkit_fields(prompt, template, doc) if config.inpars_compat
-                                   else {}),
+                                **(
+                                    _toolkit_fields(prompt, template, doc)
+                                    if config.inpars_compat
+                                    else {}
+                                ),
                             )
                         )
                     )
                     summary.prompt_tokens += gen.prompt_tokens
                     summary.completion_tokens += gen.completion_tokens
                     summary.finish_reasons[gen.finish_reason] += 1
-            writer.write_many(records)
+            writer.append(jsonl_text(records, output))
             summary.documents += len(batch)
             summary.queries += len(records)
             summary.seconds = time.perf_counter() - start
@@ -415,8 +391,7 @@ def generate(
     engine.close()
     order_generated(output, (doc.id for doc in _documents(config)))
     summary.seconds = time.perf_counter() - start
-    corpus = file_entry(_reader(config).file)
-    _write_manifest(config, engine, template, summary, "complete", options, corpus)
+    art.complete(**_sections(config, engine, template, summary, options))
     return summary
 
 
@@ -476,85 +451,150 @@ def build_parser() -> argparse.ArgumentParser:
     )
     io = parser.add_argument_group("input and output")
     io.add_argument(
-        "--corpus", required=True,
+        "--corpus",
+        required=True,
         help="the documents: a BEIR folder (corpus.jsonl), a .jsonl, .tsv (id<TAB>text) or "
         ".csv file (optionally .gz), or 'sample' for the bundled sample corpus",
     )
     io.add_argument("--output", required=True, help="the JSONL file to write (or resume)")
-    io.add_argument("--corpus-format", choices=CORPUS_FORMATS, default=None,
-                    help="the corpus format when it can't be told from the path")
-    io.add_argument("--id-field", default=None,
-                    help="JSONL/CSV field holding the document id (default: _id, id, docid, "
-                    "doc_id, whichever is present)")
-    io.add_argument("--text-field", default=None,
-                    help="JSONL/CSV field holding the text (default: text, contents, body)")
-    io.add_argument("--title-field", default=None,
-                    help="JSONL/CSV field holding the title (default: title, if present)")
-    io.add_argument("--max-docs", type=int, default=None,
-                    help="generate for a random sample of this many documents (seeded by "
-                    "--seed); default: all")
-    io.add_argument("--doc-ids", default=None,
-                    help="file with one document id per line: generate for these only")
-    io.add_argument("--overwrite", action="store_true",
-                    help="start again instead of resuming an existing output")
-    io.add_argument("--inpars-compat", action="store_true",
-                    help="also write the InPars toolkit's fields (prompt_text, "
-                    "fewshot_examples, text: the document), for scripts written for it")
-    io.add_argument("--save-prompts", action="store_true",
-                    help="also store each prompt's full text in its records")
+    io.add_argument(
+        "--corpus-format",
+        choices=CORPUS_FORMATS,
+        default=None,
+        help="the corpus format when it can't be told from the path",
+    )
+    io.add_argument(
+        "--id-field",
+        default=None,
+        help="JSONL/CSV field holding the document id (default: _id, id, docid, "
+        "doc_id, whichever is present)",
+    )
+    io.add_argument(
+        "--text-field",
+        default=None,
+        help="JSONL/CSV field holding the text (default: text, contents, body)",
+    )
+    io.add_argument(
+        "--title-field",
+        default=None,
+        help="JSONL/CSV field holding the title (default: title, if present)",
+    )
+    io.add_argument(
+        "--max-docs",
+        type=int,
+        default=None,
+        help="generate for a random sample of this many documents (seeded by --seed); default: all",
+    )
+    io.add_argument(
+        "--doc-ids",
+        default=None,
+        help="file with one document id per line: generate for these only",
+    )
+    io.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start again instead of resuming an existing output",
+    )
+    io.add_argument(
+        "--inpars-compat",
+        action="store_true",
+        help="also write the InPars toolkit's fields (prompt_text, "
+        "fewshot_examples, text: the document), for scripts written for it",
+    )
+    io.add_argument(
+        "--save-prompts",
+        action="store_true",
+        help="also store each prompt's full text in its records",
+    )
     io.add_argument("--quiet", action="store_true", help="no progress bar")
     add_shard_argument(io)
 
     prompt = parser.add_argument_group("prompt")
     prompt.add_argument(
-        "--prompt", dest="template", default="inpars",
+        "--prompt",
+        dest="template",
+        default="inpars",
         help="a built-in template (" + ", ".join(builtin_templates()) + ") or the path of "
         "a template file (.toml or .txt with a {document} placeholder; see docs/reference.md, "
         "'Prompt templates')",
     )
     prompt.add_argument(
-        "--examples", default=None,
+        "--examples",
+        default=None,
         help="file of (query, document) pairs (JSONL with query/document fields, or TSV "
         "query<TAB>document) to draw few-shot examples from; required by 'promptagator'",
     )
-    prompt.add_argument("--num-examples", type=int, default=None,
-                        help="how many examples to draw from --examples (default: the "
-                        "template's num_examples, else 3)")
-    prompt.add_argument("--max-doc-tokens", type=int, default=256,
-                        help="truncate each document to this many tokens (only the document "
-                        "is ever truncated, never the instruction, examples or cue)")
+    prompt.add_argument(
+        "--num-examples",
+        type=int,
+        default=None,
+        help="how many examples to draw from --examples (default: the "
+        "template's num_examples, else 3)",
+    )
+    prompt.add_argument(
+        "--max-doc-tokens",
+        type=int,
+        default=256,
+        help="truncate each document to this many tokens (only the document "
+        "is ever truncated, never the instruction, examples or cue)",
+    )
 
     sampling = parser.add_argument_group("model and sampling")
-    sampling.add_argument("--engine", choices=available_engines(), default="hf",
-                          help="hf: a local Hugging Face model; openai: any OpenAI-compatible "
-                          "server (OpenAI, vLLM, llama.cpp, TGI); vllm: vLLM in this process, "
-                          "the engine for GPUs (its own environment: scripts/install.sh --vllm)")
     sampling.add_argument(
-        "--model", default=None,
+        "--engine",
+        choices=available_engines(),
+        default="hf",
+        help="hf: a local Hugging Face model; openai: any OpenAI-compatible "
+        "server (OpenAI, vLLM, llama.cpp, TGI); vllm: vLLM in this process, "
+        "the engine for GPUs (its own environment: scripts/install.sh --vllm)",
+    )
+    sampling.add_argument(
+        "--model",
+        default=None,
         help="model name, folder, hub id or .gguf file (hf and vllm default: "
         f"'{DEFAULT_MODEL}', the bundled SmolLM2-135M-Instruct)",
     )
-    sampling.add_argument("--num-queries-per-doc", type=int, default=1,
-                          help="queries to generate for each document")
-    sampling.add_argument("--max-new-tokens", type=int, default=64,
-                          help="the longest query, in tokens (generation stops at the first "
-                          "newline before that)")
-    sampling.add_argument("--temperature", type=float, default=0.0,
-                          help="0 = greedy decoding; above 0, sampling at this temperature")
-    sampling.add_argument("--top-p", type=float, default=1.0,
-                          help="nucleus sampling: sample from the smallest set of tokens whose "
-                          "probability reaches this (with --temperature > 0)")
-    sampling.add_argument("--seed", type=int, default=0,
-                          help="seed for sampling, document sampling and example drawing. Each "
-                          "query is sampled with its own seed, a hash of this seed, its "
-                          "document's id and its index, so the same seed gives the same "
-                          "queries whatever the batch size, and after a resume")
-    sampling.add_argument("--batch-size", type=int, default=8,
-                          help="documents per engine call; results are saved after each batch "
-                          "(hf: computes each document on its own, so this only sets how often "
-                          "results are saved; openai: requests issued together; vllm: requests "
-                          "handed to vLLM together, which batches them continuously: use "
-                          "hundreds on a GPU)")
+    sampling.add_argument(
+        "--num-queries-per-doc", type=int, default=1, help="queries to generate for each document"
+    )
+    sampling.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=64,
+        help="the longest query, in tokens (generation stops at the first newline before that)",
+    )
+    sampling.add_argument(
+        "--temperature",
+        type=float,
+        default=0.0,
+        help="0 = greedy decoding; above 0, sampling at this temperature",
+    )
+    sampling.add_argument(
+        "--top-p",
+        type=float,
+        default=1.0,
+        help="nucleus sampling: sample from the smallest set of tokens whose "
+        "probability reaches this (with --temperature > 0)",
+    )
+    sampling.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for sampling, document sampling and example drawing. Each "
+        "query is sampled with its own seed, a hash of this seed, its "
+        "document's id and its index, so the same seed gives the same "
+        "queries whatever the batch size, and after a resume",
+    )
+    sampling.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="documents per engine call; results are saved after each batch "
+        "(hf: computes each document on its own, so this only sets how often "
+        "results are saved; openai: requests issued together; vllm: requests "
+        "handed to vLLM together, which batches them continuously: use "
+        "hundreds on a GPU)",
+    )
     add_engine_arguments(parser)
     return parser
 

@@ -3,9 +3,10 @@
 Everything here streams: no function loads a whole input file into memory. Bad input raises
 :class:`~inpars.errors.InputError` naming the file and the line.
 
-Every JSON inpars writes goes through :func:`dumps_json` (directly, or via :class:`JsonlWriter`
-and :func:`atomic_write_json`): standard JSON only, so a NaN or an infinity is an error naming
-the file and the field, never a ``NaN`` / ``-Infinity`` token that other JSON readers refuse.
+Every JSON inpars writes goes through :func:`dumps_json` (directly, or via
+:func:`inpars.artifacts.jsonl_text` and :func:`atomic_write_json`): standard JSON only, so a
+NaN or an infinity is an error naming the file and the field, never a ``NaN`` /
+``-Infinity`` token that other JSON readers refuse.
 """
 
 from __future__ import annotations
@@ -19,15 +20,11 @@ import tempfile
 import weakref
 import zlib
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 from inpars.errors import InparsError, InputError
-
-# Reading backwards from the end of a file, for repair_jsonl_tail.
-_TAIL_CHUNK = 64 * 1024
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -232,140 +229,6 @@ def _json_type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _is_complete_json_line(body: bytes) -> bool:
-    """Whether a line's bytes (newline excluded) are blank or one valid JSON object."""
-    if not body.strip():
-        return True
-    try:
-        return isinstance(json.loads(body.decode("utf-8")), dict)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return False
-
-
-def _line_start(handle: IO[bytes], end: int) -> int:
-    """The offset where the line holding byte ``end - 1`` starts (just after a newline, or 0).
-
-    Scans backwards in chunks so that only the last line's bytes are read.
-    """
-    position = end
-    while position > 0:
-        start = max(0, position - _TAIL_CHUNK)
-        handle.seek(start)
-        chunk = handle.read(position - start)
-        newline = chunk.rfind(b"\n")
-        if newline >= 0:
-            return start + newline + 1
-        position = start
-    return 0
-
-
-def repair_jsonl_tail(path: str | Path) -> int:
-    """Truncates a JSON Lines file after its last complete, valid line; returns bytes removed.
-
-    A process killed mid-write can leave a last line without its newline, or with partial
-    JSON. Such lines are removed from the end, one at a time, until the file ends with a
-    newline-terminated line holding a JSON object (or a blank line), or is empty. A missing
-    file is left alone (0 is returned). Only the tail of the file is read. Plain files only:
-    a ``.gz`` file cannot be truncated in place.
-    """
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return 0
-    keep = size
-    with path.open("r+b") as handle:
-        while keep > 0:
-            handle.seek(keep - 1)
-            terminated = handle.read(1) == b"\n"
-            body_end = keep - 1 if terminated else keep
-            start = _line_start(handle, body_end)
-            if terminated:
-                handle.seek(start)
-                if _is_complete_json_line(handle.read(body_end - start)):
-                    break
-            keep = start
-        if keep < size:
-            handle.truncate(keep)
-            handle.flush()
-            os.fsync(handle.fileno())
-    return size - keep
-
-
-class JsonlWriter:
-    """Appends (or writes) JSON objects to a JSON Lines file, one durable batch at a time.
-
-    Each :meth:`write_many` call is one ``write`` of all its lines followed by flush and
-    ``fsync``, so a batch is on disk when the call returns and a crash can only cut the last
-    batch short (which :func:`repair_jsonl_tail` then removes). Parent directories are
-    created. In append mode, a file whose last line lacks its newline is refused rather than
-    extended, since appending would glue a new record onto the broken one: repair it first.
-    """
-
-    def __init__(self, path: str | Path, append: bool = True) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if append and _ends_without_newline(self.path):
-            raise InputError(
-                "the last line is incomplete (no trailing newline); "
-                "run repair_jsonl_tail on it before appending",
-                self.path,
-            )
-        self._handle: IO[bytes] | None = self.path.open("ab" if append else "wb")
-
-    def write_many(self, records: Iterable[dict[str, Any]]) -> None:
-        """Writes the records as lines in a single write call, then flushes and fsyncs."""
-        if self._handle is None:
-            raise ValueError(f"{self.path}: write to a closed JsonlWriter")
-        buffer = b"".join(
-            (dumps_json(record, path=self.path) + "\n").encode("utf-8") for record in records
-        )
-        if not buffer:
-            return
-        self._handle.write(buffer)
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-
-    def write(self, record: dict[str, Any]) -> None:
-        """Writes one record durably (a batch of one)."""
-        self.write_many([record])
-
-    def close(self) -> None:
-        """Closes the file; closing twice is harmless."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._handle is None
-
-    def __enter__(self) -> JsonlWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def _ends_without_newline(path: Path) -> bool:
-    """Whether the file exists, is non-empty and its last byte is not a newline."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            if handle.tell() == 0:
-                return False
-            handle.seek(-1, os.SEEK_END)
-            return handle.read(1) != b"\n"
-    except FileNotFoundError:
-        return False
-
-
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Writes UTF-8 text so that readers see either the old file or the whole new one.
 
@@ -453,105 +316,8 @@ def locked(lock_file: str | Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-class CommittedAppender:
-    """An append-only output file whose progress is committed to ``<output>.progress.json``.
-
-    Each :meth:`append` is one write + fsync of the output, then an atomic rewrite of the
-    progress file with the output's new size. Opening an output again truncates it back to
-    the last committed size, so a crash can only lose the append in flight, never leave half
-    of one. The progress file also keeps the settings the output was made with: opening it
-    with other settings is refused (naming the changed keys) instead of mixing two runs in
-    one file; ``overwrite=True`` starts again.
-    """
-
-    def __init__(
-        self, path: str | Path, settings: dict[str, Any], *, overwrite: bool = False
-    ) -> None:
-        self.path = Path(path)
-        self.progress_path = self.path.with_name(self.path.name + ".progress.json")
-        self.settings = settings
-        if overwrite:
-            self.path.unlink(missing_ok=True)
-            self.progress_path.unlink(missing_ok=True)
-        progress = self._read_progress()
-        if progress is None and self.path.exists() and self.path.stat().st_size > 0:
-            raise InparsError(
-                f"{self.path}: exists but has no {self.progress_path.name}, so it was not "
-                "written by this command; pass --overwrite to replace it"
-            )
-        committed = 0
-        self.complete = False
-        if progress is not None:
-            found = progress.get("settings")
-            if found != settings:
-                found = found if isinstance(found, dict) else {}
-                changed = sorted(
-                    key for key in set(settings) | set(found) if found.get(key) != settings.get(key)
-                )
-                raise InparsError(
-                    f"{self.path}: was written with other settings (changed: "
-                    f"{', '.join(changed)}); rerun with the same settings to resume, or pass "
-                    "--overwrite to start again"
-                )
-            committed = int(progress.get("committed_bytes", 0))
-            self.complete = bool(progress.get("complete", False))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: IO[bytes] = self.path.open("ab")
-        if self._handle.tell() > committed:
-            self._handle.truncate(committed)
-        self.committed_bytes = committed
-        self._save()
-
-    def _read_progress(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.progress_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise InparsError(
-                f"{self.progress_path}: unreadable ({exc}); pass --overwrite"
-            ) from None
-        return data if isinstance(data, dict) else None
-
-    def _save(self) -> None:
-        atomic_write_json(
-            self.progress_path,
-            {
-                "settings": self.settings,
-                "committed_bytes": self.committed_bytes,
-                "complete": self.complete,
-            },
-        )
-
-    def append(self, text: str) -> None:
-        """Appends ``text`` durably and commits it."""
-        if not text:
-            return
-        self._handle.write(text.encode("utf-8"))
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self.committed_bytes = self._handle.tell()
-        self._save()
-
-    def mark_complete(self) -> None:
-        """Records that the output is finished (later runs can skip the work)."""
-        self.complete = True
-        self._save()
-
-    def close(self) -> None:
-        self._handle.close()
-
-    def __enter__(self) -> CommittedAppender:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
 __all__ = [
-    "CommittedAppender",
     "IndexedLines",
-    "JsonlWriter",
     "atomic_open",
     "atomic_write_json",
     "atomic_write_text",
@@ -559,5 +325,4 @@ __all__ = [
     "locked",
     "open_lines",
     "read_jsonl",
-    "repair_jsonl_tail",
 ]

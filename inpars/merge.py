@@ -9,13 +9,11 @@ its JSON Lines comes along) or ``inpars.rerank`` runs made with ``--shard 0/N`` 
 ``--shard N-1/N`` (:mod:`inpars.shards`), given in any order. Before anything is written,
 the merge checks that:
 
-- every part was written by the same stage and is complete (its manifest, or for rerank its
-  progress file, says so);
+- every part was written by the same stage and is complete (its manifest says so);
 - the parts are exactly shards 0..N-1 of one N, each once;
-- they were made with the same settings and inputs: everything that decides what is written
-  (model, engine options, prompt, sampling, seed, corpus and queries by SHA-256, BM25 index
-  fingerprint, ...) is equal; only the output paths and what affects speed alone (batch
-  size, threads) may differ;
+- they were made with the same settings and inputs (the manifests' ``settings`` but the
+  shard, and ``inputs`` by fingerprint: :func:`inpars.artifacts.differences`, the rule a
+  resumed run obeys);
 - every line of every part lands in the merged file, in its place.
 
 The merged file is in the order an unsharded run writes (each stage's canonical order):
@@ -32,9 +30,9 @@ the same command into the corpus's embeddings folder (:mod:`inpars.embedding_sha
 
 The merge rereads the corpus (generate) or the queries file (triples, rerank) to know that
 order; ``--corpus`` and ``--queries`` give it where the parts' recorded paths do not hold
-here. It writes the merged output atomically, with the manifest (generate, triples) or
-progress file (rerank) an unsharded run would have, plus ``merged_from``: the parts, their
-sizes and SHA-256.
+here. It writes the merged output atomically, with the manifest an unsharded run would
+have (complete: the same command then finds nothing to do), plus ``merged_from``: the
+parts, their sizes and SHA-256.
 """
 
 from __future__ import annotations
@@ -47,33 +45,23 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from inpars.artifacts import (
+    corpus_fingerprint,
+    differences,
+    file_entry,
+    file_sha256,
+    read_producer,
+    write_manifest,
+)
 from inpars.embedding_shards import is_embeddings_part, merge_embeddings
 from inpars.errors import InparsError
-from inpars.io import atomic_write_json
-from inpars.manifest import file_entry, file_sha256, manifest_path, read_manifest
 from inpars.progress import console_warnings, print_error, say, stderr_console
 from inpars.shards import Shard, parse_shard, shard_of
 
-# Settings that may differ between the parts of one run: where each part went, and what
-# changes only speed.
-_PART_ONLY = {
-    "generate": {"output", "batch_size", "shard"},
-    "triples": {
-        "output",
-        "jsonl",
-        "index",
-        "threads",
-        "batch_size",
-        "rebuild_index",
-        "overwrite",
-        "shard",
-    },
-    "rerank": {"shard"},
-}
+_STAGES = ("generate", "triples", "rerank")
 
 
 # --- blocks of lines --------------------------------------------------------------------
@@ -209,59 +197,36 @@ def _take_lines(handle: IO[bytes], count: int) -> bytes:
 
 @dataclass
 class Part:
-    """One part as its manifest (or progress file) describes it."""
+    """One part as its manifest (:mod:`inpars.artifacts`) describes it."""
 
     path: Path
     stage: str
     shard: Shard
-    settings: dict[str, Any]  # what must be equal across parts
-    record: dict[str, Any]  # the whole manifest / progress file
+    settings: dict[str, Any]  # the manifest's settings but the shard: equal across parts
+    record: dict[str, Any]  # the whole manifest
 
 
 def _load_part(path: Path) -> Part:
-    progress = path.with_name(path.name + ".progress.json")
-    if manifest_path(path).exists():
-        record = read_manifest(manifest_path(path))
-        stage = record.get("stage")
-        config = dict(record.get("config") or {})
-        complete = record.get("status") == "complete"
-    elif progress.exists():  # inpars.rerank: a CommittedAppender's progress file
-        record = read_manifest(progress)
-        stage = "rerank"
-        config = dict(record.get("settings") or {})
-        complete = bool(record.get("complete")) and record.get("committed_bytes") == (
-            path.stat().st_size if path.exists() else None
-        )
-    else:
-        raise InparsError(f"{path}: no manifest or progress file beside it; is it a part?")
-    if stage not in _PART_ONLY:
+    record = read_producer(path)
+    if record is None:
+        raise InparsError(f"{path}: no manifest beside it; is it a part?")
+    complete = record.get("status") == "complete"
+    stage = record.get("stage")
+    if stage not in _STAGES:
         raise InparsError(f"{path}: a {stage!r} output; merge combines generate, triples, rerank")
     if not path.exists():
         raise InparsError(f"{path}: missing (its manifest is there)")
     if not complete:
         raise InparsError(f"{path}: is not complete; rerun its command to finish it")
-    shard = parse_shard(config.get("shard"))
+    settings = dict(record.get("settings") or {})
+    shard = parse_shard(settings.pop("shard", None))
     if shard is None:
         raise InparsError(f"{path}: was not made with --shard; it is a whole run already")
-    settings = {k: v for k, v in config.items() if k not in _PART_ONLY[stage]}
-    if stage == "generate":
-        for key in ("engine", "model", "engine_options", "template", "corpus_file"):
-            settings[key] = record.get(key)
-        settings.pop("corpus", None)  # compared by content: corpus_file
-    if stage == "triples":
-        settings["queries_sha256"] = (record.get("queries") or {}).get("sha256")
-        index = record.get("index") or {}
-        settings["index_fingerprint"] = index.get("fingerprint")
-        settings["texts_fingerprint"] = index.get("texts_fingerprint")  # with --bm25-corpus
-        # Compared by content: queries_sha256, and the index's and texts' fingerprints.
-        for key in ("queries", "corpus", "bm25_corpus"):
-            settings.pop(key, None)
-        for name, entry in (record.get("outputs") or {}).items():
-            jsonl = Path(config.get("jsonl") or path.with_suffix(".jsonl"))
-            target = path if name == "tsv" else jsonl
-            if not target.exists() or file_sha256(target) != entry.get("sha256"):
-                raise InparsError(f"{target}: changed since its run completed (SHA-256 differs)")
-    return Part(path, stage, shard, settings, record)
+    for name, entry in (record.get("outputs") or {}).items():
+        target = path if name == "tsv" else Path(entry["path"])
+        if not target.exists() or file_sha256(target) != entry.get("sha256"):
+            raise InparsError(f"{target}: changed since its run completed (SHA-256 differs)")
+    return Part(path, str(stage), shard, settings, record)
 
 
 def check_parts(paths: Iterable[str | Path]) -> list[Part]:
@@ -283,15 +248,16 @@ def check_parts(paths: Iterable[str | Path]) -> list[Part]:
                 f"{part.path}: is shard {part.shard} but {first.path} is shard {first.shard}: "
                 "parts of one run share N"
             )
-        if part.settings != first.settings:
-            changed = sorted(
-                k
-                for k in set(part.settings) | set(first.settings)
-                if part.settings.get(k) != first.settings.get(k)
-            )
+        found = differences(
+            {**part.record, "settings": part.settings},
+            first.stage,
+            first.settings,
+            first.record.get("inputs") or {},
+        )
+        if found:
             raise InparsError(
                 f"{part.path}: made with other settings or inputs than {first.path} "
-                f"(differs: {', '.join(changed)})"
+                f"({'; '.join(found)})"
             )
     count = first.shard.count
     by_index: dict[int, Part] = {}
@@ -333,11 +299,11 @@ def merge_generate(parts: list[Part], output: Path, corpus: str | None = None) -
     config = dataclasses.replace(config, output=str(output), shard=None)
     if corpus is not None:
         config = dataclasses.replace(config, corpus=corpus)
-    expected = (record.get("corpus_file") or {}).get("sha256")
-    if file_sha256(_reader(config).file) != expected:
+    expected = record["inputs"]["corpus"]["fingerprint"]
+    if corpus_fingerprint(_reader(config))[0] != expected:
         raise InparsError(
-            f"{config.corpus}: is not the corpus the parts were made from (SHA-256 differs); "
-            "give the right one with --corpus"
+            f"{config.corpus}: is not the corpus the parts were made from (its fingerprint "
+            "differs); give the right one with --corpus"
         )
     count = parts[0].shard.count
     order = ((doc.id, shard_of(doc.id, count)) for doc in _documents(config))
@@ -348,22 +314,20 @@ def merge_generate(parts: list[Part], output: Path, corpus: str | None = None) -
         ]
         out = stack.enter_context(_atomic_output(output))
         _interleave(order, blocks, [out], required=True)
-    merged = {
-        **record,
-        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": {**record["config"], "output": str(output), "shard": None},
-        "last_invocation": _summed([p.record.get("last_invocation") or {} for p in parts]),
-        "merged_from": _merged_from(parts),
-    }
-    atomic_write_json(manifest_path(output), merged)
+    _write_merged(
+        parts,
+        [output],
+        config={**record["config"], "output": str(output), "shard": None},
+        last_invocation=_summed([p.record.get("last_invocation") or {} for p in parts]),
+    )
 
 
 def merge_triples(parts: list[Part], output: Path, queries: str | None = None) -> None:
     from inpars.triples import read_query_rows
 
     record = parts[0].record
-    queries = queries or record["config"]["queries"]
-    if file_sha256(queries) != record["queries"]["sha256"]:
+    queries = queries or record["inputs"]["queries"]["path"]
+    if file_sha256(queries) != record["inputs"]["queries"]["sha256"]:
         raise InparsError(
             f"{queries}: is not the queries file the parts were made from (SHA-256 differs); "
             "give the right one with --queries"
@@ -385,51 +349,45 @@ def merge_triples(parts: list[Part], output: Path, queries: str | None = None) -
         for tsv in tsvs:
             if tsv.read(1):
                 raise InparsError(f"{tsv.name}: has more lines than its JSON Lines")
-    settings = record["config"]
-    meta = {
-        "settings": {
-            "index_fingerprint": record["index"]["fingerprint"],
-            **{k: record["index"][k] for k in ("texts_fingerprint",) if k in record["index"]},
-            **{k: settings[k] for k in ("depth", "negatives_per_query", "seed", "k1", "b")},
-            "shard": None,
+    _write_merged(
+        parts,
+        [output, jsonl],
+        outputs={"tsv": file_entry(output), "jsonl": file_entry(jsonl)},
+        config={**record["config"], "output": str(output), "jsonl": None, "shard": None},
+        summary=_summed([p.record.get("summary") or {} for p in parts]),
+    )
+
+
+def _write_merged(parts: list[Part], files: list[Path], **sections: Any) -> None:
+    """The manifest of an unsharded run's complete output, plus ``merged_from``."""
+    record = parts[0].record
+    write_manifest(
+        files[0],
+        record["stage"],
+        "complete",
+        **{
+            **{k: v for k, v in record.items() if k not in ("stage", "status", "written_at")},
+            "settings": {**parts[0].settings, "shard": None},
+            "committed": {f.name: f.stat().st_size for f in files},
+            **sections,
+            "merged_from": _merged_from(parts),
         },
-        "queries": queries,
-        "corpus": settings["corpus"],
-        "committed_bytes": jsonl.stat().st_size,
-    }
-    atomic_write_json(jsonl.with_name(jsonl.name + ".meta.json"), meta)
-    merged = {
-        **record,
-        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "outputs": {"tsv": file_entry(output), "jsonl": file_entry(jsonl)},
-        "config": {**settings, "output": str(output), "jsonl": None, "shard": None},
-        "summary": _summed([p.record.get("summary") or {} for p in parts]),
-        "merged_from": _merged_from(parts),
-    }
-    atomic_write_json(manifest_path(output), merged)
+    )
 
 
 def merge_rerank(parts: list[Part], output: Path, queries: str | None = None) -> None:
     from inpars.corpus import read_queries
 
-    settings = parts[0].record["settings"]
     count = parts[0].shard.count
-    order = ((q.id, shard_of(q.id, count)) for q in read_queries(queries or settings["queries"]))
+    queries = queries or parts[0].record["inputs"]["queries"]["path"]
+    order = ((q.id, shard_of(q.id, count)) for q in read_queries(queries))
     with ExitStack() as stack:
         blocks = [
             _Blocks(stack.enter_context(p.path.open("rb")), _run_key, str(p.path)) for p in parts
         ]
         out = stack.enter_context(_atomic_output(output))
         _interleave(order, blocks, [out], required=False)
-    atomic_write_json(
-        output.with_name(output.name + ".progress.json"),
-        {
-            "settings": {**settings, "shard": None},
-            "committed_bytes": output.stat().st_size,
-            "complete": True,
-            "merged_from": _merged_from(parts),
-        },
-    )
+    _write_merged(parts, [output], counts=_summed([p.record.get("counts") or {} for p in parts]))
 
 
 def merge(

@@ -9,12 +9,20 @@ Library use::
 Command line: ``python -m inpars.pipeline --help`` (``scripts/pipeline.sh`` runs it on the
 shared collections).
 
-Every step writes into ``work_dir`` and is skipped when ``pipeline-state.json`` says it
-finished with the same settings; the long steps (generate, triples, train, rerank) also
-resume from where a crash left them. Three runs are evaluated on the collection's judged
-queries: BM25 (the first stage), the zero-shot bi-encoder reranking the same BM25 top
-``depth`` (no synthetic data: the bar synthetic data has to clear), and the trained
-reranker; the trained one is compared with each baseline by a paired t-test.
+Every step writes into ``work_dir`` through :mod:`inpars.artifacts`, and the pipeline keeps
+no state of its own: a step is skipped exactly when its output's manifest is complete and
+records the same settings and the same fingerprints of its inputs. Since an input's
+fingerprint is its content, a change anywhere re-runs the steps downstream of it (those whose
+inputs then differ) and nothing else. A step whose output holds another run is refused,
+naming every difference, unless ``overwrite`` (redo every step that differs) or ``rerun``
+names it (redo it although it is done); the long steps (generate, triples, train, rerank)
+resume from where a crash left them. The step times reported are the manifests'.
+
+Three runs are evaluated on the collection's judged queries: BM25 (the first stage), the
+zero-shot bi-encoder reranking the same BM25 top ``depth`` (no synthetic data: the bar
+synthetic data has to clear), and the trained reranker; the trained one is compared with
+each baseline by a paired t-test. With ``expand``, document expansion is measured too
+(:mod:`inpars.pipeline_expand`).
 """
 
 from __future__ import annotations
@@ -23,38 +31,41 @@ import argparse
 import json
 import random
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Collection
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from inpars import irds
+from inpars.artifacts import Artifact, differences, file_input, read_producer
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
-from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
+from inpars.evaluate import DEFAULT_MEASURES, qrels_input
 from inpars.io import atomic_write_json, atomic_write_text, dumps_json
 from inpars.pipeline_expand import (
-    EXPAND_BASELINES,
     EXPAND_HELP,
     check_expand_settings,
     docs_tag,
     docs_to_generate,
-    expansion_p_values,
     parse_max_docs,
-    print_first_stages,
     run_expansion,
+)
+from inpars.pipeline_report import (
+    TRAINED_BASELINES,
+    PipelineResults,
+    evaluate_pipeline,
+    print_results,
 )
 from inpars.progress import (
     DefaultsHelpFormatter,
     console_warnings,
-    plain,
     print_error,
     stderr_console,
 )
 
-STATE_FILE = "pipeline-state.json"
-BASELINES = ("BM25", "zero-shot bi-encoder", "zero-shot + BM25 (RRF)")
+STEPS = ("generate", "filter", "triples", "train", "rerank", "expand", "search", "evaluate")
+"""The steps, in order, as ``rerun`` (``--rerun``) names them."""
+BASELINES = TRAINED_BASELINES
 RESULTS_FILE = "results.json"
 
 
@@ -111,65 +122,73 @@ class PipelineConfig:
         return Path(self.work_dir) / name
 
     def variant_path(self, name: str) -> Path:
-        """A file of this variant (its trained model, run and results)."""
-        return Path(self.work_dir) / (self.name or self.kind) / name
+        """A file of this variant (its trained model, run and results); the default variant
+        folder is the kind's, ``<kind>-expand`` with ``expand`` (it trains on other queries)."""
+        variant = self.name or (f"{self.kind}-expand" if self.expand else self.kind)
+        return Path(self.work_dir) / variant / name
 
 
-@dataclass
-class PipelineResults:
-    """Means per run, p-values of the trained reranker against each baseline, step times."""
+class _Steps:
+    """The one rule of :mod:`inpars.artifacts` applied to the steps of a pipeline run."""
 
-    collection: str
-    queries: int
-    means: dict[str, dict[str, float]]  # run label -> measure -> mean
-    # run -> baseline -> measure -> p-value of the run against the baseline (paired t-test)
-    p_values: dict[str, dict[str, dict[str, float]]]
-    seconds: dict[str, float]  # step -> seconds (as first run)
-    settings: dict[str, Any]
-    excluded_queries: list[str] = field(default_factory=list)  # the few-shot examples' ids
-    # expand: the first stage the trained reranker reranked, and each one's recall at depth
-    best_first_stage: str | None = None
-    first_stage_recall: dict[str, float] = field(default_factory=dict)
+    def __init__(self, overwrite: bool, rerun: Collection[str]) -> None:
+        unknown = set(rerun) - set(STEPS)
+        if unknown:
+            raise InparsError(
+                f"--rerun {', '.join(sorted(unknown))}: not a step; the steps: {', '.join(STEPS)}"
+            )
+        self.overwrite = overwrite
+        self.rerun = set(rerun)
 
+    def run(self, step: str, art: Artifact, action: Callable[[bool], Any]) -> float:
+        """Runs ``action(overwrite)`` unless ``art`` holds this very run, complete; returns
+        the step's seconds as its manifest records them.
 
-class _State:
-    """``pipeline-state.json``: which steps finished, with which settings, in how long."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.steps = self._read()
-
-    def _read(self) -> dict[str, Any]:
-        steps: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}
-        # Earlier versions named these steps without their output file.
-        legacy = {"generate": "generate: queries.jsonl", "filter": "filter: filtered.jsonl"}
-        for old, new in legacy.items():
-            if old in steps:
-                steps.setdefault(new, steps.pop(old))
-        return steps
-
-    def run(self, name: str, settings: dict[str, Any], step: Callable[[], Any]) -> float:
-        """Runs ``step`` unless it finished before with ``settings``; returns its seconds."""
-        done = self.steps.get(name)
-        if done and done.get("settings") == settings:
-            return float(done["seconds"])
-        start = time.perf_counter()
-        step()
-        seconds = time.perf_counter() - start
-        # Re-read before writing: another variant running in the same work folder may have
-        # recorded its own steps meanwhile, and they must not be lost.
-        self.steps = {**self._read(), name: {"settings": settings, "seconds": seconds}}
-        atomic_write_json(self.path, self.steps)
-        return seconds
+        Raises:
+            InparsError: when the output holds another run (every difference named) and
+                neither ``overwrite`` nor ``rerun`` covers the step.
+        """
+        forced = step in self.rerun
+        if forced or not art.is_complete():
+            manifest = read_producer(art.output)
+            found = differences(manifest, art.stage, art.settings, art.inputs) if manifest else []
+            if found and not (forced or self.overwrite):
+                lines = "".join(f"\n  - {line}" for line in found)
+                raise InparsError(
+                    f"step {step}: {art.output} holds another run:{lines}\npass --overwrite to "
+                    f"redo every step whose output differs, or --rerun {step}"
+                )
+            # A partial output of this very run resumes; only another run's is replaced.
+            action(forced or bool(found))
+        # The run's time over all its attempts, as the manifest records it.
+        return float((read_producer(art.output) or {}).get("seconds", 0.0))
 
 
-def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> PipelineResults:
-    """Runs (or resumes) every step and returns the evaluation of the three runs."""
-    from inpars.corpus import read_qrels
+def run_pipeline(
+    config: PipelineConfig,
+    *,
+    show_progress: bool = True,
+    overwrite: bool = False,
+    rerun: Collection[str] = (),
+) -> PipelineResults:
+    """Runs (or resumes) every step that is not done and returns the evaluation of the runs.
+
+    ``overwrite``: redo the steps whose outputs hold another run (other settings or inputs)
+    instead of refusing; ``rerun``: steps (:data:`STEPS`) to redo although done.
+
+    Raises:
+        InparsError: for bad settings or input, or a step's output holding another run.
+    """
+    from inpars import filter as filter_stage
+    from inpars import generate as generate_stage
+    from inpars import rerank as rerank_stage
+    from inpars import train as train_stage
+    from inpars.bm25 import ensure_index
+    from inpars.corpus import read_corpus, read_qrels
     from inpars.filter import FilterConfig, filter_queries
     from inpars.generate import GenerateConfig, generate
+    from inpars.models import resolve_model
     from inpars.rerank import RerankConfig, rerank
-    from inpars.runs import read_run, reciprocal_rank_fusion
     from inpars.train import TrainConfig, train
     from inpars.triples import TriplesConfig, make_triples
 
@@ -178,7 +197,7 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         raise InparsError(f"{collection}: not a BEIR folder with qrels/ (needed to evaluate)")
     check_expand_settings(config)
     Path(config.work_dir).mkdir(parents=True, exist_ok=True)
-    state = _State(config.path(STATE_FILE))
+    steps = _Steps(overwrite, rerun)
     index = str(config.path("bm25-index"))
     seconds: dict[str, float] = {}
 
@@ -200,21 +219,22 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         max_doc_tokens=config.max_doc_tokens, batch_size=config.generate_batch_size,
         seed=config.seed,
     )  # fmt: skip
+    engine_options = {"dtype": config.generate_dtype}
+    # The model as the hf engine names it, known without loading it.
+    generator = resolve_model(config.generator).name
 
-    def generate_step() -> None:
+    def generate_step(overwrite: bool) -> None:
         from inpars.engines.hf import HFEngine
 
         engine = HFEngine(config.generator, device=config.device, dtype=config.generate_dtype)
         try:
-            generate(engine, gen, show_progress=show_progress)
+            generate(engine, gen, overwrite=overwrite, show_progress=show_progress,
+                     engine_options=engine_options)  # fmt: skip
         finally:
             engine.close()
 
-    generate_settings = {**asdict(gen), "model": config.generator}
-    if config.generate_dtype != "auto":  # (absent from the settings of earlier versions)
-        generate_settings["dtype"] = config.generate_dtype
-    seconds["generate"] = state.run(
-        f"generate: {Path(gen.output).name}", generate_settings, generate_step
+    seconds["generate"] = steps.run(
+        "generate", generate_stage.artifact(gen, "hf", generator, engine_options), generate_step
     )
 
     if config.consistency_model is not None:
@@ -226,10 +246,12 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         consistency_model=config.consistency_model, consistency_depth=config.consistency_depth,
         device=config.device,
     )  # fmt: skip
-    seconds["filter"] = state.run(
-        f"filter: {Path(filtered.output).name}",
-        asdict(filtered),
-        lambda: filter_queries(filtered, show_progress=show_progress),
+    seconds["filter"] = steps.run(
+        "filter",
+        filter_stage.artifact(filtered),
+        lambda overwrite: filter_queries(
+            replace(filtered, overwrite=overwrite), show_progress=show_progress
+        ),
     )
     if Path(filtered.output).stat().st_size == 0:
         raise InparsError(
@@ -238,16 +260,19 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         )
 
     negatives = f"depth{config.negatives_depth}-neg{config.negatives_per_query}"
-    triples_name = f"triples{data}-{negatives}.tsv"
     triples = TriplesConfig(
-        queries=filtered.output, corpus=str(collection), output=str(config.path(triples_name)),
-        index=index, depth=config.negatives_depth,
-        negatives_per_query=config.negatives_per_query, seed=config.seed,
+        queries=filtered.output, corpus=str(collection),
+        output=str(config.path(f"triples{data}-{negatives}.tsv")), index=index,
+        depth=config.negatives_depth, negatives_per_query=config.negatives_per_query,
+        seed=config.seed,
     )  # fmt: skip
-    seconds["triples"] = state.run(
-        f"triples: {triples_name}",
-        asdict(triples),
-        lambda: make_triples(triples, show_progress=show_progress),
+    info = ensure_index(read_corpus(collection), index, triples.index_settings)
+    seconds["triples"] = steps.run(
+        "triples",
+        triples.artifact(info),
+        lambda overwrite: make_triples(
+            replace(triples, overwrite=overwrite), show_progress=show_progress
+        ),
     )
 
     trained = TrainConfig(
@@ -257,9 +282,10 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
         learning_rate=config.learning_rate, max_length=config.max_length,
         save_steps=50, seed=config.seed, device=config.device,
     )  # fmt: skip
-    variant = config.name or config.kind
-    seconds["train"] = state.run(
-        f"train: {variant}", asdict(trained), lambda: train(trained, show_progress=show_progress)
+    seconds["train"] = steps.run(
+        "train",
+        train_stage.artifact(trained),
+        lambda overwrite: train(trained, overwrite=overwrite, show_progress=show_progress),
     )
 
     runs = {
@@ -278,63 +304,42 @@ def run_pipeline(config: PipelineConfig, *, show_progress: bool = True) -> Pipel
             first_stage_output=str(first_stage) if first_stage else None,
             dtype=config.rerank_dtype if label == "trained" else "auto",
         )  # fmt: skip
-        step_name = "rerank: zero-shot" if label != "trained" else f"rerank: {variant}"
-        seconds[f"rerank: {label}"] = state.run(
-            step_name,
-            asdict(step),
-            lambda step=step: rerank(step, show_progress=show_progress),
+        seconds[f"rerank: {label}"] = steps.run(
+            "rerank",
+            rerank_stage.prepare(step)[0],
+            lambda overwrite, step=step: rerank(
+                step, overwrite=overwrite, show_progress=show_progress
+            ),
         )
 
+    qrels = read_qrels(collection)
+    # The few-shot examples' queries were shown to the generator: not counted.
     excluded = sorted(example["id"] for example in examples)
     expansion = None
     if config.expand:
         expansion = run_expansion(
-            config, state.run, queries=gen.output, bm25_run=runs["BM25"],
-            bm25_index=index, trained_model=trained.output, excluded=excluded,
+            config, steps, queries=gen.output, bm25_run=runs["BM25"], bm25_index=index,
+            trained_model=trained.output, qrels=qrels, excluded=excluded,
             show_progress=show_progress,
         )  # fmt: skip
         seconds.update(expansion.seconds)
+    results_file = config.variant_path(RESULTS_FILE)
+    evaluated = {**runs, **(expansion.runs if expansion else {})}
+    evaluation = Artifact(
+        results_file, "evaluate", {"measures": DEFAULT_MEASURES, "excluded_queries": excluded},
+        {"qrels": qrels_input(collection, qrels),
+         **{f"run {label}": file_input(path) for label, path in evaluated.items()}},
+    )  # fmt: skip
 
-    qrels = read_qrels(collection)
-    bm25, zero_shot, trained_run = (read_run(path) for path in runs.values())
-    # Fusion with the first stage, the cheap hybrid; the zero-shot model gets it too, so that
-    # what the synthetic data adds is measured against a baseline as strong.
-    loaded = {
-        "BM25": bm25,
-        "zero-shot bi-encoder": zero_shot,
-        "zero-shot + BM25 (RRF)": reciprocal_rank_fusion([zero_shot, bm25]),
-        "trained": trained_run,
-        "trained + BM25 (RRF)": reciprocal_rank_fusion([trained_run, bm25]),
-    }
-    if expansion is not None:
-        loaded.update({k: read_run(v) for k, v in expansion.runs.items() if k not in loaded})
-    # The few-shot examples' queries were shown to the generator: not counted.
-    evaluations: dict[str, Evaluation] = {
-        label: evaluate(run, qrels, DEFAULT_MEASURES, excluded) for label, run in loaded.items()
-    }
-    p_values = {
-        label: {
-            baseline: {c.measure: c.p_value for c in compare(evaluations[baseline], result)}
-            for baseline in BASELINES
-        }
-        for label, result in evaluations.items()
-        if label not in BASELINES and (expansion is None or label not in expansion.runs)
-    }
-    if expansion is not None:
-        p_values.update(expansion_p_values(evaluations, expansion))
-    results = PipelineResults(
-        collection=irds.dataset_id(collection) if irds.is_irds(collection) else collection.name,
-        queries=len(evaluations["BM25"].query_ids),
-        means={label: result.means() for label, result in evaluations.items()},
-        p_values=p_values,
-        seconds=seconds,
-        settings=asdict(config),
-        excluded_queries=excluded,
-        best_first_stage=expansion.best_first_stage if expansion else None,
-        first_stage_recall=expansion.first_stage_recall if expansion else {},
-    )
-    atomic_write_json(config.variant_path(RESULTS_FILE), asdict(results))
-    return results
+    def evaluate_step(overwrite: bool) -> None:
+        evaluation.open(overwrite)
+        results = evaluate_pipeline(config, collection, qrels, runs, excluded, seconds, expansion)
+        atomic_write_json(results_file, asdict(results))
+        evaluation.complete()
+
+    seconds["evaluate"] = steps.run("evaluate", evaluation, evaluate_step)
+    saved = json.loads(results_file.read_text(encoding="utf-8"))
+    return PipelineResults(**{**saved, "seconds": seconds})
 
 
 def data_tag(config: PipelineConfig) -> str:
@@ -388,45 +393,6 @@ def few_shot_examples(collection: Path, k: int, seed: int) -> list[dict[str, str
     return examples
 
 
-def print_results(results: PipelineResults, console: Any, alpha: float = 0.05) -> None:
-    """One row per run; each trained run has p-values against each baseline run (and with
-    ``expand``, each run of the expansion against each of its baselines)."""
-    from rich.table import Table
-
-    measures = list(next(iter(results.means.values())))
-    expansion = ""
-    if results.best_first_stage:
-        expansion = f"; expansion runs: (p vs {' / vs '.join(EXPAND_BASELINES)})"
-    table = Table(
-        title=plain(
-            f"{results.collection}: {results.queries} judged queries; trained runs: (p vs "
-            f"{' / vs '.join(BASELINES)}){expansion}, paired t-test, * p < {alpha}"
-        )
-    )
-    table.add_column("run", style="bold")
-    for measure in measures:
-        table.add_column(measure, justify="right")
-    for label, means in results.means.items():
-        cells = []
-        for measure in measures:
-            text = f"{means[measure]:.4f}"
-            if label in results.p_values:
-                p_values = [_p(p[measure], alpha) for p in results.p_values[label].values()]
-                text += f" ({' / '.join(p_values)})"
-            cells.append(text)
-        table.add_row(label, *cells)
-    console.print(table)
-    print_first_stages(results, console)
-    console.print(
-        "step seconds: "
-        + ", ".join(f"{name} {value:,.0f}" for name, value in results.seconds.items())
-    )
-
-
-def _p(value: float, alpha: float) -> str:
-    return f"{value:.3f}{'*' if value < alpha else ''}"
-
-
 def build_parser() -> argparse.ArgumentParser:
     defaults = PipelineConfig(collection="", work_dir="")
     parser = argparse.ArgumentParser(
@@ -434,7 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the InPars pipeline on a BEIR folder (corpus, queries, qrels): "
         "generate synthetic queries, filter them, mine BM25 negatives, train a reranker, "
         "rerank BM25's top --depth, and evaluate against BM25 and the zero-shot bi-encoder. "
-        "Each step is skipped when done with the same settings, and resumes after a crash.",
+        "A step is skipped when its output's manifest is complete with the same settings "
+        "and inputs, resumes after a crash, and is refused when its output holds another "
+        "run (--overwrite or --rerun STEP redo it).",
         formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument(
@@ -456,6 +424,21 @@ def build_parser() -> argparse.ArgumentParser:
             default=getattr(defaults, option.name),
             help=_HELP.get(option.name, option.name.replace("_", " ")),
         )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo every step whose output holds another run (other settings or inputs) "
+        "instead of refusing; steps whose output matches are still reused",
+    )
+    parser.add_argument(
+        "--rerun",
+        action="append",
+        default=[],
+        choices=STEPS,
+        metavar="STEP",
+        help=f"redo STEP although it is done (repeatable; one of {', '.join(STEPS)}); the "
+        "steps after it re-run where their inputs change",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     return parser
 
@@ -468,7 +451,6 @@ _HELP = {
     "template": "prompt template: inpars, inpars-gbq, promptagator (needs examples) or a file",
     "max_docs": "documents sampled for generation: a count, 'all', or 'auto' (300; every "
     "document with --expand)",
-    **EXPAND_HELP,
     "queries_per_doc": "sampled queries per document",
     "keep_top_k": "queries kept by the filter (mean log-prob)",
     "few_shot": "draw this many judged queries of the collection (seeded), each with its "
@@ -490,8 +472,10 @@ _HELP = {
     "depth": "BM25 documents reranked per query",
     "rerank_dtype": "dtype of the trained reranker when reranking: auto (float32 on CPUs), "
     "bfloat16 (about 2x faster on CPUs with AMX), float16",
-    "name": "this reranker variant's folder in the work folder (default: the kind)",
     "baseline_model": "the zero-shot bi-encoder baseline",
+    "name": "this reranker variant's folder in the work folder (default: the kind; "
+    "<kind>-expand with --expand)",
+    **EXPAND_HELP,
 }
 
 
@@ -503,7 +487,9 @@ def main(argv: list[str] | None = None) -> int:
     names = set(PipelineConfig.__dataclass_fields__)
     config = PipelineConfig(**{k: v for k, v in vars(args).items() if k in names})
     try:
-        results = run_pipeline(config, show_progress=not args.quiet)
+        results = run_pipeline(
+            config, show_progress=not args.quiet, overwrite=args.overwrite, rerun=args.rerun
+        )
     except InparsError as exc:
         print_error(exc)
         return 2

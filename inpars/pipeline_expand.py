@@ -22,7 +22,6 @@ defaults to every document with ``expand`` (:func:`docs_to_generate`).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -53,9 +52,6 @@ EXPAND_HELP = {
     "the lowest scored by --baseline-model, before expanding (0: keep every query)",
 }
 """The pipeline's help for its expansion flags."""
-
-RunStep = Callable[[str, dict[str, Any], Callable[[], Any]], float]
-"""Runs a pipeline step unless it is done with these settings; returns its seconds."""
 
 
 def parse_max_docs(text: str) -> int | str:
@@ -120,27 +116,30 @@ class ExpansionRuns:
 
 def run_expansion(
     config: Any,
-    run_step: RunStep,
+    steps: Any,
     *,
     queries: str,
     bm25_run: Path,
     bm25_index: str,
     trained_model: str,
+    qrels: dict[str, dict[str, int]],
     excluded: list[str],
     show_progress: bool,
 ) -> ExpansionRuns:
     """Expands the collection, retrieves, and reranks the best first stage (module docstring).
 
-    ``config`` is the :class:`inpars.pipeline.PipelineConfig`; ``queries`` the generated
+    ``config`` is the :class:`inpars.pipeline.PipelineConfig` and ``steps`` its step runner
+    (each step skipped when its output holds this very run); ``queries`` the generated
     queries (``queries<tag>.jsonl``: the expansion is ``expanded<tag>``); ``bm25_run`` the
     pipeline's BM25 run (top ``depth``) and ``bm25_index`` its index of the collection.
     """
-    from inpars.corpus import read_qrels
+    from inpars import expand as expand_stage
+    from inpars import rerank as rerank_stage
+    from inpars.corpus import read_corpus
     from inpars.evaluate import evaluate
-    from inpars.expand import ExpandConfig, expand
-    from inpars.rerank import RerankConfig, rerank
+    from inpars.expand import ExpandConfig
     from inpars.runs import read_run
-    from inpars.search import SearchConfig, search_run
+    from inpars.search import SearchConfig
 
     collection = str(config.collection)
     seconds: dict[str, float] = {}
@@ -150,10 +149,12 @@ def run_expansion(
         corpus=collection, queries=queries, output=str(config.path(name)),
         drop_fraction=config.drop_fraction, scorer=config.baseline_model, device=config.device,
     )  # fmt: skip
-    seconds["expand"] = run_step(
-        f"expand: {name}",
-        asdict(expanded),
-        lambda: expand(expanded, show_progress=show_progress),
+    seconds["expand"] = steps.run(
+        "expand",
+        expand_stage.artifact(expanded, read_corpus(collection)),
+        lambda overwrite: expand_stage.expand(
+            expanded, overwrite=overwrite, show_progress=show_progress
+        ),
     )
     depth = config.depth
     runs = {
@@ -167,49 +168,94 @@ def run_expansion(
         "queries": collection, "corpus": collection, "qrels": collection,
         "model": config.baseline_model, "k": depth, "hybrid": True, "device": config.device,
     }  # fmt: skip
-    plain = SearchConfig(
-        **common, output=str(runs[DENSE_RRF]), dense_output=str(runs[DENSE]),
-        bm25_index=bm25_index,
-    )  # fmt: skip
-    with_expansion = SearchConfig(
-        **common, output=str(runs[EXPANDED_RRF]), bm25_output=str(runs[EXPANSION]),
-        bm25_corpus=expanded.output, bm25_index=str(config.path(f"bm25-index-{name}")),
-    )  # fmt: skip
-    for label, search in ((DENSE_RRF, plain), (EXPANDED_RRF, with_expansion)):
-        seconds[f"search: {label}"] = run_step(
-            f"search: {Path(search.output).name}",
-            asdict(search),
-            lambda search=search: search_run(search, show_progress=show_progress),
+    searches = {
+        DENSE_RRF: SearchConfig(
+            **common, output=str(runs[DENSE_RRF]), dense_output=str(runs[DENSE]),
+            bm25_index=bm25_index,
+        ),
+        EXPANDED_RRF: SearchConfig(
+            **common, output=str(runs[EXPANDED_RRF]), bm25_output=str(runs[EXPANSION]),
+            bm25_corpus=expanded.output, bm25_index=str(config.path(f"bm25-index-{name}")),
+        ),
+    }  # fmt: skip
+    for label, search in searches.items():
+        art = search_artifact(search)
+        seconds[f"search: {label}"] = steps.run(
+            "search",
+            art,
+            lambda overwrite, search=search, art=art: _search(
+                search, art, overwrite, show_progress
+            ),
         )
 
-    qrels = read_qrels(collection)
     measure = f"R@{depth}"
-    recall = {
-        label: evaluate(read_run(runs[label]), qrels, [measure], excluded).mean(measure)
-        for label in FIRST_STAGES
-    }
-    ndcg = {
-        label: evaluate(read_run(runs[label]), qrels, ["nDCG@10"], excluded).mean("nDCG@10")
-        for label in FIRST_STAGES
-    }
+    recall, ndcg = {}, {}
+    for label in FIRST_STAGES:
+        found = evaluate(read_run(runs[label]), qrels, [measure, "nDCG@10"], excluded)
+        recall[label], ndcg[label] = found.mean(measure), found.mean("nDCG@10")
     best = max(
         FIRST_STAGES, key=lambda label: (recall[label], ndcg[label], FIRST_STAGES.index(label))
     )
     trained_label = f"trained over {best}"
-    slug = Path(runs[best]).stem
-    reranked = RerankConfig(
+    reranked = rerank_stage.RerankConfig(
         queries=collection, corpus=collection, run=str(runs[best]), model=trained_model,
-        output=str(config.variant_path(f"trained-over-{slug}.trec")), depth=depth,
-        qrels=collection, batch_size=config.rerank_batch_size, max_length=config.max_length,
-        device=config.device, dtype=config.rerank_dtype, index=bm25_index,
+        output=str(config.variant_path(f"trained-over-{Path(runs[best]).stem}.trec")),
+        depth=depth, qrels=collection, batch_size=config.rerank_batch_size,
+        max_length=config.max_length, device=config.device, dtype=config.rerank_dtype,
+        index=bm25_index,
     )  # fmt: skip
-    seconds[f"rerank: {trained_label}"] = run_step(
-        f"rerank: {config.name or config.kind} over {slug}",
-        asdict(reranked),
-        lambda: rerank(reranked, show_progress=show_progress),
+    seconds[f"rerank: {trained_label}"] = steps.run(
+        "rerank",
+        rerank_stage.prepare(reranked)[0],
+        lambda overwrite: rerank_stage.rerank(
+            reranked, overwrite=overwrite, show_progress=show_progress
+        ),
     )
     runs[trained_label] = Path(reranked.output)
     return ExpansionRuns(runs, best, recall, measure, trained_label, seconds)
+
+
+def search_artifact(search: Any) -> Any:
+    """A hybrid search run (:class:`inpars.search.SearchConfig`) as an
+    :class:`~inpars.artifacts.Artifact`: the settings that decide it and the fingerprints of
+    the queries searched (as read), the corpus, the bi-encoder and the BM25 corpus."""
+    from inpars.artifacts import Artifact, CorpusFingerprint, corpus_input, model_input
+    from inpars.corpus import read_corpus, read_qrels, read_queries
+
+    judged = set(read_qrels(search.qrels)) if search.qrels else None
+    queries = CorpusFingerprint()
+    for query in read_queries(search.queries):
+        if judged is None or query.id in judged:
+            queries.add(query.id, query.text)
+    inputs = {
+        "queries": {"path": search.queries, "fingerprint": queries.hexdigest()},
+        "corpus": corpus_input(read_corpus(search.corpus)),
+        "model": model_input(search.model),
+    }
+    if search.bm25_corpus:
+        inputs["bm25 corpus"] = corpus_input(read_corpus(search.bm25_corpus))
+    decisive = (
+        "k",
+        "similarity",
+        "hybrid",
+        "rrf_k",
+        "bm25_depth",
+        "max_length",
+        "dtype",
+        "k1",
+        "b",
+    )
+    settings = {key: getattr(search, key) for key in decisive}
+    files = [f for f in (search.bm25_output, search.dense_output) if f]
+    return Artifact(search.output, "search", settings, inputs, files=files)
+
+
+def _search(search: Any, art: Any, overwrite: bool, show_progress: bool) -> None:
+    from inpars.search import search_run
+
+    art.open(overwrite)
+    summary = search_run(search, show_progress=show_progress)
+    art.complete(summary=asdict(summary))
 
 
 def expansion_p_values(evaluations: dict[str, Any], expansion: ExpansionRuns) -> dict[str, Any]:

@@ -22,7 +22,6 @@ reach the model whole.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import tomllib
@@ -32,9 +31,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from inpars.artifacts import manifest_path, read_producer
 from inpars.engines.base import Tokenizer
 from inpars.errors import InparsError, InparsWarning, InputError
-from inpars.manifest import manifest_path
 
 TEMPLATE_SUFFIXES = (".toml", ".txt")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -321,15 +320,10 @@ def generation_examples(queries: str | Path) -> list[Example] | None:
     Raises:
         InputError: the manifest names a template or examples file that cannot be read.
     """
+    data = read_producer(queries)
+    if data is None or data.get("stage") != "generate":
+        return None
     manifest = manifest_path(queries)
-    if not manifest.is_file():
-        return None
-    try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"unreadable manifest: {exc}", manifest) from None
-    if data.get("stage") != "generate":
-        return None
     template = data.get("template") or {}
     examples_file = (data.get("config") or {}).get("examples")
     if examples_file:

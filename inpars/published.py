@@ -41,7 +41,6 @@ naming the file, the line and the field.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -49,8 +48,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inpars.artifacts import jsonl_text
 from inpars.errors import InparsError, InputError
-from inpars.io import JsonlWriter, read_jsonl
+from inpars.io import atomic_open, read_jsonl
 from inpars.progress import console_warnings, print_error, stderr_console
 
 FORMATS = ("inpars", "inpars-v1", "inpars-v2")
@@ -217,25 +217,20 @@ def convert(input: str | Path, output: str | Path, format: str | None = None) ->
         raise InparsError("--output must differ from --input")
     normalize = RecordNormalizer(input, format)
     summary = ConvertSummary(format=format or "inpars")
-    temp = output.with_name(f".{output.name}.tmp")
-    try:
-        with JsonlWriter(temp, append=False) as writer:
-            batch: list[dict[str, Any]] = []
-            for line, record in read_jsonl(input):
-                out = normalize(record, line)
-                summary.records += 1
-                if isinstance(out.get("log_probs"), list):
-                    summary.with_log_probs += 1
-                if "score" in out:
-                    summary.with_score += 1
-                batch.append(out)
-                if len(batch) >= _WRITE_BATCH:
-                    writer.write_many(batch)
-                    batch = []
-            writer.write_many(batch)
-        os.replace(temp, output)
-    finally:
-        temp.unlink(missing_ok=True)
+    with atomic_open(output) as handle:
+        batch: list[dict[str, Any]] = []
+        for line, record in read_jsonl(input):
+            out = normalize(record, line)
+            summary.records += 1
+            if isinstance(out.get("log_probs"), list):
+                summary.with_log_probs += 1
+            if "score" in out:
+                summary.with_score += 1
+            batch.append(out)
+            if len(batch) >= _WRITE_BATCH:
+                handle.write(jsonl_text(batch, output))
+                batch = []
+        handle.write(jsonl_text(batch, output))
     summary.format = normalize.format or summary.format
     summary.seconds = time.perf_counter() - start
     return summary

@@ -18,6 +18,10 @@ BM25 searches an index of that corpus while the reranker reads the original docu
 changing what the reranker sees.
 Queries are processed in chunks; each chunk's run lines are appended and committed together,
 so a crash loses at most one chunk and the same command resumes after the last committed query.
+The run is an :class:`inpars.artifacts.Artifact`: its manifest records the settings and the
+fingerprints of the inputs (the model's weights, the queries as read, the index, a first-stage
+run), so a model retrained in the same folder or an edited queries file is refused, never
+resumed as if it were the old one (``--overwrite`` starts again).
 
 The run lists the queries in the order of the queries file. With ``--shard I/N`` a run
 reranks only the queries whose id is in shard I of N (:mod:`inpars.shards`);
@@ -36,11 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from inpars import compat
+from inpars.artifacts import Artifact, CorpusFingerprint, file_input, model_input
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Searcher
-from inpars.bm25_corpus import add_bm25_corpus_argument, ensure_bm25_index
+from inpars.bm25_corpus import Bm25Index, add_bm25_corpus_argument, ensure_bm25_index
 from inpars.corpus import read_corpus, read_qrels, read_queries
 from inpars.errors import InparsError, InputError, require_at_least_one
-from inpars.io import CommittedAppender, atomic_write_text
+from inpars.io import atomic_write_text
 from inpars.progress import console_warnings, print_error, progress_bar, say, stderr_console
 from inpars.records import Query
 from inpars.rerankers import available_kinds, load_reranker
@@ -105,15 +110,64 @@ class RerankSummary:
 
 
 def select_queries(config: RerankConfig) -> list[Query]:
-    """The queries to rerank: all of the file, or those judged in ``config.qrels``."""
+    """The queries to rerank: all of the file, or those judged in ``config.qrels`` (of every
+    shard: :func:`prepare` takes this run's)."""
     queries = list(read_queries(config.queries))
     if config.qrels:
         judged = set(read_qrels(config.qrels))
         queries = [q for q in queries if q.id in judged]
     if not queries:
         raise InparsError(f"{config.queries}: no queries to rerank")
+    return queries
+
+
+def artifact(config: RerankConfig, queries: list[Query], index: Bm25Index) -> Artifact:
+    """The run as an :class:`~inpars.artifacts.Artifact`: the settings that decide its lines
+    and the fingerprints of what it reads: the model's files, the BM25 ``index``, and
+    ``queries`` (:func:`select_queries`' (id, text) pairs: the same queries in another file
+    format are the same input, an edited one is not; every shard's, so that the shards of one
+    run share their inputs)."""
+    settings = {
+        "kind": config.kind,  # None: told from the model, an input
+        "max_length": config.max_length,
+        "depth": config.depth,
+        "dtype": config.dtype,
+        "k1": config.k1,
+        "b": config.b,
+        "shard": config.shard,
+        "tag": config.tag,
+    }
+    fingerprint = CorpusFingerprint()
+    for query in queries:
+        fingerprint.add(query.id, query.text)
+    inputs: dict[str, Any] = {
+        "model": model_input(str(config.model)),
+        "queries": {"path": config.queries, "fingerprint": fingerprint.hexdigest()},
+        **index.inputs(),  # the index, and the texts scored when they are not the index's
+    }
+    if config.run is not None:
+        inputs["run"] = file_input(config.run)
+    extra = [config.first_stage_output] if config.first_stage_output else []
+    return Artifact(config.output, "rerank", settings, inputs, files=extra)
+
+
+def prepare(
+    config: RerankConfig, *, show_progress: bool = False
+) -> tuple[Artifact, list[Query], Bm25Index]:
+    """The run's artifact, the queries of its shard (all of them without ``--shard``), and
+    the BM25 index it needs, built (or found up to date)."""
+    with progress_bar(show_progress) as progress:
+        index = ensure_bm25_index(
+            read_corpus(config.corpus),
+            config.index_path,
+            bm25_corpus=read_corpus(config.bm25_corpus) if config.bm25_corpus else None,
+            threads=config.threads,
+            progress=progress,
+        )
+    queries = select_queries(config)
     shard = parse_shard(config.shard)
-    return queries if shard is None else [q for q in queries if q.id in shard]
+    mine = queries if shard is None else [q for q in queries if q.id in shard]
+    return artifact(config, queries, index), mine, index
 
 
 class FirstStage:
@@ -152,16 +206,22 @@ def _chunks(items: list[Query], size: int) -> Iterator[list[Query]]:
 def rerank(
     config: RerankConfig, *, overwrite: bool = False, show_progress: bool = False
 ) -> RerankSummary:
-    """Writes the reranked run of ``config`` (resuming a partial one).
+    """Writes the reranked run of ``config`` (resuming a partial one; nothing to do when the
+    same run is complete).
 
     Raises:
         InputError: for bad queries, qrels or run files, or a run naming unknown documents.
-        InparsError: for bad settings, or an output written with other settings.
+        InparsError: for bad settings, or an output written by another run (other settings
+            or inputs), unless ``overwrite``.
     """
     config.check()
     start = time.perf_counter()
     summary = RerankSummary()
-    queries = select_queries(config)
+    art, queries, index = prepare(config, show_progress=show_progress)
+    summary.queries = len(queries)
+    if art.open(overwrite) == "complete":
+        summary.already_done = len(queries)
+        return summary
     reranker = load_reranker(
         config.model,
         config.kind,
@@ -169,34 +229,13 @@ def rerank(
         device=config.device,
         dtype=config.dtype,
     )
-    settings = {
-        "model": reranker.name,
-        "kind": reranker.kind,
-        "max_length": reranker.max_length,
-        "run": config.run,
-        "depth": config.depth,
-        "k1": config.k1,
-        "b": config.b,
-        "queries": str(Path(config.queries).resolve()),
-        "shard": config.shard,
-        "tag": config.tag,
-    }
     tag = config.tag or f"inpars-{reranker.kind}"
-    with progress_bar(show_progress) as progress:
-        index = ensure_bm25_index(
-            read_corpus(config.corpus),
-            config.index_path,
-            bm25_corpus=read_corpus(config.bm25_corpus) if config.bm25_corpus else None,
-            threads=config.threads,
-            progress=progress,
-        )
-    settings.update(index.settings())
     with (
         index.open(config.k1, config.b) as searcher,
-        CommittedAppender(config.output, settings, overwrite=overwrite) as out,
+        art.appender([config.output]) as out,
     ):
         first_stage = FirstStage(config, searcher)
-        done = set(read_run(config.output)) if out.committed_bytes else set()
+        done = set(read_run(config.output)) if art.state == "resume" else set()
         todo = [q for q in queries if q.id not in done]
         summary.already_done = len(queries) - len(todo)
         with progress_bar(show_progress, "{task.fields[rate]}") as progress:
@@ -210,9 +249,11 @@ def rerank(
                 )
         if config.first_stage_output:
             write_first_stage(first_stage, queries, config.first_stage_output)
-        out.mark_complete()
-    summary.queries = len(queries)
     summary.seconds = time.perf_counter() - start
+    art.complete(
+        counts={"queries": summary.queries, "pairs": summary.pairs,
+                "without_candidates": summary.without_candidates},
+    )  # fmt: skip
     return summary
 
 

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inpars.artifacts import corpus_fingerprint
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1
 from inpars.bm25_corpus import add_bm25_corpus_argument
 from inpars.errors import InparsError, require_at_least_one
@@ -177,27 +178,6 @@ class DenseEncoder:
 # -- the embeddings folder ----------------------------------------------------------------
 
 
-def corpus_digest(
-    documents: Iterable[Document], progress: Any = None, task: Any = None
-) -> tuple[str, int]:
-    """A digest of every document's id and contents in order, and the document count."""
-    digest = hashlib.sha256(f"inpars-corpus-{EMBEDDINGS_FORMAT}".encode())
-    count = 0
-    for doc in documents:
-        id_bytes = doc.id.encode("utf-8")
-        text_bytes = doc.contents.encode("utf-8")
-        # Length prefixes keep ("a", "bc") and ("ab", "c") apart.
-        digest.update(f"\n{len(id_bytes)}:{len(text_bytes)}:".encode("ascii"))
-        digest.update(id_bytes)
-        digest.update(text_bytes)
-        count += 1
-        if task is not None and count % 1000 == 0:
-            progress.advance(task, 1000)
-    if task is not None:
-        progress.update(task, completed=count, total=count)
-    return digest.hexdigest(), count
-
-
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)[:40].strip("-.") or "x"
 
@@ -279,7 +259,7 @@ def ensure_embeddings(
     if batch_size < 1 or chunk_size < 1:
         raise InparsError("the batch and chunk sizes must be at least 1")
     task = None if progress is None else progress.add_task("check corpus", total=None)
-    corpus_fp, count = corpus_digest(documents, progress, task)
+    corpus_fp, count = corpus_fingerprint(documents, progress, task)
     if count == 0:
         raise InparsError("the corpus has no documents to encode")
     model_fp = encoder.fingerprint()

@@ -37,19 +37,22 @@ from pathlib import Path
 from typing import Any
 
 from inpars import compat
+from inpars.artifacts import Artifact, file_input, model_input
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.io import IndexedLines, open_lines
 from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table
 from inpars.rerankers import available_kinds, reranker_class
 from inpars.rerankers.base import Reranker
 from inpars.training_run import (
+    LOSS_LOG,
     PRECISIONS,
     accumulation_steps,
     devices,
     is_main_process,
     loss_log_callback,
+    open_output,
     precision_flags,
-    prepare_output,
+    resume_point,
     wait_for_everyone,
 )
 
@@ -226,17 +229,23 @@ def _make_trainer_class() -> type:
     return RerankerTrainer
 
 
-def _settings(
-    config: TrainConfig, model: str, learning_rate: float, max_length: int
-) -> dict[str, Any]:
-    """What must not change between a run and its resumption."""
+def artifact(config: TrainConfig) -> Artifact:
+    """The trained model's folder as an :class:`~inpars.artifacts.Artifact`: the settings
+    that decide the weights (the kind's defaults filled in) and the fingerprints of the
+    triples and the starting model. Where checkpoints go, how often, and the device are not
+    settings: a run may resume with others."""
+    cls = reranker_class(config.kind)
     settings = asdict(config)
-    settings.update(model=model, learning_rate=learning_rate, max_length=max_length)
-    for name in ("output", "device", "precision", "save_steps", "logging_steps"):
+    for name in ("triples", "output", "model", "device", "precision", "save_steps",
+                 "logging_steps"):  # fmt: skip
         settings.pop(name)
-    triples = Path(config.triples)
-    settings["triples"] = {"path": str(triples.resolve()), "bytes": triples.stat().st_size}
-    return settings
+    settings["learning_rate"] = config.learning_rate or cls.default_learning_rate
+    settings["max_length"] = config.max_length or cls.default_max_length
+    inputs = {
+        "triples": file_input(config.triples),
+        "model": model_input(config.model or cls.default_model),
+    }
+    return Artifact(config.output, "train", settings, inputs)
 
 
 def train(
@@ -256,10 +265,10 @@ def train(
 
     Raises:
         InputError: for a bad triples line (before any training).
-        InparsError: for bad settings, or a checkpoint folder made with other settings.
+        InparsError: for bad settings, or an output folder holding another run (other
+            settings, triples or starting model), unless ``overwrite``.
     """
     from transformers import TrainingArguments, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     from inpars.models import pick_device
 
@@ -271,7 +280,7 @@ def train(
     max_length = config.max_length or cls.default_max_length
     dataset = TriplesDataset(config.triples)
     output = Path(config.output)
-    settings = _settings(config, model, learning_rate, max_length)
+    art = artifact(config)
     device = pick_device(config.device)
     checkpoints = output / "checkpoints"
     args = TrainingArguments(
@@ -299,7 +308,7 @@ def train(
     args.gradient_accumulation_steps = accumulation_steps(
         config.batch_size, config.micro_batch_size, devices(args)
     )
-    done = prepare_output(output, settings, args, overwrite=overwrite)
+    done = open_output(art, args, overwrite=overwrite)
     if done is not None:
         return TrainSummary(
             output=str(output),
@@ -317,13 +326,13 @@ def train(
     if args.world_size > 1:
         device = str(args.device)  # this process's own GPU (cuda:LOCAL_RANK), or the CPU
     reranker = cls.load(model, max_length=max_length, device=device)
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    last = resume_point(output, args)
     trainer = _make_trainer_class()(
         reranker,
         args=args,
         train_dataset=dataset,
         data_collator=TripleCollator(reranker),
-        callbacks=[loss_log_callback(output / "train-log.jsonl"), *callbacks],
+        callbacks=[loss_log_callback(output / LOSS_LOG), *callbacks],
     )
     result = trainer.train(resume_from_checkpoint=last)
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
@@ -332,13 +341,14 @@ def train(
         if losses
         else (result.training_loss if math.isfinite(result.training_loss) else None)
     )
+    seconds = time.perf_counter() - start
     if is_main_process(args):
-        reranker.save(
-            output,
-            complete=True,
-            steps=trainer.state.global_step,
+        steps = trainer.state.global_step
+        reranker.save(output, steps=steps, final_loss=final_loss)
+        art.complete(
+            steps=steps,
             final_loss=final_loss,
-            trained_on=str(Path(config.triples).resolve()),
+            triples=len(dataset),
         )
     wait_for_everyone()  # every process returns once the model is saved
     return TrainSummary(
@@ -349,7 +359,7 @@ def train(
         steps=trainer.state.global_step,
         resumed_from=last,
         final_loss=final_loss,
-        seconds=time.perf_counter() - start,
+        seconds=seconds,
     )
 
 
@@ -489,8 +499,11 @@ def main(argv: list[str] | None = None) -> int:
     if not is_main_process():  # one report, not one per process
         return 0
     if summary.already_trained:
-        say(f"{summary.output}:", "already trained with these settings (--overwrite to redo)",
-            console=console)
+        say(
+            f"{summary.output}:",
+            "already trained with these settings (--overwrite to redo)",
+            console=console,
+        )
     print_summary(summary, console)
     return 0
 

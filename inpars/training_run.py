@@ -1,12 +1,14 @@
 """What every training command shares (:mod:`inpars.train`, :mod:`inpars.dense`).
 
-- **One run per output folder.** ``train-settings.json`` records what must not change between
-  a run and its resumption; a folder holding another run is refused (naming what changed)
-  unless ``--overwrite``; a finished run is not trained again.
+- **One run per output folder.** The folder is an :class:`inpars.artifacts.Artifact`: its
+  manifest (``<output>.manifest.json``, beside the folder) records the settings and the
+  fingerprints of the training data and the starting model. The same run resumes from its
+  last whole checkpoint (:func:`resume_point`) or, when complete, is not trained again;
+  another run is refused (naming every difference) unless ``--overwrite``.
 - **Several processes.** Under ``torchrun`` or ``accelerate launch`` every process runs the
-  same command. Only the main process deletes the folder (``--overwrite``), writes settings
-  and saves the model; the others wait for it at a barrier, so no process reads a
-  half-written folder or saves over another.
+  same command. Only the main process deletes the folder (``--overwrite``), writes the
+  manifest and saves the model; the others wait for it at a barrier (:func:`open_output`),
+  so no process reads a half-written folder or saves over another.
 - **The batch is what ``--batch-size`` says**, whatever the number of devices: examples per
   optimizer step summed over all processes (and all GPUs of a process under
   ``nn.DataParallel``). Each device runs forward passes of ``--micro-batch-size`` examples;
@@ -19,16 +21,16 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
+import re
 from pathlib import Path
 from typing import Any
 
+from inpars.artifacts import Artifact, differences, read_producer
 from inpars.errors import InparsError
-from inpars.io import atomic_write_json, dumps_json
-from inpars.rerankers.base import read_metadata
+from inpars.io import atomic_write_text, dumps_json
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-SETTINGS_FILE = "train-settings.json"
+LOSS_LOG = "train-log.jsonl"
 
 
 def devices(args: Any) -> int:
@@ -74,42 +76,68 @@ def split_batch(
     return micro_batch_size, accumulation_steps(batch_size, micro_batch_size, device_count)
 
 
-def prepare_output(
-    output: Path, settings: dict[str, Any], args: Any, *, overwrite: bool
-) -> dict[str, Any] | None:
-    """Makes ``output`` ready for a run with ``settings``, in every process.
+def open_output(artifact: Artifact, args: Any, *, overwrite: bool) -> dict[str, Any] | None:
+    """Applies the one rule of :mod:`inpars.artifacts` to a training folder, in every process.
 
-    Returns the saved metadata (``inpars-reranker.json``) when the folder already holds the
-    finished run with these settings (nothing to train), else None once the folder exists
-    with ``train-settings.json`` written. ``args`` (transformers ``TrainingArguments``) tell
-    the process's rank; only the main process writes or deletes, the others wait for it.
+    Returns the manifest's sections (steps, loss) when the folder already holds this very
+    run, complete: nothing to train. Else None, with the folder there and the ``running``
+    manifest written. ``args`` (transformers ``TrainingArguments``) tell the process's rank:
+    only the main process writes (or, with ``overwrite``, deletes); the others wait for it,
+    then read its manifest, so every process decides alike (and fails when it refused).
 
     Raises:
-        InparsError: when the folder holds a run with other settings and not ``overwrite``.
+        InparsError: when the folder holds another run (every difference named) and not
+            ``overwrite``.
     """
-    settings_file = output / SETTINGS_FILE
-    previous = None
-    if not overwrite and settings_file.is_file():
-        previous = json.loads(settings_file.read_text(encoding="utf-8"))
-    if previous is not None and previous != settings:
-        changed = sorted(
-            k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k)
-        )
-        raise InparsError(
-            f"{output}: holds a training run with other settings (changed: {', '.join(changed)}); "
-            "rerun with the same settings to resume, or pass --overwrite"
-        )
-    done = read_metadata(output) if previous is not None else None
-    if done and done.get("complete"):
-        return done
-    # Every process has read the folder; the main one changes it while the others wait.
     with args.main_process_first(local=False, desc="preparing the output folder"):
         if is_main_process(args):
-            if overwrite and output.exists():
-                shutil.rmtree(output)
-            output.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(settings_file, settings)
-    return None
+            if artifact.open(overwrite) == "complete":
+                return artifact.sections
+            artifact.output.mkdir(parents=True, exist_ok=True)
+            return None
+    manifest = read_producer(artifact.output)
+    if manifest is None or differences(
+        manifest, artifact.stage, artifact.settings, artifact.inputs
+    ):
+        raise InparsError(f"{artifact.output}: not opened for this run by the main process")
+    return manifest if manifest.get("status") == "complete" else None
+
+
+def last_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest whole checkpoint in ``checkpoints``, or None.
+
+    The trainer state is the last file a checkpoint gets: a checkpoint without a readable
+    one was cut short (a kill while saving) and is passed over for the one before it.
+    """
+    found = []
+    for folder in checkpoints.glob("checkpoint-*") if checkpoints.is_dir() else ():
+        number = re.fullmatch(r"checkpoint-(\d+)", folder.name)
+        try:
+            json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if number:
+            found.append((int(number.group(1)), folder))
+    return max(found)[1] if found else None
+
+
+def resume_point(output: Path, args: Any) -> str | None:
+    """The checkpoint a run in ``output`` resumes from (:func:`last_checkpoint`), or None.
+
+    The main process cuts the loss log back to that step, so that it reads as the log of a
+    run never interrupted (the folder's fingerprint then does not depend on a crash).
+    """
+    checkpoint = last_checkpoint(output / "checkpoints")
+    log = output / LOSS_LOG
+    if is_main_process(args) and log.is_file():
+        step = int(checkpoint.name.split("-")[1]) if checkpoint else 0
+        kept = [
+            line
+            for line in log.read_text(encoding="utf-8").splitlines(keepends=True)
+            if line.endswith("\n") and json.loads(line).get("step", 0) <= step
+        ]
+        atomic_write_text(log, "".join(kept))
+    return str(checkpoint) if checkpoint else None
 
 
 def is_main_process(args: Any = None) -> bool:
@@ -137,7 +165,8 @@ def loss_log_callback(path: Path) -> Any:
     """A callback appending every logged loss to ``path`` (JSON Lines), from the main process.
 
     A value that is not finite (a diverged loss or gradient norm) is logged as null, as the
-    summary reports it: JSON has no NaN.
+    summary reports it: JSON has no NaN. Timings (``*_runtime``, ``*_per_second``) are left
+    out: they belong to the manifest, and the log stays the same for the same training.
     """
     from transformers import TrainerCallback
 
@@ -150,6 +179,7 @@ def loss_log_callback(path: Path) -> Any:
                 finite = {
                     key: None if isinstance(v, float) and not math.isfinite(v) else v
                     for key, v in row.items()
+                    if not key.endswith(("_runtime", "_per_second"))
                 }
                 with path.open("a", encoding="utf-8") as handle:
                     handle.write(dumps_json(finite, path=path) + "\n")
@@ -175,9 +205,11 @@ __all__ = [
     "accumulation_steps",
     "devices",
     "is_main_process",
+    "last_checkpoint",
     "loss_log_callback",
+    "open_output",
     "precision_flags",
-    "prepare_output",
+    "resume_point",
     "split_batch",
     "wait_for_everyone",
 ]

@@ -18,20 +18,19 @@ Outputs, written batch by batch so that a rerun resumes: a TSV of texts, what mo
 scripts read (whitespace runs in a text become one space, so a cell holds no tab or line
 break), and JSON Lines of :class:`~inpars.records.Triple` with ids, ranks and scores, one
 line per TSV line in the same order. A query whose (query, doc id) already has triples in the
-JSON Lines is skipped on a rerun. ``<jsonl>.meta.json`` records the settings and the JSON Lines
-size after the last complete batch: a restart cuts both files back to that batch (a batch is
-all there or redone, never half), and a rerun with other settings is refused rather than mixed
-into the same files. Queries that got no triple are searched again on a rerun.
-``<output>.manifest.json`` (beside the TSV) records the settings, the index, what the run
-counted and the SHA-256 of the queries and of both outputs; its status is ``running`` until
-the run completes.
+JSON Lines is skipped on a rerun. Both are one :class:`inpars.artifacts.Artifact`: its manifest
+``<output>.manifest.json`` (beside the TSV) records the settings, the queries' SHA-256, the
+index fingerprint, both files' committed sizes after each batch (a restart cuts both back to
+the last batch: a batch is all there or redone, never half), what the run counted and, once
+complete, both outputs' SHA-256. A rerun with other settings or other inputs is refused
+rather than mixed into the same files (the one rule of :mod:`inpars.artifacts`).
 
 With ``bm25_corpus`` (an expansion from :mod:`inpars.expand`; :mod:`inpars.bm25_corpus`), BM25
 mines the negatives from the expansion while the triples' texts stay the corpus's. A choice,
 off by default as in InPars: an expansion ranks first the documents whose own synthetic
 queries resemble the query, so its negatives are harder, and likelier to be relevant
-documents (false negatives); when the expansion was made from these very queries, each query also
-stands in its positive's expansion (positives are never drawn, so that does not leak).
+documents (false negatives); when the expansion was made from these very queries, each query
+also stands in its positive's expansion (positives are never drawn, so that does not leak).
 
 Both outputs are in the order of the queries file (a query record's triples where its first
 occurrence stands). With ``--shard I/N`` a run takes only the records whose ``doc_id`` is in
@@ -44,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import random
 import sys
@@ -52,9 +50,10 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from inpars import compat
+from inpars.artifacts import Appender, Artifact, file_entry, file_input, jsonl_text, manifest_path
 from inpars.bm25 import (
     DEFAULT_B,
     DEFAULT_K1,
@@ -66,8 +65,7 @@ from inpars.bm25 import (
 from inpars.bm25_corpus import Bm25Index, add_bm25_corpus_argument, ensure_bm25_index
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.filter import dedup_key, normalize_words
-from inpars.io import JsonlWriter, atomic_write_json, open_lines, read_jsonl, repair_jsonl_tail
-from inpars.manifest import file_entry, manifest_path, write_manifest
+from inpars.io import open_lines, read_jsonl
 from inpars.progress import (
     console_warnings,
     print_error,
@@ -117,10 +115,6 @@ class TriplesConfig:
         return Path(self.index) if self.index else Path(self.output).with_suffix(".bm25-index")
 
     @property
-    def meta_path(self) -> Path:
-        return self.jsonl_path.with_name(self.jsonl_path.name + ".meta.json")
-
-    @property
     def index_settings(self) -> IndexSettings:
         return IndexSettings(stemmer=self.stemmer, keep_stopwords=self.keep_stopwords)
 
@@ -144,11 +138,33 @@ class TriplesConfig:
         if Path(self.output).resolve() == self.jsonl_path.resolve():
             raise InparsError("the TSV and JSON Lines outputs must be different files")
 
-    def resume_settings(self, index: dict[str, str]) -> dict[str, Any]:
-        """What must not change between a run and its resumption; ``index`` is
-        :meth:`inpars.bm25_corpus.Bm25Index.settings` (the index's and texts' fingerprints)."""
-        return {
-            **index,
+    def bm25_index(self, progress: Any = None) -> Bm25Index:
+        """The index negatives are mined from, built or found up to date (of ``bm25_corpus``
+        when given, then with the corpus's texts; an expansion keeps its corpus's format and
+        fields, so both are read the same way)."""
+        from inpars.corpus import read_corpus
+
+        fields = {
+            "format": self.corpus_format,
+            "id_field": self.id_field,
+            "text_field": self.text_field,
+            "title_field": self.title_field,
+        }
+        return ensure_bm25_index(
+            read_corpus(self.corpus, **fields),
+            self.index_path,
+            bm25_corpus=read_corpus(self.bm25_corpus, **fields) if self.bm25_corpus else None,
+            settings=self.index_settings,
+            threads=self.threads,
+            rebuild=self.rebuild_index,
+            progress=progress,
+        )
+
+    def artifact(self, index: Bm25Index) -> Artifact:
+        """The outputs as an artifact: what must not change between a run and its
+        resumption (the index fingerprint stands for the corpus and the analysis; with
+        ``bm25_corpus``, the corpus read for the texts is an input too)."""
+        settings = {
             "depth": self.depth,
             "negatives_per_query": self.negatives_per_query,
             "seed": self.seed,
@@ -156,6 +172,11 @@ class TriplesConfig:
             "b": self.b,
             "shard": self.shard,
         }
+        inputs = {
+            "queries": file_input(self.queries),
+            **index.inputs(),
+        }
+        return Artifact(self.output, "triples", settings, inputs, files=[self.jsonl_path])
 
 
 @dataclass
@@ -290,190 +311,17 @@ def _tsv_line(query: str, positive: str, negative: str) -> str:
     return f"{_tsv_field(query)}\t{_tsv_field(positive)}\t{_tsv_field(negative)}\n"
 
 
-@dataclass
-class _Meta:
-    """``<jsonl>.meta.json``: the settings of the outputs and how much of them is committed.
-
-    ``committed_bytes`` is the JSON Lines size after the last batch that was completely
-    written; a restart cuts the file back to it, so a batch is either all there or redone.
-    """
-
-    path: Path
-    settings: dict[str, Any]
-    queries: str
-    corpus: str
-    committed_bytes: int | None = None
-
-    @classmethod
-    def read(cls, path: Path) -> dict[str, Any] | None:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
-    def save(self) -> None:
-        atomic_write_json(
-            self.path,
-            {
-                "settings": self.settings,
-                "queries": self.queries,
-                "corpus": self.corpus,
-                "committed_bytes": self.committed_bytes,
-            },
-        )
-
-
-class _TriplesOutput:
-    """The TSV and JSON Lines outputs, appended batch by batch.
-
-    Each batch is one write + fsync of the TSV, then of the JSON Lines, then the new JSON
-    Lines size is committed to the meta file. After a crash, :func:`resume_outputs` cuts the
-    JSON Lines back to the last commit and the TSV back to the JSON Lines.
-    """
-
-    def __init__(self, tsv: Path, jsonl: Path, meta: _Meta) -> None:
-        tsv.parent.mkdir(parents=True, exist_ok=True)
-        self._jsonl_path = jsonl
-        self._meta = meta
-        self._tsv: IO[bytes] = tsv.open("ab")
-        self._jsonl = JsonlWriter(jsonl, append=True)
-
-    def write(self, lines: list[str], records: list[dict[str, Any]]) -> None:
-        if not lines:
-            return
-        self._tsv.write("".join(lines).encode("utf-8"))
-        self._tsv.flush()
-        os.fsync(self._tsv.fileno())
-        self._jsonl.write_many(records)
-        self._meta.committed_bytes = self._jsonl_path.stat().st_size
-        self._meta.save()
-
-    def close(self) -> None:
-        self._tsv.close()
-        self._jsonl.close()
-
-
-def _done_triples(jsonl: Path) -> tuple[set[tuple[str, str]], int]:
-    """The (query, pos_id) keys with triples in the JSON Lines output, and its triple count."""
+def _done_triples(jsonl: Path) -> set[tuple[str, str]]:
+    """The (query, pos_id) keys with triples in the JSON Lines output."""
     done: set[tuple[str, str]] = set()
-    count = 0
     if not jsonl.exists():
-        return done, 0
+        return done
     for line, record in read_jsonl(jsonl):
         query, pos_id = record.get("query"), record.get("pos_id")
         if not isinstance(query, str) or not isinstance(pos_id, str):
             raise InputError("not a triple record (query, pos_id)", jsonl, line)
         done.add((query, pos_id))
-        count += 1
-    return done, count
-
-
-def _drop_last_query(jsonl: Path) -> int:
-    """Cuts the triples of the file's last (query, pos_id): they may be incomplete.
-
-    Used when no commit point can be trusted; the query is then redone, with the same
-    negatives since sampling is seeded per query. Returns the bytes removed.
-    """
-    if not jsonl.exists():
-        return 0
-    offset = 0
-    group_start = 0
-    last_key: tuple[Any, Any] | None = None
-    with jsonl.open("rb") as handle:
-        for raw in handle:
-            if raw.strip():
-                record = json.loads(raw)
-                key = (record.get("query"), record.get("pos_id"))
-                if key != last_key:
-                    group_start, last_key = offset, key
-            offset += len(raw)
-    if offset > group_start:
-        with jsonl.open("r+b") as handle:
-            handle.truncate(group_start)
-    return offset - group_start
-
-
-def resume_outputs(
-    config: TriplesConfig, settings: dict[str, Any], searcher: Bm25Searcher
-) -> tuple[_Meta, set[tuple[str, str]], int]:
-    """Checks and repairs existing outputs; returns the meta, the done keys, bytes cut.
-
-    Raises:
-        InparsError: when the outputs were made with other settings.
-    """
-    tsv, jsonl = Path(config.output), config.jsonl_path
-    old = _Meta.read(config.meta_path)
-    resuming = tsv.exists() or jsonl.exists()
-    if resuming and old is not None and old.get("settings") != settings:
-        found = old.get("settings") if isinstance(old.get("settings"), dict) else {}
-        changed = sorted(key for key in settings if found.get(key) != settings[key])
-        raise InparsError(
-            f"{jsonl}: was written with other settings (changed: {', '.join(changed)}; "
-            "index_fingerprint means the corpus or the index settings); rerun with the same "
-            "settings to resume, or pass --overwrite to start again"
-        )
-    committed = old.get("committed_bytes") if old is not None else None
-    size = jsonl.stat().st_size if jsonl.exists() else 0
-    if isinstance(committed, int) and size >= committed:
-        cut = size - committed
-        if cut:
-            with jsonl.open("r+b") as handle:
-                handle.truncate(committed)
-    else:  # no usable commit point (an older file, or one cut short by hand)
-        cut = repair_jsonl_tail(jsonl) + _drop_last_query(jsonl)
-    done, written = _done_triples(jsonl)
-    reconcile_outputs(tsv, jsonl, written, searcher)
-    meta = _Meta(
-        path=config.meta_path,
-        settings=settings,
-        queries=config.queries,
-        corpus=config.corpus,
-        committed_bytes=jsonl.stat().st_size if jsonl.exists() else 0,
-    )
-    meta.save()
-    return meta, done, cut
-
-
-def reconcile_outputs(tsv: Path, jsonl: Path, expected: int, searcher: Bm25Searcher | None) -> None:
-    """Makes the TSV hold exactly one line per JSON Lines triple (``expected``), in order.
-
-    Extra TSV lines (a crash between the two writes) and a partial last line are cut;
-    missing ones (a TSV deleted or cut short) are rebuilt from the JSON Lines ids and the
-    index, which needs ``searcher``.
-    """
-    complete, cut_at = _count_lines(tsv, expected)
-    if tsv.exists() and cut_at < tsv.stat().st_size:
-        with tsv.open("r+b") as handle:
-            handle.truncate(cut_at)
-    if complete >= expected:
-        return
-    if searcher is None:
-        raise InparsError(f"{tsv}: has fewer lines than {jsonl} has triples")
-    with tsv.open("ab") as handle:
-        for index, (line, record) in enumerate(read_jsonl(jsonl)):
-            if index < complete:
-                continue
-            positive = _contents(searcher, record["pos_id"], jsonl, line)
-            negative = _contents(searcher, record["neg_id"], jsonl, line)
-            handle.write(_tsv_line(record["query"], positive, negative).encode("utf-8"))
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _count_lines(path: Path, limit: int) -> tuple[int, int]:
-    """(complete lines up to ``limit``, byte offset just after the last of them)."""
-    if not path.exists():
-        return 0, 0
-    count = 0
-    offset = 0
-    with path.open("rb") as handle:
-        for raw in handle:
-            if count >= limit or not raw.endswith(b"\n"):
-                break
-            count += 1
-            offset += len(raw)
-    return count, offset
+    return done
 
 
 def _contents(searcher: Bm25Searcher, doc_id: str, path: str | Path, line: int) -> str:
@@ -491,31 +339,13 @@ def make_triples(config: TriplesConfig, *, show_progress: bool = False) -> Tripl
             the file and line).
         InparsError: for bad settings, or outputs made with other settings.
     """
-    from inpars.corpus import read_corpus
-
     config.check()
     start = time.perf_counter()
     summary = TriplesSummary()
     # Check every query record before spending time on the index.
     query_index = scan_queries(config.queries)
-    fields = {
-        "format": config.corpus_format,
-        "id_field": config.id_field,
-        "text_field": config.text_field,
-        "title_field": config.title_field,
-    }
-    # An expansion (inpars.expand) keeps its corpus's format and fields: read the same way.
-    bm25_corpus = read_corpus(config.bm25_corpus, **fields) if config.bm25_corpus else None
     with progress_bar(show_progress) as progress:
-        index = ensure_bm25_index(
-            read_corpus(config.corpus, **fields),
-            config.index_path,
-            bm25_corpus=bm25_corpus,
-            settings=config.index_settings,
-            threads=config.threads,
-            rebuild=config.rebuild_index,
-            progress=progress,
-        )
+        index = config.bm25_index(progress)
     info = index.info
     summary.index_documents = info.documents
     summary.index_reused = info.reused
@@ -532,48 +362,27 @@ def make_triples(config: TriplesConfig, *, show_progress: bool = False) -> Tripl
                     line,
                     "doc_id",
                 )
-        if config.overwrite:
-            for path in (Path(config.output), config.jsonl_path, config.meta_path):
-                path.unlink(missing_ok=True)
-        settings = config.resume_settings(index.settings())
-        meta, done, summary.repaired_bytes = resume_outputs(config, settings, searcher)
-        _write_manifest(config, query_index, index, summary, "running")
-        _run(config, query_index, searcher, meta, done, summary, show_progress)
+        artifact = config.artifact(index)
+        if artifact.open(overwrite=config.overwrite) == "complete":
+            summary.seconds = time.perf_counter() - start
+            return summary
+        artifact.update(
+            queries_format=query_index.format,
+            corpus=config.corpus,
+            index={"documents": info.documents, "reused": info.reused},
+            config=asdict(config),
+        )
+        with artifact.appender() as output:
+            summary.repaired_bytes = output.cut
+            _run(config, query_index, searcher, output, summary, show_progress)
     finally:
         searcher.close()
     summary.seconds = time.perf_counter() - start
-    _write_manifest(config, query_index, index, summary, "complete")
-    return summary
-
-
-def _write_manifest(
-    config: TriplesConfig,
-    query_index: _QueryIndex,
-    index: Bm25Index,
-    summary: TriplesSummary,
-    status: str,
-) -> None:
-    """``<output>.manifest.json``; the outputs' checksums only once the run is complete."""
-    outputs = {}
-    if status == "complete":
-        outputs = {"tsv": file_entry(config.output), "jsonl": file_entry(config.jsonl_path)}
-    write_manifest(
-        config.output,
-        "triples",
-        status,
-        queries={**file_entry(config.queries), "format": query_index.format},
-        corpus=config.corpus,
-        index={
-            "path": str(index.info.path),
-            "documents": index.info.documents,
-            "fingerprint": index.info.fingerprint,
-            "reused": index.info.reused,
-            **({"texts_fingerprint": index.texts_fingerprint} if index.texts_fingerprint else {}),
-        },
-        outputs=outputs,
-        config=asdict(config),
+    artifact.complete(
+        outputs={"tsv": file_entry(config.output), "jsonl": file_entry(config.jsonl_path)},
         summary=asdict(summary),
     )
+    return summary
 
 
 def _count_rows(path: str) -> int:
@@ -584,44 +393,40 @@ def _run(
     config: TriplesConfig,
     query_index: _QueryIndex,
     searcher: Bm25Searcher,
-    meta: _Meta,
-    done: set[tuple[str, str]],
+    output: Appender,
     summary: TriplesSummary,
     show_progress: bool,
 ) -> None:
-    output = _TriplesOutput(Path(config.output), config.jsonl_path, meta)
+    done = _done_triples(config.jsonl_path)
     seen: set[tuple[str, str]] = set()
     shard = parse_shard(config.shard)
     total = _count_rows(config.queries)
-    try:
-        with progress_bar(show_progress) as progress:
-            task = progress.add_task("triples", total=total)
-            batch: list[_QueryRow] = []
-            for row in read_query_rows(config.queries):
-                if shard is not None and row.doc_id not in shard:
-                    progress.advance(task)
-                    continue
-                summary.queries_read += 1
-                key = (row.query, row.doc_id)
-                if key in done:
-                    summary.already_done += 1
-                    progress.advance(task)
-                    continue
-                if key in seen:
-                    summary.repeated += 1
-                    progress.advance(task)
-                    continue
-                seen.add(key)
-                batch.append(row)
-                if len(batch) >= config.batch_size:
-                    _process_batch(batch, config, query_index, searcher, output, summary)
-                    progress.advance(task, len(batch))
-                    batch = []
-            if batch:
+    with progress_bar(show_progress) as progress:
+        task = progress.add_task("triples", total=total)
+        batch: list[_QueryRow] = []
+        for row in read_query_rows(config.queries):
+            if shard is not None and row.doc_id not in shard:
+                progress.advance(task)
+                continue
+            summary.queries_read += 1
+            key = (row.query, row.doc_id)
+            if key in done:
+                summary.already_done += 1
+                progress.advance(task)
+                continue
+            if key in seen:
+                summary.repeated += 1
+                progress.advance(task)
+                continue
+            seen.add(key)
+            batch.append(row)
+            if len(batch) >= config.batch_size:
                 _process_batch(batch, config, query_index, searcher, output, summary)
                 progress.advance(task, len(batch))
-    finally:
-        output.close()
+                batch = []
+        if batch:
+            _process_batch(batch, config, query_index, searcher, output, summary)
+            progress.advance(task, len(batch))
 
 
 def _process_batch(
@@ -629,7 +434,7 @@ def _process_batch(
     config: TriplesConfig,
     query_index: _QueryIndex,
     searcher: Bm25Searcher,
-    output: _TriplesOutput,
+    output: Appender,
     summary: TriplesSummary,
 ) -> None:
     started = time.perf_counter()
@@ -676,7 +481,7 @@ def _process_batch(
                     )
                 )
             )
-    output.write(lines, records)
+    output.append("".join(lines), jsonl_text(records, config.jsonl_path))
     summary.triples += len(records)
 
 
@@ -711,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bm25_corpus_argument(
         parser,
         "the triples' texts (negatives from an expansion are documents whose synthetic queries "
-        "resemble the query: harder, and more often unjudged positives; off by default, as in "
+        "resemble the query: harder, and likelier unjudged positives; off by default, as in "
         "InPars)",
     )
     parser.add_argument("--corpus-format", choices=["beir", "jsonl", "tsv", "csv"])

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from inpars import java
+from inpars.artifacts import corpus_fingerprint
 from inpars.bm25 import (
     FINGERPRINT_FILE,
     Bm25Searcher,
     IndexSettings,
-    corpus_fingerprint,
     ensure_index,
+    index_fingerprint,
     read_index_metadata,
 )
 from inpars.corpus import read_corpus
@@ -110,13 +111,17 @@ def test_index_metadata_and_fingerprint(index: Path, corpus_dir: Path) -> None:
     metadata = read_index_metadata(index)
     assert metadata is not None
     digest, count = corpus_fingerprint(read_corpus(corpus_dir))
-    assert metadata["fingerprint"] == digest and metadata["documents"] == count == len(DOCS)
+    assert metadata["corpus_fingerprint"] == digest
+    assert metadata["fingerprint"] == index_fingerprint(digest, IndexSettings())
+    assert metadata["documents"] == count == len(DOCS)
     assert metadata["settings"] == {"stemmer": "porter", "keep_stopwords": False}
     # Fingerprints see ids, text, order and settings.
     docs = [Document("a", "x"), Document("b", "y")]
     assert corpus_fingerprint(docs)[0] != corpus_fingerprint(docs[::-1])[0]
     assert corpus_fingerprint(docs)[0] != corpus_fingerprint([Document("a", "xb")])[0]
-    assert corpus_fingerprint(docs)[0] != corpus_fingerprint(docs, IndexSettings("krovetz"))[0]
+    assert index_fingerprint(digest, IndexSettings()) != index_fingerprint(
+        digest, IndexSettings("krovetz")
+    )
 
 
 def test_index_is_reused_when_unchanged_and_rebuilt_when_changed(tmp_path: Path) -> None:

@@ -86,7 +86,8 @@ def test_genq_loss_falls_and_the_model_is_a_bi_encoder(
     losses = logged_losses(tmp_path / "out")
     assert len(losses) == 6 and losses[-1] < 0.5 * losses[0]
     metadata = json.loads((tmp_path / "out" / "inpars-reranker.json").read_text())
-    assert metadata["kind"] == "bi-encoder" and metadata["complete"] and metadata["steps"] == 24
+    assert metadata["kind"] == "bi-encoder" and metadata["steps"] == 24
+    assert json.loads((tmp_path / "out.manifest.json").read_text())["status"] == "complete"
     # The folder serves inpars.rerank (kind told from its metadata) and inpars.search.
     reranker = load_reranker(str(tmp_path / "out"), device="cpu")
     assert reranker.kind == "bi-encoder" and reranker.max_length == 32
@@ -145,7 +146,7 @@ def test_genq_resumes_after_a_crash_to_the_weights_of_an_uninterrupted_run(
     b = load_file(tmp_path / "crashed" / "model.safetensors")
     assert a.keys() == b.keys()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
-    with pytest.raises(InparsError, match="changed: learning_rate"):
+    with pytest.raises(InparsError, match=r"setting learning_rate: 0\.003 -> 0\.001"):
         train_genq(replace(crashed, learning_rate=1e-3), show_progress=False)
 
 
@@ -300,9 +301,9 @@ def test_labels_fused_with_bm25_keep_the_teachers_margins_with_one_negative(
             t_pos, t_neg = teacher.score([label.query] * 2, [texts[label.pos_id],
                                                              texts[label.neg_id]])  # fmt: skip
             b_pos, b_neg = searcher.scores(label.query, [label.pos_id, label.neg_id])
-            expected = 0.5 * (t_pos - t_neg) / spreads["teacher"] + 0.5 * (
-                b_pos - b_neg
-            ) / spreads["bm25"]
+            expected = (
+                0.5 * (t_pos - t_neg) / spreads["teacher"] + 0.5 * (b_pos - b_neg) / spreads["bm25"]
+            )
             assert label.margin == pytest.approx(expected)
 
 
@@ -379,7 +380,7 @@ def test_bm25_corpus_mines_negatives_from_the_expansion_while_the_teacher_reads_
     assert (label.neg_id, label.retriever, label.neg_rank) == ("d2-3", "bm25", 1)
     assert label.neg_score == 0.0  # the teacher read d2-3 unexpanded: no word in common
     manifest = json.loads(Path(config.output + ".manifest.json").read_text())
-    assert manifest["settings"]["texts_fingerprint"] and manifest["config"]["bm25_corpus"]
+    assert manifest["inputs"]["corpus"]["fingerprint"]  # the teacher's texts: an input
     # Fused with BM25, the BM25 side scores the expansion: d2-3 above its positive.
     fused = replace(config, teacher_bm25_weight=0.5, output=str(tmp_path / "fused.jsonl"))
     label_gpl(fused, teacher=WordOverlapTeacher())
@@ -408,7 +409,7 @@ def test_labelling_resumes_after_a_crash_and_refuses_other_settings(
     summary = label_gpl(crashed, teacher=WordOverlapTeacher())
     assert summary.already_done == 4 and summary.queries_labelled == 7
     assert Path(crashed.output).read_text() == Path(straight.output).read_text()
-    with pytest.raises(InparsError, match="changed: depth"):
+    with pytest.raises(InparsError, match="setting depth: 20 -> 10"):
         label_gpl(replace(crashed, depth=10), teacher=WordOverlapTeacher())
 
 
@@ -439,12 +440,12 @@ def test_labels_of_an_edited_queries_file_or_a_retrained_teacher_are_not_resumed
                    num_attention_heads=4, intermediate_size=64, num_labels=1)
     ).save_pretrained(teacher)  # fmt: skip
     tokenizer.save_pretrained(teacher)
-    with pytest.raises(InparsError, match="changed: teacher"):
+    with pytest.raises(InparsError, match="input teacher changed"):
         label_gpl(config)
     # An edited queries file at the same path is another input: refused, never appended to.
     build_tiny_cross_encoder(teacher)  # the first teacher back
     own_queries.write_text(own_queries.read_text().replace("wing", "wings", 1))
-    with pytest.raises(InparsError, match="changed: queries_sha256"):
+    with pytest.raises(InparsError, match="input queries changed"):
         label_gpl(config)
     assert Path(config.output).read_bytes() == labels
 
@@ -530,7 +531,7 @@ def test_command_line(
     assert main([*genq, "--output", str(tmp_path / "genq"), *common]) == 0
     assert "optimizer steps" in capsys.readouterr().err
     assert main([*genq, "--output", str(tmp_path / "genq"), *common, "--seed", "1"]) == 2
-    assert "changed: seed" in capsys.readouterr().err
+    assert "setting seed: 42 -> 1" in capsys.readouterr().err
     corpus, queries = dense_collection
     labels = tmp_path / "labels.jsonl"
     label = ["gpl-label", "--queries", str(queries), "--corpus", str(corpus), "--output",

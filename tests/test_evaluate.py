@@ -52,8 +52,16 @@ def test_excluded_queries_are_not_counted(tmp_path: Path) -> None:
     # too), as every other reader accepts.
     v2 = tmp_path / "v2.jsonl"
     v2.write_text(
-        json.dumps({"doc_id": "d", "query": "x", "log_probs": [-1.0], "prompt_text": "p",
-                    "fewshot_examples": [2, "q9"], "text": "doc"})
+        json.dumps(
+            {
+                "doc_id": "d",
+                "query": "x",
+                "log_probs": [-1.0],
+                "prompt_text": "p",
+                "fewshot_examples": [2, "q9"],
+                "text": "doc",
+            }
+        )
         + "\n"
     )
     assert read_excluded_ids(v2) == {"2", "q9"}
@@ -105,6 +113,21 @@ def test_cli_compares_runs_and_writes_per_query_and_json(tmp_path: Path, capsys)
     lines = (tmp_path / "pq.tsv").read_text().splitlines()
     assert lines[0] == "run\tmeasure\tquery_id\tvalue"
     assert "b.trec\tRR@10\tq2\t1.000000" in lines
+    # The results know what made them: a changed run is refused, not silently replaced.
+    manifest = json.loads((tmp_path / "out.json.manifest.json").read_text())
+    assert manifest["stage"] == "evaluate" and manifest["status"] == "complete"
+    assert set(manifest["inputs"]) == {"qrels", "run a.trec", "run b.trec"}
+    argv = ["--qrels", str(qrels), "--run", str(run_a), "--run", str(run_b),
+            "--per-query", str(tmp_path / "pq.tsv"),
+            "--json", str(tmp_path / "out.json")]  # fmt: skip
+    assert main(argv) == 0  # the same evaluation again
+    run_b.write_text("q1 Q0 d1 1 0.9 b\n")
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert "input run b.trec changed" in capsys.readouterr().err
+    assert json.loads((tmp_path / "out.json").read_text()) == report
+    assert main([*argv, "--overwrite"]) == 0
+    assert json.loads((tmp_path / "out.json").read_text())["runs"][1]["means"]["RR@10"] == 0.5
 
 
 def test_cli_reports_bad_input_without_traceback(tmp_path: Path, capsys) -> None:

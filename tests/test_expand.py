@@ -173,10 +173,10 @@ def test_other_settings_or_inputs_are_refused_and_overwrite_starts_again(tmp_pat
     queries = _write_queries(tmp_path / "q.jsonl", [("d0-0", "flutter", [-1.0])])
     out = str(tmp_path / "out")
     expand(ExpandConfig(str(collection), str(queries), out, drop_fraction=0.5, scorer="log-probs"))
-    with pytest.raises(InparsError, match="drop_fraction"):
+    with pytest.raises(InparsError, match=r"setting drop_fraction: 0\.5 -> 0\.2"):
         expand(ExpandConfig(str(collection), str(queries), out, drop_fraction=0.2))
     _write_queries(queries, [("d0-0", "flutter", [-1.0]), ("d1-0", "heat", [-1.0])])
-    with pytest.raises(InparsError, match="queries_sha256"):
+    with pytest.raises(InparsError, match=r"input queries changed \(sha256"):
         expand(
             ExpandConfig(str(collection), str(queries), out, drop_fraction=0.5, scorer="log-probs")
         )

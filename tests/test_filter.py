@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ def run(tmp_path: Path, records: list[Any], **options: Any):
     source = write_jsonl(tmp_path / "in.jsonl", records)
     output = tmp_path / "out.jsonl"
     options.setdefault("min_words", 1)
+    options.setdefault("overwrite", True)  # each call is a fresh run into the same output
     summary = filter_queries(FilterConfig(input=str(source), output=str(output), **options))
     return summary, read_jsonl(output)
 
@@ -395,10 +397,10 @@ def test_dynamic_examples_are_found_through_the_manifest(tmp_path: Path) -> None
     # The manifest names an examples file that is gone: an error naming manifest and field.
     examples.unlink()
     with pytest.raises(InputError, match=r"manifest\.json, field 'config\.examples'"):
-        filter_queries(FilterConfig(input=str(generated), output=str(output)))
-    assert filter_queries(
-        FilterConfig(input=str(generated), output=str(output), prompt_examples="none", dedup=False)
-    ).kept == 6
+        filter_queries(FilterConfig(input=str(generated), output=str(output), overwrite=True))
+    config = FilterConfig(input=str(generated), output=str(output), prompt_examples="none",
+                          dedup=False, overwrite=True)  # fmt: skip
+    assert filter_queries(config).kept == 6
 
 
 def test_doc_missing_from_corpus_is_an_error(tmp_path: Path) -> None:
@@ -420,6 +422,8 @@ def test_cli_exit_codes_and_summary(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert saved["kept"] == 1 and saved["config"]["keep_top_k"] == 10_000
     write_jsonl(source, [{"doc_id": "a", "query": "x y"}])
     assert main(["--input", str(source), "--output", str(out), "--quiet"]) == 2
+    assert "--overwrite" in capsys.readouterr().err  # another input: refused
+    assert main(["--input", str(source), "--output", str(out), "--quiet", "--overwrite"]) == 2
     assert "field 'log_probs'" in capsys.readouterr().err
     assert main(["--input", str(source), "--output", str(source), "--quiet"]) == 2
 
@@ -581,3 +585,19 @@ def test_reranker_ranks_by_the_real_bi_encoder_score_of_query_and_document(tmp_p
 def test_reranker_needs_the_corpus(tmp_path: Path) -> None:
     with pytest.raises(InparsError, match="--reranker needs --corpus"):
         run(tmp_path, [record("a", "q", [-1.0])], reranker="all-minilm-l6-v2")
+
+
+def test_a_rerun_is_skipped_and_another_run_is_refused_with_the_difference(
+    tmp_path: Path,
+) -> None:
+    records = [record("a", "q one", [-0.1]), record("b", "q two", [-0.2])]
+    source = write_jsonl(tmp_path / "in.jsonl", records)
+    config = FilterConfig(input=str(source), output=str(tmp_path / "out.jsonl"), min_words=1)
+    first = filter_queries(config)
+    assert filter_queries(config) == first  # the same run: complete, skipped
+    with pytest.raises(InparsError, match="setting keep_top_k: 10000 -> 1"):
+        filter_queries(replace(config, keep_top_k=1))
+    write_jsonl(source, records[:1])
+    with pytest.raises(InparsError, match=r"input queries changed \(sha256"):
+        filter_queries(config)
+    assert filter_queries(replace(config, keep_top_k=1, overwrite=True)).kept == 1

@@ -12,17 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from inpars.artifacts import manifest_path
 from inpars.corpus import read_corpus
 from inpars.engines.hf import HFEngine
 from inpars.errors import InparsError
-from inpars.generate import (
-    GenerateConfig,
-    completed_documents,
-    count_documents,
-    generate,
-    main,
-    manifest_path,
-)
+from inpars.generate import GenerateConfig, count_documents, generate, main
 
 from conftest import REPO, write_beir_corpus
 
@@ -120,21 +114,56 @@ def test_resuming_with_other_settings_is_refused(tmp_path, tiny_engine):
     config = GenerateConfig(corpus=str(corpus), output=str(out), max_new_tokens=3)
     generate(tiny_engine, config, show_progress=False)
     config.temperature = 0.9
-    with pytest.raises(InparsError, match=r"temperature: 0.0 -> 0.9.*--overwrite"):
+    with pytest.raises(InparsError, match=r"(?s)setting temperature: 0.0 -> 0.9.*--overwrite"):
         generate(tiny_engine, config, show_progress=False)
     summary = generate(tiny_engine, config, overwrite=True, show_progress=False)
     assert summary.documents == 3
 
 
-def test_completed_documents_repairs_a_cut_line_and_redoes_partial_documents(tmp_path):
+def test_other_engine_options_model_or_corpus_are_refused(tmp_path, tiny_lm):
+    import shutil
+
+    import torch
+    import transformers
+
+    tiny_lm = shutil.copytree(tiny_lm, tmp_path / "model")
+    tiny_engine = HFEngine(str(tiny_lm))
+    corpus = make_corpus(tmp_path / "c", 3)
     out = tmp_path / "q.jsonl"
-    lines = [
-        {"doc_id": "a", "query_index": 0}, {"doc_id": "a", "query_index": 1},
-        {"doc_id": "b", "query_index": 0},  # b's second query never made it
-    ]
-    out.write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"doc_id": "b", "que')
-    assert completed_documents(out, 2) == {"a"}
-    assert [json.loads(x)["doc_id"] for x in out.read_text().splitlines()] == ["a", "a"]
+    config = GenerateConfig(corpus=str(corpus), output=str(out), max_new_tokens=3)
+    options = {"dtype": "float32", "device": "cpu", "threads": 1}
+    generate(tiny_engine, config, engine_options=options, show_progress=False)
+    before = out.read_bytes()
+    # --threads changes only speed; --dtype changes the queries.
+    again = generate(tiny_engine, config, show_progress=False,
+                     engine_options={**options, "threads": 2})  # fmt: skip
+    assert again.documents == 0
+    with pytest.raises(InparsError, match=r"setting engine_options: .*'float32'.*'bfloat16'"):
+        generate(tiny_engine, config, engine_options={**options, "dtype": "bfloat16"},
+                 show_progress=False)  # fmt: skip
+    # The same model folder, retrained (other weights), is another model.
+    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_lm)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)
+    model.save_pretrained(tiny_lm)
+    with pytest.raises(InparsError, match=r"input model changed \(fingerprint"):
+        generate(tiny_engine, config, engine_options=options, show_progress=False)
+    # A corpus edited since is another corpus.
+    with (corpus / "corpus.jsonl").open("a") as handle:
+        handle.write(json.dumps({"_id": "new", "title": "", "text": "a new document"}) + "\n")
+    with pytest.raises(InparsError, match=r"input corpus changed"):
+        generate(tiny_engine, config, engine_options=options, show_progress=False)
+    assert out.read_bytes() == before
+
+
+def test_an_output_without_a_manifest_is_not_appended_to(tmp_path, tiny_engine):
+    corpus = make_corpus(tmp_path / "c", 2)
+    out = tmp_path / "q.jsonl"
+    out.write_text('{"doc_id": "d0", "query": "made elsewhere", "query_index": 0}\n')
+    config = GenerateConfig(corpus=str(corpus), output=str(out), max_new_tokens=3)
+    with pytest.raises(InparsError, match=r"has no q\.jsonl\.manifest\.json"):
+        generate(tiny_engine, config, show_progress=False)
+    assert "made elsewhere" in out.read_text()
 
 
 def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys, tiny_lm):

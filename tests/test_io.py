@@ -1,4 +1,4 @@
-"""Tests for inpars.io: line streaming, JSON Lines reading, tail repair and durable writes."""
+"""Tests for inpars.io: line streaming, JSON Lines reading and durable writes."""
 
 from __future__ import annotations
 
@@ -9,17 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from inpars import io as inpars_io
+from inpars.artifacts import jsonl_text
 from inpars.errors import InparsError, InputError
 from inpars.io import (
-    JsonlWriter,
     atomic_open,
     atomic_write_json,
     atomic_write_text,
     dumps_json,
     open_lines,
     read_jsonl,
-    repair_jsonl_tail,
 )
 
 
@@ -99,119 +97,6 @@ def _lines(*records: dict) -> bytes:
     return b"".join((json.dumps(r) + "\n").encode() for r in records)
 
 
-def test_repair_removes_line_without_newline(tmp_path: Path) -> None:
-    path = tmp_path / "out.jsonl"
-    good = _lines({"a": 1}, {"a": 2})
-    path.write_bytes(good + b'{"a": 3}')  # complete JSON, but the newline never made it
-    assert repair_jsonl_tail(path) == len(b'{"a": 3}')
-    assert path.read_bytes() == good
-
-
-def test_repair_removes_partial_json(tmp_path: Path) -> None:
-    path = tmp_path / "out.jsonl"
-    good = _lines({"a": 1})
-    path.write_bytes(good + b'{"a": "half')
-    assert repair_jsonl_tail(path) == len(b'{"a": "half')
-    assert path.read_bytes() == good
-
-
-def test_repair_removes_terminated_invalid_lines(tmp_path: Path) -> None:
-    path = tmp_path / "out.jsonl"
-    good = _lines({"a": 1})
-    tail = b'{"a": \n{"b'
-    path.write_bytes(good + tail)
-    assert repair_jsonl_tail(path) == len(tail)
-    assert path.read_bytes() == good
-
-
-def test_repair_clean_file_unchanged(tmp_path: Path) -> None:
-    path = tmp_path / "out.jsonl"
-    data = _lines({"a": 1}, {"a": 2})
-    path.write_bytes(data)
-    assert repair_jsonl_tail(path) == 0
-    assert path.read_bytes() == data
-
-
-def test_repair_only_garbage_empties_file(tmp_path: Path) -> None:
-    path = tmp_path / "out.jsonl"
-    path.write_bytes(b'{"x"')
-    assert repair_jsonl_tail(path) == 4
-    assert path.read_bytes() == b""
-
-
-def test_repair_missing_file(tmp_path: Path) -> None:
-    assert repair_jsonl_tail(tmp_path / "nope.jsonl") == 0
-    assert not (tmp_path / "nope.jsonl").exists()
-
-
-def test_repair_reads_backwards_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A tiny chunk size makes lines span many chunks.
-    monkeypatch.setattr(inpars_io, "_TAIL_CHUNK", 7)
-    path = tmp_path / "out.jsonl"
-    good = _lines({"text": "x" * 50}, {"text": "y" * 40})
-    partial = b'{"text": "' + b"z" * 30
-    path.write_bytes(good + partial)
-    assert repair_jsonl_tail(path) == len(partial)
-    assert path.read_bytes() == good
-
-
-def test_writer_appends_and_overwrites(tmp_path: Path) -> None:
-    path = tmp_path / "deep" / "dir" / "out.jsonl"
-    with JsonlWriter(path) as writer:
-        writer.write_many([{"a": 1}, {"b": "é"}])
-        writer.write_many([])
-    with JsonlWriter(path) as writer:
-        writer.write_many([{"c": 3}])
-    assert path.read_text(encoding="utf-8") == '{"a": 1}\n{"b": "é"}\n{"c": 3}\n'
-    assert [record for _, record in read_jsonl(path)] == [{"a": 1}, {"b": "é"}, {"c": 3}]
-    with JsonlWriter(path, append=False) as writer:
-        writer.write({"d": 4})
-    assert path.read_text(encoding="utf-8") == '{"d": 4}\n'
-    assert writer.closed
-
-
-def test_writer_single_write_per_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "out.jsonl"
-    writer = JsonlWriter(path)
-    calls: list[bytes] = []
-    handle = writer._handle
-    assert handle is not None
-    real_write = handle.write
-
-    class Spy:
-        def __getattr__(self, name: str) -> object:
-            return getattr(handle, name)
-
-        def write(self, data: bytes) -> int:
-            calls.append(data)
-            return real_write(data)
-
-    writer._handle = Spy()  # type: ignore[assignment]
-    writer.write_many({"i": i} for i in range(3))
-    writer._handle = handle
-    writer.close()
-    assert calls == [b'{"i": 0}\n{"i": 1}\n{"i": 2}\n']
-
-
-def test_writer_refuses_to_append_to_broken_tail(tmp_path: Path) -> None:
-    path = tmp_path / "out.jsonl"
-    path.write_bytes(b'{"a": 1}\n{"a": ')
-    with pytest.raises(InputError, match="repair_jsonl_tail"):
-        JsonlWriter(path)
-    repair_jsonl_tail(path)
-    with JsonlWriter(path) as writer:
-        writer.write_many([{"a": 2}])
-    assert path.read_bytes() == b'{"a": 1}\n{"a": 2}\n'
-
-
-def test_writer_closed_write_fails(tmp_path: Path) -> None:
-    writer = JsonlWriter(tmp_path / "out.jsonl")
-    writer.close()
-    writer.close()
-    with pytest.raises(ValueError):
-        writer.write_many([{"a": 1}])
-
-
 def test_atomic_write_text_and_json(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "config.json"
     atomic_write_json(path, {"b": 1, "a": ["é"]})
@@ -242,12 +127,9 @@ def test_atomic_write_cleans_up_on_error(tmp_path: Path) -> None:
 def test_no_writer_writes_a_number_that_is_not_json(tmp_path: Path, value: float) -> None:
     record = {"doc_id": "d1", "log_probs": [-0.5, value], "extra": {"ok": 1.5}}
     target = tmp_path / "out.jsonl"
-    with JsonlWriter(target, append=False) as writer:
-        writer.write({"doc_id": "d0", "log_probs": [-0.1]})
-        with pytest.raises(InparsError, match=r"out\.jsonl: cannot write log_probs\[1\] = "):
-            writer.write(record)
-    # The good record is there, the bad one left nothing behind.
-    assert [obj for _, obj in read_jsonl(target)] == [{"doc_id": "d0", "log_probs": [-0.1]}]
+    with pytest.raises(InparsError, match=r"out\.jsonl: cannot write log_probs\[1\] = "):
+        jsonl_text([{"doc_id": "d0", "log_probs": [-0.1]}, record], target)
+    target.write_text(jsonl_text([{"doc_id": "d0", "log_probs": [-0.1]}], target))
     manifest = tmp_path / "m.json"
     with pytest.raises(InparsError, match=r"m\.json: cannot write stats\.score = "):
         atomic_write_json(manifest, {"stats": {"score": value}})

@@ -11,7 +11,6 @@ import pytest
 from inpars.errors import InparsError
 from inpars.pipeline import (
     RESULTS_FILE,
-    STATE_FILE,
     PipelineConfig,
     few_shot_examples,
     main,
@@ -56,12 +55,10 @@ def test_pipeline_runs_every_step_then_skips_them(tmp_path: Path, tiny_cross_enc
     saved = json.loads((work / "cross-encoder" / RESULTS_FILE).read_text())
     assert saved["means"] == results.means
     # Everything is done: a second run skips every step (same times, no new work).
-    state = (work / STATE_FILE).read_text()
-    mtime = (work / "cross-encoder" / "trained-top10.trec").stat().st_mtime_ns
+    before = _written(config)
     again = run_pipeline(config, show_progress=False)
     assert again.means == results.means and again.seconds == results.seconds
-    assert (work / STATE_FILE).read_text() == state
-    assert (work / "cross-encoder" / "trained-top10.trec").stat().st_mtime_ns == mtime
+    assert _written(config) == before
     # A variant with the round-trip filter gets its own filtered queries and triples, and
     # leaves the first variant's files alone.
     filtered_mtime = (work / "filtered.jsonl").stat().st_mtime_ns
@@ -107,18 +104,136 @@ def test_few_shot_examples_are_judged_queries_with_their_shortest_relevant_docum
         few_shot_examples(collection, 6, seed=3)
 
 
-def test_variants_sharing_a_work_folder_keep_each_other_s_steps(tmp_path: Path) -> None:
-    from inpars.pipeline import _State
+def _small_config(tmp_path: Path, model: Path, **changes) -> PipelineConfig:
+    """The pipeline on a 6-topic collection, small enough to run in seconds."""
+    collection = tmp_path / "collection"
+    if not collection.is_dir():
+        write_beir_collection(collection)
+        (collection / "queries.jsonl").write_text("".join(
+            json.dumps({"_id": f"q{t}", "text": topic}) + "\n" for t, topic in enumerate(TOPICS)
+        ))  # fmt: skip
+    config = PipelineConfig(
+        collection=str(collection), work_dir=str(tmp_path / "work"), max_docs=6,
+        queries_per_doc=1, temperature=0.0, max_new_tokens=16, negatives_depth=10,
+        kind="cross-encoder", reranker_model=str(model), max_steps=2,
+        train_batch_size=2, micro_batch_size=2, depth=10, device="cpu",
+    )  # fmt: skip
+    return replace(config, **changes)
 
-    path = tmp_path / STATE_FILE
-    first, second = _State(path), _State(path)  # two runs started on the same folder
-    first.run("train: a", {"lr": 1}, lambda: None)
-    second.run("train: b", {"lr": 2}, lambda: None)
-    steps = json.loads(path.read_text())
-    assert set(steps) == {"train: a", "train: b"}
-    calls = []
-    _State(path).run("train: a", {"lr": 1}, lambda: calls.append(1))
-    assert calls == []  # still recorded as done
+
+def _outputs(config: PipelineConfig) -> dict[str, Path]:
+    """The file each step writes (the trained model: its weights)."""
+    work, variant = Path(config.work_dir), Path(config.work_dir) / config.kind
+    return {
+        "generate": work / "queries.jsonl",
+        "filter": work / "filtered.jsonl",
+        "triples": work / f"triples-depth{config.negatives_depth}-neg1.tsv",
+        "train": variant / "reranker" / "model.safetensors",
+        "rerank zero-shot": work / f"zero-shot-top{config.depth}.trec",
+        "rerank": variant / f"trained-top{config.depth}.trec",
+        "evaluate": variant / RESULTS_FILE,
+    }
+
+
+def _written(config: PipelineConfig) -> dict[str, int | None]:
+    """Each step's output's modification time (None: not there)."""
+    return {
+        step: path.stat().st_mtime_ns if path.exists() else None
+        for step, path in _outputs(config).items()
+    }
+
+
+def _rerun_steps(before: dict[str, int | None], after: dict[str, int | None]) -> set[str]:
+    return {step for step in after if after[step] != before.get(step)}
+
+
+@pytest.mark.slow
+def test_a_changed_filter_setting_is_refused_then_reruns_every_step_downstream(
+    tmp_path: Path, tiny_cross_encoder: Path
+) -> None:
+    """--keep-top-k changes what the filter keeps: refused while the old outputs stand
+    (naming the step and the setting); with --overwrite the filter, triples, training,
+    reranking and evaluation run again, and generation and the zero-shot run are reused."""
+    config = _small_config(tmp_path, tiny_cross_encoder)
+    first = run_pipeline(config, show_progress=False)
+    assert not (tmp_path / "work" / "pipeline-state.json").exists()  # manifests say it all
+    before = _written(config)
+    assert all(before.values()), before
+    changed = replace(config, keep_top_k=3)
+    with pytest.raises(InparsError, match=r"(?s)filter.*keep_top_k.*10000.*3.*--overwrite"):
+        run_pipeline(changed, show_progress=False)
+    assert _written(config) == before  # nothing touched
+    again = run_pipeline(changed, show_progress=False, overwrite=True)
+    assert _rerun_steps(before, _written(changed)) == {
+        "filter", "triples", "train", "rerank", "evaluate",
+    }  # fmt: skip
+    assert len(Path(_outputs(changed)["filter"]).read_text().splitlines()) == 3
+    assert again.means["BM25"] == first.means["BM25"]
+    # Step times come from the manifests: a reused step keeps its first run's time.
+    assert again.seconds["generate"] == first.seconds["generate"]
+    manifest = Path(f"{_outputs(changed)['filter']}.manifest.json").read_text()
+    assert again.seconds["filter"] == json.loads(manifest)["seconds"]
+
+
+@pytest.mark.slow
+def test_a_changed_depth_reruns_only_reranking_and_evaluation(
+    tmp_path: Path, tiny_cross_encoder: Path
+) -> None:
+    config = _small_config(tmp_path, tiny_cross_encoder)
+    run_pipeline(config, show_progress=False)
+    before = _written(config)
+    shallower = replace(config, depth=3)  # a topic's query finds its 5 documents: top 3 differ
+    run_pipeline(shallower, show_progress=False, overwrite=True)
+    assert _rerun_steps(before, _written(shallower)) == {"rerank zero-shot", "rerank", "evaluate"}
+    # And back: every output of depth 10 is still there and complete, so nothing runs
+    # but the evaluation, whose inputs (the runs) changed back.
+    again = _written(config)
+    run_pipeline(config, show_progress=False, overwrite=True)
+    assert _rerun_steps(again, _written(config)) == {"evaluate"}
+
+
+@pytest.mark.slow
+def test_a_model_retrained_in_the_same_folder_is_reranked_again(
+    tmp_path: Path, tiny_cross_encoder: Path
+) -> None:
+    """More training steps retrain the model in the same folder: its run is redone (the
+    model's contents are an input of the rerank step, not its path)."""
+    config = _small_config(tmp_path, tiny_cross_encoder)
+    run_pipeline(config, show_progress=False)
+    before = _written(config)
+    longer = replace(config, max_steps=3)
+    with pytest.raises(InparsError, match=r"(?s)train.*max_steps.*2.*3"):
+        run_pipeline(longer, show_progress=False)
+    run_pipeline(longer, show_progress=False, overwrite=True)
+    assert _rerun_steps(before, _written(longer)) == {"train", "rerank", "evaluate"}
+
+
+@pytest.mark.slow
+def test_rerun_redoes_a_step_and_what_its_output_changes(
+    tmp_path: Path, tiny_cross_encoder: Path, capsys
+) -> None:
+    """--rerun STEP runs a step again although it is done; the steps after it run again only
+    where their inputs changed (training is deterministic: the same weights, the same runs)."""
+    config = _small_config(tmp_path, tiny_cross_encoder)
+    run_pipeline(config, show_progress=False)
+    before = _written(config)
+    argv = [
+        "--collection", config.collection, "--work-dir", config.work_dir, "--max-docs", "6",
+        "--queries-per-doc", "1", "--temperature", "0", "--max-new-tokens", "16",
+        "--negatives-depth", "10", "--kind", "cross-encoder",
+        "--reranker-model", str(tiny_cross_encoder), "--max-steps", "2",
+        "--train-batch-size", "2", "--micro-batch-size", "2", "--depth", "10",
+        "--device", "cpu", "--quiet",
+    ]  # fmt: skip
+    assert main([*argv, "--rerun", "evaluate"]) == 0
+    assert _rerun_steps(before, _written(config)) == {"evaluate"}
+    before = _written(config)
+    assert main([*argv, "--rerun", "triples", "--rerun", "train"]) == 0
+    assert _rerun_steps(before, _written(config)) == {"triples", "train"}
+    capsys.readouterr()
+    assert main([*argv, "--keep-top-k", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "keep_top_k" in err and "--overwrite" in err and "--rerun filter" in err
 
 
 def test_max_docs_is_a_count_all_or_auto() -> None:
@@ -127,7 +242,8 @@ def test_max_docs_is_a_count_all_or_auto() -> None:
 
     def parsed(*argv: str) -> PipelineConfig:
         args = vars(build_parser().parse_args(["--collection", "c", "--work-dir", "w", *argv]))
-        return PipelineConfig(**{k: v for k, v in args.items() if k != "quiet"})
+        names = set(PipelineConfig.__dataclass_fields__)
+        return PipelineConfig(**{k: v for k, v in args.items() if k in names})
 
     assert parsed().max_docs == "auto" and not parsed().expand
     assert docs_to_generate(parsed().max_docs, False) == 300
@@ -216,5 +332,10 @@ def test_pipeline_expand_reports_the_expansion_against_the_zero_shot_bar(
     assert "zero-shot dense + BM25 + expansion (RRF)" in printed
     assert f"trained reranker over {results.best_first_stage}" in printed
     # Done: a second run redoes nothing.
+    outputs = sorted(p for p in work.rglob("*") if p.is_file() and "index" not in str(p))
+    written = {p: p.stat().st_mtime_ns for p in outputs}
     again = run_pipeline(config, show_progress=False)
     assert again.means == results.means and again.seconds == results.seconds
+    assert {p: p.stat().st_mtime_ns for p in outputs} == written
+    # The variant's own folder: it trains on every document's queries.
+    assert (work / "cross-encoder-expand" / "results.json").is_file()

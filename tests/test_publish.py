@@ -26,11 +26,11 @@ from fake_hub import FakeHub
 from fake_hub import Repo as HubRepo
 from images import pixels_with_colour, png_size
 
+from inpars.artifacts import file_sha256
 from inpars.engines.base import Generation, Request, SamplingParams
 from inpars.errors import InparsError, InputError
 from inpars.filter import FilterConfig, filter_queries
 from inpars.generate import GenerateConfig, generate
-from inpars.manifest import file_sha256
 from inpars.publish import (
     PublishConfig,
     describe,
@@ -597,7 +597,7 @@ def test_the_folder_keeps_local_paths_and_server_addresses_private(
     gen_manifest["config"].update(corpus="/srv/corpora/scifact", output=str(generated))
     Path(f"{generated}.manifest.json").write_text(json.dumps(gen_manifest))
     filter_manifest = json.loads(Path(f"{run['queries']}.manifest.json").read_text())
-    filter_manifest["input"]["path"] = str(generated)
+    filter_manifest["inputs"]["queries"]["path"] = str(generated)
     filter_manifest["summary"]["invalid_examples"] = [f"{generated}:7: malformed JSON"]
     Path(f"{queries}.manifest.json").write_text(json.dumps(filter_manifest))
     output = work / "dataset"
@@ -612,8 +612,8 @@ def test_the_folder_keeps_local_paths_and_server_addresses_private(
     assert generate["config"]["corpus"] == "<local>/scifact"
     assert generate["config"]["output"] == "../generated.jsonl"  # relative to the folder
     filtered = json.loads(published["filter.manifest.json"])
-    assert filtered["input"]["path"] == "../generated.jsonl"
-    assert filtered["input"]["sha256"] == file_sha256(generated)  # checksums are kept
+    assert filtered["inputs"]["queries"]["path"] == "../generated.jsonl"
+    assert filtered["inputs"]["queries"]["sha256"] == file_sha256(generated)  # checksums are kept
     assert filtered["summary"]["invalid_examples"] == ["../generated.jsonl:7: malformed JSON"]
     assert "corpus: `<local>/scifact`" in published["README.md"]
     assert "synthetic search queries for the documents of **scifact**" in published[

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from inpars.artifacts import file_sha256, manifest_path, read_manifest
 from inpars.errors import InparsError, InputError
 from inpars.filter import FilterConfig, filter_queries
-from inpars.manifest import file_sha256, manifest_path, read_manifest
 from inpars.published import (
     RecordNormalizer,
     detect_format,
@@ -174,8 +174,8 @@ def test_filter_reads_inpars_v1_directly(tmp_path: Path, corpus: Path) -> None:
     assert kept[0]["score"] == pytest.approx(-0.24)
     manifest = read_manifest(manifest_path(output))
     assert manifest["stage"] == "filter" and manifest["status"] == "complete"
-    assert manifest["input"]["format"] == "inpars-v1"
-    assert manifest["input"]["sha256"] == file_sha256(source)
+    assert manifest["input_format"] == "inpars-v1"
+    assert manifest["inputs"]["queries"]["sha256"] == file_sha256(source)
     assert manifest["output"]["sha256"] == file_sha256(output)
     assert manifest["output"]["records"] == 4 and manifest["summary"]["duplicate"] == 1
 
@@ -199,7 +199,7 @@ def test_filter_skips_records_of_unknown_schema_when_asked(tmp_path: Path) -> No
     assert "unknown record schema" in summary.invalid_examples[0]
 
 
-def test_a_stale_filter_manifest_is_removed(tmp_path: Path) -> None:
+def test_a_stale_filter_manifest_is_replaced(tmp_path: Path) -> None:
     source = write_jsonl(tmp_path / "v2.jsonl", v2_rows())
     output = tmp_path / "o.jsonl"
     manifest_path(output).write_text('{"stage": "filter", "status": "complete"}')
@@ -209,7 +209,8 @@ def test_a_stale_filter_manifest_is_removed(tmp_path: Path) -> None:
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"doc_id": "d1", "query": "q", "log_probs": 1}])
     with pytest.raises(InputError):
         filter_queries(FilterConfig(input=str(bad), output=str(output)))
-    assert not manifest_path(output).exists()  # the failed run leaves no manifest behind
+    # The failed run's manifest says it never completed (the stale one said "complete").
+    assert read_manifest(manifest_path(output))["status"] == "running"
 
 
 def test_v2_queries_flow_through_filter_into_triples(tmp_path: Path, corpus: Path) -> None:
@@ -230,7 +231,7 @@ def test_v2_queries_flow_through_filter_into_triples(tmp_path: Path, corpus: Pat
     assert all(r["neg_id"] != r["pos_id"] and r["query_score"] < 0 for r in records)
     manifest = read_manifest(manifest_path(config.output))
     assert manifest["stage"] == "triples" and manifest["status"] == "complete"
-    assert manifest["queries"]["sha256"] == file_sha256(filtered)
+    assert manifest["inputs"]["queries"]["sha256"] == file_sha256(filtered)
     assert manifest["outputs"]["tsv"]["sha256"] == file_sha256(config.output)
     assert manifest["outputs"]["jsonl"]["sha256"] == file_sha256(config.jsonl_path)
     assert manifest["index"]["documents"] == len(DOCS)
@@ -281,11 +282,11 @@ def test_v1_provenance_survives_filter_and_publish(tmp_path: Path, corpus: Path)
     source = write_jsonl(tmp_path / "v1.jsonl", v1_rows())
     kept = tmp_path / "kept.jsonl"
     filter_queries(FilterConfig(input=str(source), output=str(kept), corpus=str(corpus)))
-    assert read_manifest(manifest_path(kept))["input"]["format"] == "inpars-v1"
+    assert read_manifest(manifest_path(kept))["input_format"] == "inpars-v1"
     again = tmp_path / "again.jsonl"  # filtering filtered records: they are inpars records
     summary = filter_queries(FilterConfig(input=str(kept), output=str(again), keep_top_k=3))
     assert summary.input_format == "inpars"
-    assert read_manifest(manifest_path(again))["input"]["format"] == "inpars"
+    assert read_manifest(manifest_path(again))["input_format"] == "inpars"
     assert {json.loads(line)["source_format"] for line in again.read_text().splitlines()} == {
         "inpars-v1"
     }

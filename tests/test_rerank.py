@@ -78,7 +78,7 @@ def test_rerank_resumes_after_a_crash(
     summary = rerank(crashed)
     assert summary.already_done == 4 and summary.pairs == 2 * 8
     assert Path(crashed.output).read_text() == Path(straight.output).read_text()
-    with pytest.raises(InparsError, match="changed: depth"):
+    with pytest.raises(InparsError, match="setting depth: 8 -> 5"):
         rerank(replace(crashed, depth=5))
 
 
@@ -147,3 +147,106 @@ def test_bm25_corpus_searches_the_expansion_while_the_reranker_reads_the_origina
     assert list(read_run(tmp_path / "run.trec")["x"]) == ["d4-3"]
     original = ("a study of jet noise number 3 " * 4).strip()
     assert scored == [original]  # the reranker read the document unexpanded
+
+
+def _reverse_scores(model: Path) -> None:
+    """Rewrites the cross-encoder in ``model`` with its output negated: the same folder,
+    other weights, the reverse ranking."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    loaded = BertForSequenceClassification.from_pretrained(model)
+    with torch.no_grad():
+        loaded.classifier.weight.neg_()
+        loaded.classifier.bias.neg_()
+    loaded.save_pretrained(model)
+
+
+def test_a_model_retrained_in_the_same_folder_is_not_resumed_as_done(
+    collection: Path, tmp_path: Path, tiny_cross_encoder: Path
+) -> None:
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_cross_encoder, model)
+    cfg = config(collection, tmp_path, model)
+    rerank(cfg)
+    first = Path(cfg.output).read_text()
+    _reverse_scores(model)
+    with pytest.raises(InparsError, match=r"(?s)model.*changed.*--overwrite"):
+        rerank(cfg)
+    assert Path(cfg.output).read_text() == first  # refused: nothing appended or cut
+    summary = rerank(cfg, overwrite=True)
+    assert summary.already_done == 0 and summary.pairs == 6 * 8
+    assert Path(cfg.output).read_text() != first
+
+
+def test_changed_queries_or_first_stage_run_are_refused(
+    collection: Path, tmp_path: Path, tiny_cross_encoder: Path
+) -> None:
+    """Inputs are compared by content: an edited queries file or first-stage run at the same
+    path is another input, never resumed as if it were the old one."""
+    import json
+
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("".join(
+        json.dumps({"_id": f"q{t}", "text": f"study of topic {t}"}) + "\n" for t in range(4)
+    ))  # fmt: skip
+    first = tmp_path / "first.trec"
+    first.write_text("".join(f"q{t} Q0 d{t}-0 1 3 x\nq{t} Q0 d{t}-1 2 2 x\n" for t in range(4)))
+    cfg = config(collection, tmp_path, tiny_cross_encoder, queries=str(queries), run=str(first))
+    rerank(cfg)
+    queries.write_text(queries.read_text().replace("topic 3", "topic 9"))
+    with pytest.raises(InparsError, match=r"(?s)queries.*changed"):
+        rerank(cfg)
+    queries.write_text(queries.read_text().replace("topic 9", "topic 3"))
+    assert rerank(cfg).already_done == 4  # the same inputs again: done
+    first.write_text(first.read_text().replace("d3-1", "d3-2"))
+    with pytest.raises(InparsError, match=r"(?s)run.*changed"):
+        rerank(cfg)
+
+
+def test_rerank_killed_mid_run_resumes_to_the_uninterrupted_run(
+    collection: Path, tmp_path: Path, tiny_cross_encoder: Path
+) -> None:
+    """A SIGKILL (no handler runs, nothing is flushed) after two committed chunks: the same
+    command resumes after them and writes what an uninterrupted run writes."""
+    import signal
+    import subprocess
+    import sys
+
+    straight = config(collection, tmp_path / "a", tiny_cross_encoder)
+    rerank(straight)
+    killed = config(collection, tmp_path / "b", tiny_cross_encoder)
+    argv = [
+        "--queries", killed.queries, "--corpus", killed.corpus, "--output", killed.output,
+        "--model", str(tiny_cross_encoder), "--depth", "8", "--queries-per-chunk", "2",
+        "--batch-size", "5", "--index", str(killed.index), "--threads", "2",
+        "--first-stage-output", str(killed.first_stage_output), "--quiet",
+    ]  # fmt: skip
+    child = KILL_ON_THIRD_SCORE + "sys.exit(rerank.main(sys.argv[1:]))\n"
+    done = subprocess.run([sys.executable, "-c", child, *argv], capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert len(read_run(killed.output)) == 4  # two chunks of two queries committed
+    summary = rerank(killed)
+    assert summary.already_done == 4 and summary.pairs == 2 * 8
+    assert Path(killed.output).read_text() == Path(straight.output).read_text()
+
+
+KILL_ON_THIRD_SCORE = """
+import os, signal, sys
+import inpars.rerank as rerank
+real_load = rerank.load_reranker
+calls = [0]
+def load(*args, **kwargs):
+    reranker = real_load(*args, **kwargs)
+    score = reranker.score
+    def killing_score(*a, **k):
+        calls[0] += 1
+        if calls[0] == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return score(*a, **k)
+    reranker.score = killing_score
+    return reranker
+rerank.load_reranker = load
+"""

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from inpars.errors import InparsError, InputError
-from inpars.io import CommittedAppender
 from inpars.records import RunEntry
 from inpars.runs import (
     format_run,
@@ -59,39 +58,6 @@ def test_duplicate_document_for_a_query_is_an_error(tmp_path: Path) -> None:
     path.write_text("q1 Q0 d1 1 1.0 t\nq1 Q0 d1 2 0.5 t\n")
     with pytest.raises(InputError, match="appears twice"):
         read_run(path)
-
-
-def test_committed_appender_cuts_an_uncommitted_tail_and_resumes(tmp_path: Path) -> None:
-    path = tmp_path / "out.trec"
-    with CommittedAppender(path, {"model": "m"}) as out:
-        out.append("line 1\n")
-        out.append("line 2\n")
-    # A crash in the middle of a write leaves bytes that were never committed.
-    with path.open("a") as handle:
-        handle.write("line 3 (cut sh")
-    with CommittedAppender(path, {"model": "m"}) as out:
-        assert path.read_text() == "line 1\nline 2\n"
-        assert not out.complete
-        out.append("line 3\n")
-        out.mark_complete()
-    with CommittedAppender(path, {"model": "m"}) as out:
-        assert out.complete
-    assert path.read_text() == "line 1\nline 2\nline 3\n"
-
-
-def test_committed_appender_refuses_other_settings_and_foreign_files(tmp_path: Path) -> None:
-    path = tmp_path / "out.trec"
-    with CommittedAppender(path, {"model": "m", "depth": 100}) as out:
-        out.append("x\n")
-    with pytest.raises(InparsError, match="changed: depth"):
-        CommittedAppender(path, {"model": "m", "depth": 50})
-    with CommittedAppender(path, {"model": "m", "depth": 50}, overwrite=True) as out:
-        assert out.committed_bytes == 0
-    foreign = tmp_path / "theirs.trec"
-    foreign.write_text("q Q0 d 1 1 t\n")
-    with pytest.raises(InparsError, match="not written by this command"):
-        CommittedAppender(foreign, {})
-    assert foreign.read_text() == "q Q0 d 1 1 t\n"  # nothing lost
 
 
 def test_reciprocal_rank_fusion_by_hand() -> None:

@@ -261,7 +261,7 @@ def test_triples_three_shards_merged_equal_the_unsharded_run(tmp_path: Path) -> 
     # The merged files are a finished run: the same command resumes nothing and keeps them.
     before = merged.read_bytes()
     summary = make_triples(replace(whole, output=str(merged), jsonl=None))
-    assert summary.already_done == 44 and merged.read_bytes() == before
+    assert summary.triples == 0 and merged.read_bytes() == before
     # A part changed after its run completed is refused.
     with parts[1].open("a") as handle:
         handle.write("extra\tline\there\n")
@@ -298,14 +298,13 @@ def test_rerank_three_shards_merged_equal_the_unsharded_run(
     before = merged.read_bytes()
     assert rerank(replace(whole, output=str(merged))).already_done == 6
     assert merged.read_bytes() == before
-    # A part made with another depth is refused; so is one whose progress says unfinished.
+    # A part made with another depth is refused; so is one whose manifest says unfinished.
     other = config(tmp_path / "other.trec", "2/3")
     rerank(replace(other, depth=4))
-    with pytest.raises(InparsError, match=r"other settings.*depth"):
+    with pytest.raises(InparsError, match=r"other settings.*setting depth"):
         merge([parts[0], parts[1], Path(other.output)], tmp_path / "m.trec")
-    progress = Path(f"{parts[2]}.progress.json")
-    state = json.loads(progress.read_text())
-    progress.write_text(json.dumps({**state, "complete": False}))
+    manifest = Path(f"{parts[2]}.manifest.json")
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "status": "running"}))
     with pytest.raises(InparsError, match="is not complete"):
         merge(parts, tmp_path / "m.trec")
 

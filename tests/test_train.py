@@ -86,7 +86,7 @@ def test_resume_after_a_crash_gives_the_weights_of_an_uninterrupted_run(
         torch.testing.assert_close(resumed[name], straight[name], rtol=0, atol=1e-6, msg=name)
     # Done: the same command again does nothing; other settings are refused.
     assert train(crashed, show_progress=False).already_trained
-    with pytest.raises(InparsError, match="changed: learning_rate"):
+    with pytest.raises(InparsError, match=r"setting learning_rate: 0\.0003 -> 0\.01"):
         train(replace(crashed, learning_rate=1e-2), show_progress=False)
 
 
@@ -190,3 +190,78 @@ def test_bi_encoder_batches_never_hold_a_text_twice(tmp_path: Path, monkeypatch)
     for batch in batches:
         texts = [text for triple in batch for text in triple]
         assert len(texts) == len(set(texts)), batch
+
+
+def test_triples_edited_in_place_are_a_changed_input(
+    tiny_cross_encoder: Path, tmp_path: Path
+) -> None:
+    """The triples are compared by content, not path and size: an edit that keeps the size
+    is refused as a changed input (not "already trained"); --overwrite trains again."""
+    triples = write_learnable_triples(tmp_path / "triples.tsv", n=8)
+    config = TrainConfig(
+        triples=str(triples), output=str(tmp_path / "out"), kind="cross-encoder",
+        model=str(tiny_cross_encoder), batch_size=4, micro_batch_size=4, max_steps=1,
+        max_length=32,
+    )  # fmt: skip
+    train(config, show_progress=False)
+    text = triples.read_text()
+    triples.write_text(text.replace("wing", "ring"))  # the same size, other triples
+    with pytest.raises(InparsError, match=r"(?s)triples.*changed.*--overwrite"):
+        train(config, show_progress=False)
+    assert not train(config, overwrite=True, show_progress=False).already_trained
+    assert train(config, show_progress=False).already_trained
+
+
+KILL_AT_STEP = """
+import os, signal, sys
+from transformers import Trainer
+import inpars.train as train
+step, where = int(sys.argv[1]), sys.argv[2]
+real = Trainer._save_rng_state if where == "mid-save" else Trainer._maybe_log_save_evaluate
+def killing(self, *args, **kwargs):
+    if where == "mid-save" and self.state.global_step == step:
+        os.kill(os.getpid(), signal.SIGKILL)  # model and optimizer saved, trainer state not
+    result = real(self, *args, **kwargs)
+    if where == "after-save" and self.state.global_step == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
+setattr(Trainer, real.__name__, killing)
+sys.exit(train.main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("where", ["after-save", "mid-save"])
+def test_training_killed_resumes_to_the_weights_of_an_uninterrupted_run(
+    where: str, tiny_t5: Path, tmp_path: Path
+) -> None:
+    """SIGKILL right after the checkpoint of step 4, or while it is being written (its
+    trainer state missing): the same command resumes from the last whole checkpoint and
+    ends with the weights of a run never killed."""
+    import signal
+    import subprocess
+    import sys
+
+    triples = write_learnable_triples(tmp_path / "triples.tsv", n=40)
+    base = TrainConfig(
+        triples=str(triples), output=str(tmp_path / "straight"), kind="monot5", model=str(tiny_t5),
+        batch_size=4, micro_batch_size=2, max_steps=6, save_steps=2, max_length=48, seed=3,
+    )  # fmt: skip
+    train(base, show_progress=False)
+    killed = replace(base, output=str(tmp_path / "killed"))
+    argv = [
+        "--triples", killed.triples, "--output", killed.output, "--kind", "monot5",
+        "--model", str(tiny_t5), "--batch-size", "4", "--micro-batch-size", "2",
+        "--max-steps", "6", "--save-steps", "2", "--max-length", "48", "--seed", "3", "--quiet",
+    ]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", KILL_AT_STEP, "4", where, *argv], capture_output=True, text=True
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert (tmp_path / "killed" / "checkpoints" / "checkpoint-4").is_dir()
+    summary = train(killed, show_progress=False)
+    expected = "checkpoint-4" if where == "after-save" else "checkpoint-2"
+    assert summary.resumed_from is not None and summary.resumed_from.endswith(expected)
+    straight = load_file(tmp_path / "straight" / "model.safetensors")
+    resumed = load_file(tmp_path / "killed" / "model.safetensors")
+    for name in straight:
+        torch.testing.assert_close(resumed[name], straight[name], rtol=0, atol=1e-6, msg=name)

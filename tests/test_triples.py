@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import subprocess
+import sys
 import tempfile
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import inpars.triples as triples_module
 from inpars.bm25 import Ranking
 from inpars.corpus import read_corpus
 from inpars.errors import InparsError, InputError
@@ -215,69 +217,68 @@ def test_queries_short_of_hits(shared: dict[str, Path], tmp_path: Path) -> None:
     assert summary.positive_in_top == 2
 
 
-def test_resume_after_a_crash_gives_the_same_files(shared: dict[str, Path], tmp_path: Path) -> None:
-    full = config_for(shared, tmp_path / "full", negatives_per_query=2)
-    make_triples(full)
-    tsv_bytes, jsonl_bytes = Path(full.output).read_bytes(), full.jsonl_path.read_bytes()
+_KILLED_ON_THIRD_BATCH = """
+import os, signal, sys
+from inpars.artifacts import Appender
+from inpars.triples import TriplesConfig, make_triples
+calls = []
+original = Appender.append
 
-    crashed = config_for(shared, tmp_path / "crash", negatives_per_query=2)
-    Path(crashed.output).parent.mkdir(parents=True)
-    make_triples(crashed)
-    # A crash mid-batch: JSON Lines cut inside a line, the TSV a few lines further on.
-    crashed.jsonl_path.write_bytes(jsonl_bytes[: len(jsonl_bytes) // 2 + 5])
-    tsv_lines = tsv_bytes.splitlines(keepends=True)
-    Path(crashed.output).write_bytes(b"".join(tsv_lines[: len(tsv_lines) // 2 + 4]) + b"par")
-    summary = make_triples(crashed)
-    assert summary.repaired_bytes > 0 and summary.already_done > 0
-    assert Path(crashed.output).read_bytes() == tsv_bytes
-    assert crashed.jsonl_path.read_bytes() == jsonl_bytes
+def die_mid_write(self, tsv, jsonl):
+    calls.append(1)
+    if len(calls) < 3:
+        return original(self, tsv, jsonl)
+    # The TSV and part of the JSON Lines reach the disk, then the process is killed.
+    self._handles[0].write(tsv.encode())
+    self._handles[1].write(jsonl.encode()[: len(jsonl) // 2])
+    for handle in self._handles:
+        handle.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
 
-    # A TSV lost altogether is rebuilt from the JSON Lines ids.
-    Path(crashed.output).unlink()
-    rerun = make_triples(crashed)
-    assert rerun.triples == 0 and rerun.already_done == rerun.queries_read
-    assert Path(crashed.output).read_bytes() == tsv_bytes
+Appender.append = die_mid_write
+make_triples(TriplesConfig(**eval(sys.argv[1])))
+"""
 
 
-def test_crash_inside_a_batch_is_redone_whole(
-    shared: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_sigkill_mid_batch_then_resume_gives_the_same_files(
+    shared: dict[str, Path], tmp_path: Path
 ) -> None:
     full = config_for(shared, tmp_path / "full", negatives_per_query=3)
     make_triples(full)
     config = config_for(shared, tmp_path / "crash", negatives_per_query=3)
-    original = triples_module._TriplesOutput.write
-    calls = []
-
-    def crash_on_third_batch(self: Any, lines: list[str], records: list[dict]) -> None:
-        calls.append(1)
-        if len(calls) < 3:
-            return original(self, lines, records)
-        # The process dies after the TSV and part of the JSON Lines reached the disk.
-        self._tsv.write("".join(lines).encode())
-        self._tsv.flush()
-        self._jsonl.write_many(records[:4])
-        self._jsonl._handle.write(b'{"query": "half a li')
-        self._jsonl._handle.flush()
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(triples_module._TriplesOutput, "write", crash_on_third_batch)
-    with pytest.raises(KeyboardInterrupt):
-        make_triples(config)
-    monkeypatch.undo()
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_ON_THIRD_BATCH, repr(asdict(config))], check=False
+    )
+    assert child.returncode == -signal.SIGKILL
     summary = make_triples(config)
     assert summary.repaired_bytes > 0 and summary.already_done == 14  # two batches of 7
     assert Path(config.output).read_bytes() == Path(full.output).read_bytes()
     assert config.jsonl_path.read_bytes() == full.jsonl_path.read_bytes()
+    # A rerun of the complete run does nothing; an output changed since is refused.
+    assert make_triples(config).triples == 0
+    Path(config.output).unlink()
+    with pytest.raises(InparsError, match="changed after this run wrote it"):
+        make_triples(config)
 
 
 def test_resuming_with_other_settings_is_refused(shared: dict[str, Path], tmp_path: Path) -> None:
     config = config_for(shared, tmp_path, seed=1)
     make_triples(config)
-    with pytest.raises(InparsError, match="changed: seed"):
+    with pytest.raises(InparsError, match="setting seed: 1 -> 2"):
         make_triples(replace(config, seed=2))
-    with pytest.raises(InparsError, match="changed: depth"):
+    with pytest.raises(InparsError, match="setting depth: 30 -> 10"):
         make_triples(replace(config, depth=10))
     assert make_triples(replace(config, seed=2, overwrite=True)).triples > 0
+
+
+def test_triples_without_a_manifest_are_not_appended_to(
+    shared: dict[str, Path], tmp_path: Path
+) -> None:
+    config = config_for(shared, tmp_path)
+    Path(config.output).write_text("q\tpos\tneg\n")
+    with pytest.raises(InparsError, match=r"has no triples\.tsv\.manifest\.json"):
+        make_triples(config)
+    assert Path(config.output).read_text() == "q\tpos\tneg\n"
 
 
 def test_help_explains_flags(capsys: pytest.CaptureFixture) -> None:
@@ -313,8 +314,10 @@ def test_bm25_corpus_mines_negatives_from_the_expansion_with_the_corpus_texts(
     assert (records[0]["neg_id"], records[0]["neg_rank"]) == ("d5", 1)
     texts = {doc.id: doc.contents for doc in read_corpus(shared["corpus"])}
     assert tsv[0] == ["aeroacoustic turbofan", texts["d0"], texts["d5"]]  # unexpanded texts
-    assert make_triples(config).already_done == 2  # resumes: same index, same texts
-    # Two shards merged are the unsharded run, and resume as it does.
+    before = Path(config.output).read_bytes()
+    make_triples(config)  # the same run, complete: nothing to do
+    assert Path(config.output).read_bytes() == before
+    # Two shards merged are the unsharded run, and are it for a rerun too.
     parts = []
     for index in range(2):
         part = replace(config, output=str(tmp_path / f"part{index}.tsv"), shard=f"{index}/2")
@@ -323,7 +326,25 @@ def test_bm25_corpus_mines_negatives_from_the_expansion_with_the_corpus_texts(
     merged = tmp_path / "merged.tsv"
     merge(parts, merged)
     assert merged.read_bytes() == Path(config.output).read_bytes()
-    assert make_triples(replace(config, output=str(merged), jsonl=None)).already_done == 2
+    make_triples(replace(config, output=str(merged), jsonl=None))
+    assert merged.read_bytes() == before
+
+
+def test_triples_of_an_edited_corpus_are_refused_though_the_expansion_is_the_same(
+    shared: dict[str, Path], tmp_path: Path
+) -> None:
+    """With --bm25-corpus the texts come from --corpus: an input of its own."""
+    corpus = write_beir_corpus(tmp_path / "corpus", make_docs())
+    expanded = write_expansion(corpus, tmp_path, "d5", "aeroacoustic turbofan")
+    config = replace(
+        config_for(shared, tmp_path, bm25_corpus=str(expanded)), corpus=str(corpus),
+        index=str(tmp_path / "index"),
+    )  # fmt: skip
+    make_triples(config)
+    edited = [(i, title, text.replace("flow", "stream")) for i, title, text in make_docs()]
+    write_beir_corpus(tmp_path / "corpus", edited)
+    with pytest.raises(InparsError, match="corpus"):
+        make_triples(config)
 
 
 def test_a_bm25_corpus_of_other_documents_is_refused(
@@ -343,3 +364,13 @@ def test_a_bm25_corpus_of_other_documents_is_refused(
         config_for(shared, tmp_path, bm25_corpus=str(shuffled)), index=str(tmp_path / "i")
     )
     assert make_triples(config).triples == 43
+
+
+def test_resuming_with_other_queries_is_refused(shared: dict[str, Path], tmp_path: Path) -> None:
+    config = config_for(shared, tmp_path)
+    make_triples(config)
+    before = config.jsonl_path.read_bytes()
+    other = write_jsonl(tmp_path / "other.jsonl", make_queries()[:5])
+    with pytest.raises(InparsError, match=r"input queries changed \(sha256 "):
+        make_triples(replace(config, queries=str(other)))
+    assert config.jsonl_path.read_bytes() == before  # nothing appended

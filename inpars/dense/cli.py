@@ -306,7 +306,10 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[yellow]interrupted: rerun the same command to resume[/]")
         return 130
     if summary.already_trained:
-        say(f"{summary.output}:", "already trained with these settings (--overwrite to redo)",
-            console=console)
+        say(
+            f"{summary.output}:",
+            "already trained with these settings (--overwrite to redo)",
+            console=console,
+        )
     print_train_summary(summary, console)
     return 0

@@ -6,14 +6,17 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from inpars.artifacts import Artifact, file_entry, file_input, model_input
 from inpars.dense.config import BM25_RETRIEVER, GplLabelConfig
 from inpars.errors import InputError
-from inpars.io import CommittedAppender, dumps_json, read_jsonl
-from inpars.manifest import model_fingerprint
+from inpars.io import dumps_json, read_jsonl
 from inpars.progress import progress_bar
 from inpars.records import MarginLabel, to_dict
+
+if TYPE_CHECKING:
+    from inpars.bm25_corpus import Bm25Index
 
 
 @dataclass
@@ -62,17 +65,41 @@ def _done_labels(path: Path) -> set[tuple[str, str]]:
     return {(r["query"], str(r["pos_id"])) for _, r in read_jsonl(path)} if path.exists() else set()
 
 
-def _teacher_settings(config: GplLabelConfig, teacher: Any) -> dict[str, Any]:
+def artifact(config: GplLabelConfig, index: Bm25Index, teacher: Any = None) -> Artifact:
+    """The labels as an :class:`~inpars.artifacts.Artifact`: the settings that decide them
+    and the fingerprints of the queries, the index (the corpus; with ``bm25_corpus``, the
+    expansion and the corpus: :meth:`inpars.bm25_corpus.Bm25Index.inputs`), the teacher's
+    weights and
+    each dense retriever's (labels of an edited queries file or of a retrained model are
+    never resumed as if they belonged to the new ones). ``teacher``: an already loaded
+    scorer (its ``name``, ``kind`` and ``max_length``), else ``config.teacher``'s."""
     if teacher is not None:
-        settings = {"name": teacher.name, "kind": teacher.kind, "max_length": teacher.max_length}
+        name, kind, max_length = teacher.name, teacher.kind, teacher.max_length
     else:
         from inpars.rerankers.base import infer_kind
 
+        name, max_length = config.teacher, config.teacher_max_length
         kind = config.teacher_kind or infer_kind(config.teacher)
-        settings = {"name": config.teacher, "kind": kind, "max_length": config.teacher_max_length}
-    # The weights, not just the name: a teacher retrained in the same folder is another teacher.
-    fingerprint = model_fingerprint(settings["name"])
-    return {**settings, "fingerprint": fingerprint, "bm25_weight": config.teacher_bm25_weight}
+    settings = {
+        "retrievers": config.retrievers,
+        "depth": config.depth,
+        "negatives_per_retriever": config.negatives_per_retriever,
+        "seed": config.seed,
+        "teacher_kind": kind,
+        "teacher_max_length": max_length,
+        "teacher_bm25_weight": config.teacher_bm25_weight,
+        "k1": config.k1,
+        "b": config.b,
+    }
+    inputs: dict[str, Any] = {
+        "queries": file_input(config.queries),
+        **index.inputs(),
+        "teacher": model_input(name),
+    }
+    for retriever in config.retrievers:
+        if retriever != BM25_RETRIEVER:
+            inputs[f"retriever {retriever}"] = model_input(retriever)
+    return Artifact(config.output, "gpl-label", settings, inputs)
 
 
 def _mine(
@@ -141,7 +168,6 @@ def label_gpl(
     """
     from inpars.bm25_corpus import ensure_bm25_index
     from inpars.corpus import read_corpus
-    from inpars.manifest import file_entry, file_sha256, write_manifest
     from inpars.triples import read_query_rows, scan_queries
 
     config.check()
@@ -158,27 +184,13 @@ def label_gpl(
             progress=progress,
         )
     info = index.info
-    settings = {
-        "queries": str(Path(config.queries).resolve()),
-        # Contents, not paths: labels of an edited queries file or a retrained retriever
-        # are never resumed as if they belonged to the new ones.
-        "queries_sha256": file_sha256(config.queries),
-        **index.settings(),
-        "retrievers": config.retrievers,
-        "retriever_fingerprints": [
-            None if name == BM25_RETRIEVER else model_fingerprint(name)
-            for name in config.retrievers
-        ],
-        "depth": config.depth,
-        "negatives_per_retriever": config.negatives_per_retriever,
-        "seed": config.seed,
-        "teacher": _teacher_settings(config, teacher),
-        "k1": config.k1,
-        "b": config.b,
-    }
+    art = artifact(config, index, teacher)
+    if art.open(overwrite) == "complete":
+        summary.already_done = len(_done_labels(Path(config.output)))
+        return summary
     with (
         index.open(config.k1, config.b) as searcher,
-        CommittedAppender(config.output, settings, overwrite=overwrite) as out,
+        art.appender() as out,
     ):
         for doc_id, line in query_index.first_line.items():
             if not searcher.has_doc(doc_id):
@@ -189,7 +201,7 @@ def label_gpl(
                     line,
                     "doc_id",
                 )
-        done = _done_labels(Path(config.output)) if out.committed_bytes else set()
+        done = _done_labels(Path(config.output)) if art.state == "resume" else set()
         rows = []
         calibration = []  # the first distinct rows of the file, done or not
         seen: set[tuple[str, str]] = set()
@@ -251,22 +263,12 @@ def label_gpl(
                 summary.labels += len(lines)
                 summary.queries_labelled += len(records)
                 progress.advance(task, len(chunk))
-        out.mark_complete()
     summary.seconds = time.perf_counter() - start
-    write_manifest(
-        config.output,
-        "gpl-label",
-        "complete",
-        queries={**file_entry(config.queries), "format": query_index.format},
-        corpus=config.corpus,
-        index={
-            "path": str(info.path),
-            "documents": info.documents,
-            "fingerprint": info.fingerprint,
-        },
+    art.complete(
+        queries_format=query_index.format,
+        index={"path": str(info.path), "documents": info.documents},
         outputs={"labels": file_entry(config.output)},
         config=asdict(config),
-        settings=settings,
         summary=asdict(summary),
     )
     return summary

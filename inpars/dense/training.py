@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from inpars.artifacts import Artifact, corpus_input, file_input, model_input
 from inpars.dense.config import BiEncoderTrainConfig, GenQConfig, GplTrainConfig
 from inpars.dense.data import genq_columns, gpl_columns
 from inpars.errors import InparsError, InputError
@@ -17,11 +18,13 @@ from inpars.io import atomic_write_json
 from inpars.rerankers.base import METADATA_FILE
 from inpars.rerankers.bi_encoder import default_scale, model_similarity, similarity_fn_name
 from inpars.training_run import (
+    LOSS_LOG,
     devices,
     is_main_process,
     loss_log_callback,
+    open_output,
     precision_flags,
-    prepare_output,
+    resume_point,
     split_batch,
     wait_for_everyone,
 )
@@ -74,25 +77,29 @@ def resolve_similarity(model: Any, similarity: str, scale: float | None) -> tupl
     return similarity, scale if scale is not None else default_scale(similarity)
 
 
-def _file_identity(path: str | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    file = Path(path)
-    if not file.is_file():
-        raise InputError("no such file", file)
-    return {"path": str(file.resolve()), "bytes": file.stat().st_size}
+_INPUT_FILES = ("queries", "triples", "labels")
 
 
-def _settings(config: BiEncoderTrainConfig, method: str) -> dict[str, Any]:
-    """What must not change between a run and its resumption."""
+def artifact(config: BiEncoderTrainConfig, stage: str) -> Artifact:
+    """The trained model's folder as an :class:`~inpars.artifacts.Artifact` of ``stage``
+    (``genq`` or ``gpl-train``): the settings that decide the weights, and the
+    fingerprints of the training files, the corpus and the starting model. Where checkpoints
+    go, how often, and the device are not settings: a run may resume with others."""
+    from inpars.corpus import read_corpus
+
     settings = asdict(config)
-    for name in ("output", "device", "precision", "save_steps", "logging_steps"):
-        settings.pop(name)
-    for name in ("queries", "triples", "labels"):
-        if name in settings:
-            settings[name] = _file_identity(settings[name])
-    settings["method"] = method
-    return settings
+    inputs: dict[str, Any] = {"model": model_input(config.model)}
+    for name in ("output", "model", "corpus", "device", "precision", "save_steps",
+                 "logging_steps", *_INPUT_FILES):  # fmt: skip
+        value = settings.pop(name, None)
+        if name in _INPUT_FILES and value is not None:
+            if not Path(value).is_file():
+                raise InputError("no such file", value)
+            inputs[name] = file_input(value)
+    corpus = getattr(config, "corpus", None)
+    if corpus is not None:
+        inputs["corpus"] = corpus_input(read_corpus(corpus))
+    return Artifact(config.output, stage, settings, inputs)
 
 
 def _train(
@@ -108,7 +115,7 @@ def _train(
     show_progress: bool,
     callbacks: Sequence[Any],
 ) -> DenseTrainSummary:
-    """The training both methods share: settings check, trainer, checkpoints, final save.
+    """The training both methods share: the output's rule, trainer, checkpoints, final save.
 
     ``config.batch_size`` examples per optimizer step over all devices together (one
     process, or several under ``torchrun`` / ``accelerate launch``); each device runs
@@ -128,7 +135,6 @@ def _train(
         SentenceTransformerTrainingArguments,
     )
     from transformers import set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     from inpars.batches import sentence_transformers_batch_sampler
     from inpars.models import pick_device, resolve_model_path
@@ -136,7 +142,6 @@ def _train(
     config.check()
     start = time.perf_counter()
     output = Path(config.output)
-    settings = _settings(config, method)
     device = pick_device(config.device)
     checkpoints = output / "checkpoints"
     args = SentenceTransformerTrainingArguments(
@@ -168,7 +173,8 @@ def _train(
     )
     data = columns()  # every input line is checked before a model is loaded
     examples = len(data["query"])
-    done = prepare_output(output, settings, args, overwrite=overwrite)
+    art = artifact(config, "gpl-train" if method == "gpl" else method)
+    done = open_output(art, args, overwrite=overwrite)
     if done is not None:
         return DenseTrainSummary(
             output=str(output),
@@ -196,13 +202,13 @@ def _train(
     if config.scale is None and fit_scale is not None:
         scale = fit_scale(model, similarity, data)
     loss = make_loss(model, similarity, scale, args.world_size > 1)
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    last = resume_point(output, args)
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_dict(data),
         loss=loss,
-        callbacks=[loss_log_callback(output / "train-log.jsonl"), *callbacks],
+        callbacks=[loss_log_callback(output / LOSS_LOG), *callbacks],
     )
     result = trainer.train(resume_from_checkpoint=last)
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
@@ -211,11 +217,13 @@ def _train(
         if losses
         else (result.training_loss if math.isfinite(result.training_loss) else None)
     )
+    seconds = time.perf_counter() - start
     if is_main_process(args):
         # The trained function becomes the model's own, so that sentence-transformers,
         # inpars.search and the bi-encoder reranker all score with it.
         model.similarity_fn_name = similarity_fn_name(similarity)
         model.save(str(output))
+        steps = trainer.state.global_step
         atomic_write_json(
             output / METADATA_FILE,
             {
@@ -225,11 +233,15 @@ def _train(
                 "method": method,
                 "similarity": similarity,
                 "scale": scale,
-                "complete": True,
-                "steps": trainer.state.global_step,
+                "steps": steps,
                 "final_loss": final_loss,
                 "examples": examples,
             },
+        )
+        art.complete(
+            steps=steps,
+            final_loss=final_loss,
+            examples=examples,
         )
     wait_for_everyone()  # every process returns once the model is saved
     return DenseTrainSummary(
@@ -240,7 +252,7 @@ def _train(
         steps=trainer.state.global_step,
         resumed_from=last,
         final_loss=final_loss,
-        seconds=time.perf_counter() - start,
+        seconds=seconds,
     )
 
 
@@ -259,7 +271,8 @@ def train_genq(
 
     Raises:
         InputError: for a bad queries, triples or corpus line (before any training).
-        InparsError: for bad settings, or an output folder trained with other settings.
+        InparsError: for bad settings, or an output folder holding another run (other
+            settings or inputs), unless ``overwrite``.
     """
 
     def make_loss(model: Any, similarity: str, scale: float, distributed: bool) -> Any:
@@ -343,7 +356,8 @@ def train_gpl(
 
     Raises:
         InputError: for a bad labels or corpus line (before any training).
-        InparsError: for bad settings, or an output folder trained with other settings.
+        InparsError: for bad settings, or an output folder holding another run (other
+            settings or inputs), unless ``overwrite``.
     """
 
     def make_loss(model: Any, similarity: str, scale: float, distributed: bool) -> Any:

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inpars.artifacts import file_sha256, jsonl_text
 from inpars.errors import InparsError, InputError
-from inpars.io import JsonlWriter, atomic_write_json, atomic_write_text, open_lines, read_jsonl
-from inpars.manifest import file_sha256
+from inpars.io import atomic_open, atomic_write_json, atomic_write_text, open_lines, read_jsonl
 from inpars.publish.card import render_card
 from inpars.publish.config import PublishConfig
 from inpars.publish.figures import write_plots
@@ -139,7 +139,7 @@ def _write_queries(source: str, target: Path) -> _QueryStats:
     """Copies the normalised query records, checking each, and gathers their statistics."""
     stats = _QueryStats()
     normalize = RecordNormalizer(source)
-    with JsonlWriter(target, append=False) as writer:
+    with atomic_open(target) as writer:
         batch: list[dict[str, Any]] = []
         for line, raw in read_jsonl(source):
             record = normalize(raw, line)
@@ -163,9 +163,9 @@ def _write_queries(source: str, target: Path) -> _QueryStats:
             stats.keys.add(_pair_key(doc_id, query))
             batch.append(record)
             if len(batch) >= _WRITE_BATCH:
-                writer.write_many(batch)
+                writer.write(jsonl_text(batch, target))
                 batch = []
-        writer.write_many(batch)
+        writer.write(jsonl_text(batch, target))
     if stats.count == 0:
         raise InputError("no queries to publish", source)
     return stats

@@ -1,4 +1,8 @@
-"""Finding the run manifests behind the inputs and checking them against the files."""
+"""Finding the run manifests behind the inputs and checking them against the files.
+
+The chain is followed through :func:`inpars.artifacts.read_producer`: the queries' manifest
+(the filter's), the manifest of the filter's input (the generation's), and the triples'.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inpars.artifacts import file_sha256, manifest_path, read_producer
 from inpars.errors import InputError
-from inpars.manifest import file_sha256, manifest_path, read_manifest
 from inpars.publish.config import PublishConfig
 from inpars.publish.public import Note, public_note, public_value
 
@@ -58,6 +62,11 @@ def _section(manifest: dict[str, Any], name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _input(manifest: dict[str, Any], name: str) -> dict[str, Any]:
+    """An input entry of a manifest (:class:`inpars.artifacts.Artifact`): path, SHA-256."""
+    return _section(_section(manifest, "inputs"), name)
+
+
 def gather_provenance(config: PublishConfig) -> Provenance:
     """Finds the manifests of the stages behind the inputs and checks them against the files."""
     found = Provenance()
@@ -73,7 +82,7 @@ def gather_provenance(config: PublishConfig) -> Provenance:
                 queries,
             )
         )
-    elif (manifest := _read_or_note(path, found)) is not None:
+    elif (manifest := _read_or_note(queries, found)) is not None:
         stage = manifest.get("stage")
         if stage == "filter":
             found.manifests["filter"] = manifest
@@ -109,7 +118,7 @@ def gather_provenance(config: PublishConfig) -> Provenance:
 def _filter_input(filter_manifest: dict[str, Any], path: Path) -> Path | None:
     """The file the filter read (as named, or relative to its manifest's folder), if it is
     still there unchanged."""
-    entry = _section(filter_manifest, "input")
+    entry = _input(filter_manifest, "queries")
     source, recorded = entry.get("path"), entry.get("sha256")
     if not isinstance(source, str) or not isinstance(recorded, str):
         return None
@@ -123,7 +132,7 @@ def _filter_input(filter_manifest: dict[str, Any], path: Path) -> Path | None:
 
 
 def _gather_generate(filter_manifest: dict[str, Any], path: Path, found: Provenance) -> None:
-    source = _section(filter_manifest, "input").get("path")
+    source = _input(filter_manifest, "queries").get("path")
     if not isinstance(source, str):
         found.notes.append(Note("{0} does not name the filter's input", path))
         return
@@ -139,7 +148,7 @@ def _gather_generate(filter_manifest: dict[str, Any], path: Path, found: Provena
         )
         return
     generate_path = manifest_path(located)
-    manifest = _read_or_note(generate_path, found)
+    manifest = _read_or_note(located, found)
     if manifest is None:
         return
     if manifest.get("stage") != "generate":
@@ -147,7 +156,7 @@ def _gather_generate(filter_manifest: dict[str, Any], path: Path, found: Provena
         return
     found.manifests["generate"] = manifest
     _check_complete(manifest, "generation", generate_path, found)
-    recorded = _section(filter_manifest, "input").get("sha256")
+    recorded = _input(filter_manifest, "queries").get("sha256")
     if located.is_file() and recorded is not None and file_sha256(located) != recorded:
         found.notes.append(
             Note(
@@ -170,7 +179,7 @@ def _gather_triples(config: PublishConfig, queries_sha: str, found: Provenance) 
             )
         )
         return
-    manifest = _read_or_note(path, found)
+    manifest = _read_or_note(Path(config.triples), found)
     if manifest is None:
         return
     if manifest.get("stage") != "triples":
@@ -178,7 +187,7 @@ def _gather_triples(config: PublishConfig, queries_sha: str, found: Provenance) 
         return
     found.manifests["triples"] = manifest
     _check_complete(manifest, "the triples run", path, found)
-    if _section(manifest, "queries").get("sha256") != queries_sha:
+    if _input(manifest, "queries").get("sha256") != queries_sha:
         found.notes.append(
             Note(
                 f"the triples were made from other queries than {{0}} ({_literal(path.name)} "
@@ -195,10 +204,11 @@ def _gather_triples(config: PublishConfig, queries_sha: str, found: Provenance) 
             found.notes.append(Note("{0} changed after inpars.triples wrote it", file))
 
 
-def _read_or_note(path: Path, found: Provenance) -> dict[str, Any] | None:
-    """A manifest, or None with a note saying why it cannot be read."""
+def _read_or_note(output: Path, found: Provenance) -> dict[str, Any] | None:
+    """The manifest of what made ``output`` (:func:`inpars.artifacts.read_producer`), or
+    None with a note saying why it cannot be read."""
     try:
-        return read_manifest(path)
+        return read_producer(output)
     except InputError as exc:
         found.notes.append(_error_note(exc))
         return None

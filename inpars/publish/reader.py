@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inpars.artifacts import file_sha256, read_manifest
 from inpars.errors import InparsError, InputError
 from inpars.io import open_lines, read_jsonl
-from inpars.manifest import file_sha256, read_manifest
 from inpars.publish.layout import (
     CARD_FILE,
     CARD_MARK,
