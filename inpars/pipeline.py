@@ -183,8 +183,7 @@ def run_pipeline(
     from inpars import generate as generate_stage
     from inpars import rerank as rerank_stage
     from inpars import train as train_stage
-    from inpars.bm25 import ensure_index
-    from inpars.corpus import read_corpus, read_qrels
+    from inpars.corpus import read_qrels
     from inpars.filter import FilterConfig, filter_queries
     from inpars.generate import GenerateConfig, generate
     from inpars.models import resolve_model
@@ -266,10 +265,9 @@ def run_pipeline(
         depth=config.negatives_depth, negatives_per_query=config.negatives_per_query,
         seed=config.seed,
     )  # fmt: skip
-    info = ensure_index(read_corpus(collection), index, triples.index_settings)
     seconds["triples"] = steps.run(
         "triples",
-        triples.artifact(info),
+        triples.artifact(triples.bm25_index()),
         lambda overwrite: make_triples(
             replace(triples, overwrite=overwrite), show_progress=show_progress
         ),
