@@ -25,6 +25,9 @@ alternately holding the plain and the expanded index is rebuilt on every switch.
 
 Memory: with ``--bm25-corpus``, the documents' texts are held in memory (O(corpus)) by the
 commands that read them (rerank, gpl-label, triples), since the index stores the expansion.
+Their manifests then list ``--corpus`` as an input of its own beside the index
+(:meth:`Bm25Index.inputs`): an edited ``--corpus`` is another run, though the expansion is not.
+The pipeline's ``--expand`` (:mod:`inpars.pipeline_expand`) searches expansions this way too.
 """
 
 from __future__ import annotations
@@ -43,13 +46,17 @@ from inpars.errors import InputError
 FLAG = "--bm25-corpus"
 
 
-def add_bm25_corpus_argument(parser: argparse.ArgumentParser | Any, texts: str) -> None:
-    """Adds ``--bm25-corpus`` to a parser; ``texts`` says what still reads ``--corpus``."""
+def add_bm25_corpus_argument(
+    parser: argparse.ArgumentParser | Any, texts: str, note: str = ""
+) -> None:
+    """Adds ``--bm25-corpus`` to a parser; ``texts`` says what still reads ``--corpus``,
+    ``note`` adds what the command's users should know."""
     parser.add_argument(
         FLAG,
         metavar="CORPUS",
         help="the corpus BM25 indexes and searches, e.g. an expansion from inpars.expand (the "
-        f"same documents as --corpus); {texts} still read --corpus (default: --corpus)",
+        f"same documents as --corpus); {texts} still read --corpus (default: --corpus)"
+        + (f". {note}" if note else ""),
     )
 
 

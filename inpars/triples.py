@@ -515,9 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_bm25_corpus_argument(
         parser,
-        "the triples' texts (negatives from an expansion are documents whose synthetic queries "
-        "resemble the query: harder, and likelier unjudged positives; off by default, as in "
-        "InPars)",
+        "the triples' texts",
+        "Negatives mined from an expansion are documents whose synthetic queries resemble the "
+        "query: harder, and likelier unjudged positives (off by default, as in InPars)",
     )
     parser.add_argument("--corpus-format", choices=["beir", "jsonl", "tsv", "csv"])
     parser.add_argument("--id-field", help="corpus id field (JSONL/CSV)")
