@@ -280,20 +280,14 @@ def test_pipeline_expand_reports_the_expansion_against_the_zero_shot_bar(
     from inpars.pipeline import print_results
     from inpars.pipeline_expand import EXPAND_BASELINES, FIRST_STAGES
 
-    collection = write_beir_collection(tmp_path / "collection")
-    (collection / "queries.jsonl").write_text("".join(
-        json.dumps({"_id": f"q{t}", "text": topic}) + "\n" for t, topic in enumerate(TOPICS)
-    ))  # fmt: skip
-    # One document per topic, the judged one: every document is generated for, as few as
-    # the other pipeline tests generate for.
-    corpus = collection / "corpus.jsonl"
+    config = _small_config(
+        tmp_path, tiny_cross_encoder, expand=True, max_docs="auto", max_new_tokens=8, max_steps=1
+    )
+    # One document per topic, the judged one: every document is generated for (max_docs
+    # "auto" with expand), as few as the other pipeline tests generate for.
+    corpus = Path(config.collection) / "corpus.jsonl"
     corpus.write_text("".join(line for line in corpus.open() if '-0"' in line))
-    config = PipelineConfig(
-        collection=str(collection), work_dir=str(tmp_path / "work"), expand=True,
-        queries_per_doc=1, temperature=0.0, max_new_tokens=8, negatives_depth=10,
-        kind="cross-encoder", reranker_model=str(tiny_cross_encoder), max_steps=1,
-        train_batch_size=2, micro_batch_size=2, depth=10, device="cpu",
-    )  # fmt: skip
+    collection = Path(config.collection)
     results = run_pipeline(config, show_progress=False)
     work = tmp_path / "work"
     # Every document got its query (max_docs "auto" with expand), and kept it in the expansion.
