@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, overload
@@ -505,6 +505,9 @@ class Bm25Searcher:
     record. Rankings are those of Pyserini's ``LuceneSearcher.search`` with
     ``set_bm25(k1, b)`` and that analyzer (``self.pyserini`` is set up so): same scores and
     tie order (by document id). Thread-safe for searching.
+
+    ``texts``: the documents' texts :meth:`doc_contents` returns when they are not the
+    indexed ones (an index of an expansion, :mod:`inpars.bm25_corpus`).
     """
 
     def __init__(
@@ -514,6 +517,7 @@ class Bm25Searcher:
         b: float = DEFAULT_B,
         *,
         cache_size: int = 100_000,
+        texts: Mapping[str, str] | None = None,
     ) -> None:
         from inpars.java import load_pyserini
 
@@ -554,6 +558,7 @@ class Bm25Searcher:
         self._contents_cache = _BoundedCache(cache_size)
         self._lucene_id_cache = _BoundedCache(cache_size)
         self._lock = threading.Lock()
+        self._texts = texts
 
     @property
     def num_docs(self) -> int:
@@ -636,7 +641,12 @@ class Bm25Searcher:
         return self.lucene_id(doc_id) is not None
 
     def doc_contents(self, doc_id: str) -> str | None:
-        """The indexed text of a document (title and text as the readers join them), or None."""
+        """The indexed text of a document (title and text as the readers join them), or None.
+
+        With ``texts``, the document's text there (None for a document not in it).
+        """
+        if self._texts is not None:
+            return self._texts.get(doc_id)
         with self._lock:
             if doc_id in self._contents_cache:
                 return self._contents_cache[doc_id]

@@ -336,6 +336,26 @@ def _copy_collection_files(source: Path, target: Path) -> None:
         shutil.copytree(source / "qrels", target / "qrels")
 
 
+def artifact(config: ExpandConfig, reader: CorpusReader) -> Artifact:
+    """The expansion as an :class:`~inpars.artifacts.Artifact` (``reader``: the corpus):
+    its settings and the fingerprints of the corpus file, the queries file and the scorer
+    (the scores file's are the same, less ``drop_fraction``)."""
+    if not Path(config.queries).is_file():
+        raise InputError("no such file", config.queries)
+    inputs = {"corpus": file_input(reader.file), "queries": file_input(config.queries)}
+    if config.scores_pairs and config.scorer != LOG_PROBS:
+        inputs["scorer"] = model_input(config.scorer)
+    settings: dict[str, Any] = {
+        "scorer": config.scorer if config.scores_pairs else None,
+        "scorer_kind": config.scorer_kind if config.scores_pairs else None,
+        "max_length": config.max_length if config.scores_pairs else None,
+        "fields": [config.id_field, config.text_field, config.title_field],
+        "queries_format": config.queries_format,
+        "drop_fraction": config.drop_fraction,
+    }
+    return Artifact(config.output, "expand", settings, inputs)
+
+
 def expand(
     config: ExpandConfig, *, overwrite: bool = False, show_progress: bool = False
 ) -> ExpandSummary:
@@ -356,21 +376,10 @@ def expand(
             f"expand writes {', '.join(OUTPUT_FORMATS)} corpora; convert the {reader.format} "
             f"corpus {reader.path} to JSON Lines first"
         )
-    if not Path(config.queries).is_file():
-        raise InputError("no such file", config.queries)
     summary = ExpandSummary(format=str(reader.format))
-    inputs = {"corpus": file_input(reader.file), "queries": file_input(config.queries)}
-    if config.scores_pairs and config.scorer != LOG_PROBS:
-        inputs["scorer"] = model_input(config.scorer)
-    score_settings: dict[str, Any] = {
-        "scorer": config.scorer if config.scores_pairs else None,
-        "scorer_kind": config.scorer_kind if config.scores_pairs else None,
-        "max_length": config.max_length if config.scores_pairs else None,
-        "fields": [config.id_field, config.text_field, config.title_field],
-        "queries_format": config.queries_format,
-    }
-    settings = {**score_settings, "drop_fraction": config.drop_fraction}
-    art = Artifact(config.output, "expand", settings, inputs)
+    art = artifact(config, reader)
+    inputs = art.inputs
+    score_settings = {k: v for k, v in art.settings.items() if k != "drop_fraction"}
     if art.open(overwrite=overwrite) == "complete":
         return ExpandSummary(**(read_producer(config.output) or {})["summary"])
     grouped, summary.empty_queries = read_queries_by_doc(config)

@@ -21,7 +21,8 @@ resume from where a crash left them. The step times reported are the manifests'.
 Three runs are evaluated on the collection's judged queries: BM25 (the first stage), the
 zero-shot bi-encoder reranking the same BM25 top ``depth`` (no synthetic data: the bar
 synthetic data has to clear), and the trained reranker; the trained one is compared with
-each baseline by a paired t-test.
+each baseline by a paired t-test. With ``expand``, document expansion is measured too
+(:mod:`inpars.pipeline_expand`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import json
 import random
 import sys
 from collections.abc import Callable, Collection
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +40,32 @@ from inpars import irds
 from inpars.artifacts import Artifact, differences, file_input, read_producer
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
-from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate, qrels_input
+from inpars.evaluate import DEFAULT_MEASURES, qrels_input
 from inpars.io import atomic_write_json, atomic_write_text, dumps_json
+from inpars.pipeline_expand import (
+    EXPAND_HELP,
+    check_expand_settings,
+    docs_tag,
+    docs_to_generate,
+    parse_max_docs,
+    run_expansion,
+)
+from inpars.pipeline_report import (
+    TRAINED_BASELINES,
+    PipelineResults,
+    evaluate_pipeline,
+    print_results,
+)
 from inpars.progress import (
     DefaultsHelpFormatter,
     console_warnings,
-    plain,
     print_error,
     stderr_console,
 )
 
-STEPS = ("generate", "filter", "triples", "train", "rerank", "evaluate")
+STEPS = ("generate", "filter", "triples", "train", "rerank", "expand", "search", "evaluate")
 """The steps, in order, as ``rerun`` (``--rerun``) names them."""
-BASELINES = ("BM25", "zero-shot bi-encoder", "zero-shot + BM25 (RRF)")
+BASELINES = TRAINED_BASELINES
 RESULTS_FILE = "results.json"
 
 
@@ -64,7 +78,7 @@ class PipelineConfig:
     # generate
     generator: str = "smollm2-135m"
     template: str = "inpars"
-    max_docs: int | None = 300
+    max_docs: int | str | None = "auto"  # a count, "all"; "auto": 300, all with expand
     queries_per_doc: int = 2
     temperature: float = 0.7
     top_p: float = 0.95
@@ -99,28 +113,19 @@ class PipelineConfig:
     rerank_dtype: str = "auto"  # for the trained reranker; the zero-shot baseline: auto
     seed: int = 1
     device: str = "auto"
+    # document expansion (inpars.pipeline_expand)
+    expand: bool = False
+    drop_fraction: float = 0.0  # Doc2Query--: the share of (query, document) pairs dropped
 
     def path(self, name: str) -> Path:
         """A file shared by every variant of this collection's work folder."""
         return Path(self.work_dir) / name
 
     def variant_path(self, name: str) -> Path:
-        """A file of this variant (its trained model, run and results)."""
-        return Path(self.work_dir) / (self.name or self.kind) / name
-
-
-@dataclass
-class PipelineResults:
-    """Means per run, p-values of the trained reranker against each baseline, step times."""
-
-    collection: str
-    queries: int
-    means: dict[str, dict[str, float]]  # run label -> measure -> mean
-    # run -> baseline -> measure -> p-value of the run against the baseline (paired t-test)
-    p_values: dict[str, dict[str, dict[str, float]]]
-    seconds: dict[str, float]  # step -> seconds (as first run)
-    settings: dict[str, Any]
-    excluded_queries: list[str] = field(default_factory=list)  # the few-shot examples' ids
+        """A file of this variant (its trained model, run and results); the default variant
+        folder is the kind's, ``<kind>-expand`` with ``expand`` (it trains on other queries)."""
+        variant = self.name or (f"{self.kind}-expand" if self.expand else self.kind)
+        return Path(self.work_dir) / variant / name
 
 
 class _Steps:
@@ -178,8 +183,7 @@ def run_pipeline(
     from inpars import generate as generate_stage
     from inpars import rerank as rerank_stage
     from inpars import train as train_stage
-    from inpars.bm25 import ensure_index
-    from inpars.corpus import read_corpus, read_qrels
+    from inpars.corpus import read_qrels
     from inpars.filter import FilterConfig, filter_queries
     from inpars.generate import GenerateConfig, generate
     from inpars.models import resolve_model
@@ -190,6 +194,7 @@ def run_pipeline(
     collection = Path(config.collection)
     if not irds.is_irds(collection) and not (collection / "qrels").is_dir():
         raise InparsError(f"{collection}: not a BEIR folder with qrels/ (needed to evaluate)")
+    check_expand_settings(config)
     Path(config.work_dir).mkdir(parents=True, exist_ok=True)
     steps = _Steps(overwrite, rerun)
     index = str(config.path("bm25-index"))
@@ -207,7 +212,7 @@ def run_pipeline(
         corpus=str(collection), output=str(config.path(f"queries{data}.jsonl")),
         examples=str(examples_file) if examples else None,
         num_examples=config.few_shot or None,
-        template=config.template, max_docs=config.max_docs,
+        template=config.template, max_docs=docs_to_generate(config.max_docs, config.expand),
         num_queries_per_doc=config.queries_per_doc, temperature=config.temperature,
         top_p=config.top_p, max_new_tokens=config.max_new_tokens,
         max_doc_tokens=config.max_doc_tokens, batch_size=config.generate_batch_size,
@@ -260,12 +265,9 @@ def run_pipeline(
         depth=config.negatives_depth, negatives_per_query=config.negatives_per_query,
         seed=config.seed,
     )  # fmt: skip
-    info = ensure_index(
-        read_corpus(collection), index, triples.index_settings, threads=triples.threads
-    )
     seconds["triples"] = steps.run(
         "triples",
-        triples.artifact(info),
+        triples.artifact(triples.bm25_index()),
         lambda overwrite: make_triples(
             replace(triples, overwrite=overwrite), show_progress=show_progress
         ),
@@ -311,65 +313,31 @@ def run_pipeline(
     qrels = read_qrels(collection)
     # The few-shot examples' queries were shown to the generator: not counted.
     excluded = sorted(example["id"] for example in examples)
+    expansion = None
+    if config.expand:
+        expansion = run_expansion(
+            config, steps, queries=gen.output, bm25_run=runs["BM25"], bm25_index=index,
+            trained_model=trained.output, qrels=qrels, excluded=excluded,
+            show_progress=show_progress,
+        )  # fmt: skip
+        seconds.update(expansion.seconds)
     results_file = config.variant_path(RESULTS_FILE)
+    evaluated = {**runs, **(expansion.runs if expansion else {})}
     evaluation = Artifact(
         results_file, "evaluate", {"measures": DEFAULT_MEASURES, "excluded_queries": excluded},
         {"qrels": qrels_input(collection, qrels),
-         **{f"run {label}": file_input(path) for label, path in runs.items()}},
+         **{f"run {label}": file_input(path) for label, path in evaluated.items()}},
     )  # fmt: skip
 
     def evaluate_step(overwrite: bool) -> None:
         evaluation.open(overwrite)
-        results = _evaluate(config, collection, qrels, runs, excluded, seconds)
+        results = evaluate_pipeline(config, collection, qrels, runs, excluded, seconds, expansion)
         atomic_write_json(results_file, asdict(results))
         evaluation.complete()
 
     seconds["evaluate"] = steps.run("evaluate", evaluation, evaluate_step)
     saved = json.loads(results_file.read_text(encoding="utf-8"))
     return PipelineResults(**{**saved, "seconds": seconds})
-
-
-def _evaluate(
-    config: PipelineConfig,
-    collection: Path,
-    qrels: dict[str, dict[str, int]],
-    runs: dict[str, Path],
-    excluded: list[str],
-    seconds: dict[str, float],
-) -> PipelineResults:
-    """The evaluation of the three runs and their fusions with BM25."""
-    from inpars.runs import read_run, reciprocal_rank_fusion
-
-    bm25, zero_shot, trained_run = (read_run(path) for path in runs.values())
-    # Fusion with the first stage, the cheap hybrid; the zero-shot model gets it too, so that
-    # what the synthetic data adds is measured against a baseline as strong.
-    loaded = {
-        "BM25": bm25,
-        "zero-shot bi-encoder": zero_shot,
-        "zero-shot + BM25 (RRF)": reciprocal_rank_fusion([zero_shot, bm25]),
-        "trained": trained_run,
-        "trained + BM25 (RRF)": reciprocal_rank_fusion([trained_run, bm25]),
-    }
-    evaluations: dict[str, Evaluation] = {
-        label: evaluate(run, qrels, DEFAULT_MEASURES, excluded) for label, run in loaded.items()
-    }
-    p_values = {
-        label: {
-            baseline: {c.measure: c.p_value for c in compare(evaluations[baseline], result)}
-            for baseline in BASELINES
-        }
-        for label, result in evaluations.items()
-        if label not in BASELINES
-    }
-    return PipelineResults(
-        collection=irds.dataset_id(collection) if irds.is_irds(collection) else collection.name,
-        queries=len(evaluations["BM25"].query_ids),
-        means={label: result.means() for label, result in evaluations.items()},
-        p_values=p_values,
-        seconds=dict(seconds),
-        settings=asdict(config),
-        excluded_queries=excluded,
-    )
 
 
 def data_tag(config: PipelineConfig) -> str:
@@ -384,7 +352,8 @@ def data_tag(config: PipelineConfig) -> str:
         parts.append(f"fewshot{config.few_shot}")
     if config.generate_dtype != defaults.generate_dtype:
         parts.append(config.generate_dtype)
-    return "".join(f"-{part}" for part in parts)
+    parts.append(docs_tag(docs_to_generate(config.max_docs, config.expand)))
+    return "".join(f"-{part}" for part in parts if part)
 
 
 def _slug(text: str) -> str:
@@ -422,40 +391,6 @@ def few_shot_examples(collection: Path, k: int, seed: int) -> list[dict[str, str
     return examples
 
 
-def print_results(results: PipelineResults, console: Any, alpha: float = 0.05) -> None:
-    """One row per run; each trained run has p-values against each baseline run."""
-    from rich.table import Table
-
-    measures = list(next(iter(results.means.values())))
-    table = Table(
-        title=plain(
-            f"{results.collection}: {results.queries} judged queries; trained runs: (p vs "
-            f"{' / vs '.join(BASELINES)}), paired t-test, * p < {alpha}"
-        )
-    )
-    table.add_column("run", style="bold")
-    for measure in measures:
-        table.add_column(measure, justify="right")
-    for label, means in results.means.items():
-        cells = []
-        for measure in measures:
-            text = f"{means[measure]:.4f}"
-            if label in results.p_values:
-                p_values = [_p(results.p_values[label][b][measure], alpha) for b in BASELINES]
-                text += f" ({' / '.join(p_values)})"
-            cells.append(text)
-        table.add_row(label, *cells)
-    console.print(table)
-    console.print(
-        "step seconds: "
-        + ", ".join(f"{name} {value:,.0f}" for name, value in results.seconds.items())
-    )
-
-
-def _p(value: float, alpha: float) -> str:
-    return f"{value:.3f}{'*' if value < alpha else ''}"
-
-
 def build_parser() -> argparse.ArgumentParser:
     defaults = PipelineConfig(collection="", work_dir="")
     parser = argparse.ArgumentParser(
@@ -475,6 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--work-dir", required=True, help="folder for every step's output")
     for option in fields(PipelineConfig):
         if option.name in {"collection", "work_dir"}:
+            continue
+        if option.type == "bool":
+            parser.add_argument(
+                "--" + option.name.replace("_", "-"), action="store_true", help=_HELP[option.name]
+            )
             continue
         parser.add_argument(
             "--" + option.name.replace("_", "-"),
@@ -501,11 +441,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str}
+_TYPES: dict[str, Callable[[str], Any]] = {
+    "int": int, "float": float, "str": str, "int | str": parse_max_docs,
+}  # fmt: skip
 _HELP = {
     "generator": "query generator for the hf engine (a folder, hub id, .gguf, or smollm2-135m)",
     "template": "prompt template: inpars, inpars-gbq, promptagator (needs examples) or a file",
-    "max_docs": "documents sampled for generation",
+    "max_docs": "documents sampled for generation: a count, 'all', or 'auto' (300; every "
+    "document with --expand)",
     "queries_per_doc": "sampled queries per document",
     "keep_top_k": "queries kept by the filter (mean log-prob)",
     "few_shot": "draw this many judged queries of the collection (seeded), each with its "
@@ -527,8 +470,10 @@ _HELP = {
     "depth": "BM25 documents reranked per query",
     "rerank_dtype": "dtype of the trained reranker when reranking: auto (float32 on CPUs), "
     "bfloat16 (about 2x faster on CPUs with AMX), float16",
-    "name": "this reranker variant's folder in the work folder (default: the kind)",
     "baseline_model": "the zero-shot bi-encoder baseline",
+    "name": "this reranker variant's folder in the work folder (default: the kind; "
+    "<kind>-expand with --expand)",
+    **EXPAND_HELP,
 }
 
 

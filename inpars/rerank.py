@@ -12,9 +12,10 @@ Command line: ``python -m inpars.rerank --help``.
 The first stage is BM25 (the index of :mod:`inpars.bm25`, built or reused) or any TREC run
 given with ``run``; its top ``depth`` documents per query are rescored. Document texts come
 from the index (``Document.contents``, the one way inpars joins title and text). With
-``bm25_corpus`` (an expansion written by :mod:`inpars.expand`), BM25 searches an index of that
-corpus while the reranker reads the original documents of ``corpus``, held in memory
-(O(corpus)), so the expansion helps the first stage without changing what the reranker sees.
+``bm25_corpus`` (an expansion written by :mod:`inpars.expand`; :mod:`inpars.bm25_corpus`),
+BM25 searches an index of that corpus while the reranker reads the original documents of
+``corpus``, held in memory (O(corpus)), so the expansion helps the first stage without
+changing what the reranker sees.
 Queries are processed in chunks; each chunk's run lines are appended and committed together,
 so a crash loses at most one chunk and the same command resumes after the last committed query.
 The run is an :class:`inpars.artifacts.Artifact`: its manifest records the settings and the
@@ -39,8 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from inpars import compat
-from inpars.artifacts import Artifact, CorpusFingerprint, corpus_input, file_input, model_input
-from inpars.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Searcher, IndexInfo, ensure_index
+from inpars.artifacts import Artifact, CorpusFingerprint, file_input, model_input
+from inpars.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Searcher
+from inpars.bm25_corpus import Bm25Index, add_bm25_corpus_argument, ensure_bm25_index
 from inpars.corpus import read_corpus, read_qrels, read_queries
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.io import atomic_write_text
@@ -119,7 +121,7 @@ def select_queries(config: RerankConfig) -> list[Query]:
     return queries
 
 
-def artifact(config: RerankConfig, queries: list[Query], index: IndexInfo) -> Artifact:
+def artifact(config: RerankConfig, queries: list[Query], index: Bm25Index) -> Artifact:
     """The run as an :class:`~inpars.artifacts.Artifact`: the settings that decide its lines
     and the fingerprints of what it reads: the model's files, the BM25 ``index``, and
     ``queries`` (:func:`select_queries`' (id, text) pairs: the same queries in another file
@@ -141,37 +143,39 @@ def artifact(config: RerankConfig, queries: list[Query], index: IndexInfo) -> Ar
     inputs: dict[str, Any] = {
         "model": model_input(str(config.model)),
         "queries": {"path": config.queries, "fingerprint": fingerprint.hexdigest()},
-        "index": {"path": str(index.path), "fingerprint": index.fingerprint},
+        **index.inputs(),  # the index, and the texts scored when they are not the index's
     }
     if config.run is not None:
         inputs["run"] = file_input(config.run)
-    if config.bm25_corpus is not None:  # the texts scored are not the index's
-        inputs["corpus"] = corpus_input(read_corpus(config.corpus))
     extra = [config.first_stage_output] if config.first_stage_output else []
     return Artifact(config.output, "rerank", settings, inputs, files=extra)
 
 
-def prepare(config: RerankConfig, *, show_progress: bool = False) -> tuple[Artifact, list[Query]]:
-    """The run's artifact, with the BM25 index it needs built (or found up to date), and the
-    queries of its shard (all of them without ``--shard``)."""
+def prepare(
+    config: RerankConfig, *, show_progress: bool = False
+) -> tuple[Artifact, list[Query], Bm25Index]:
+    """The run's artifact, the queries of its shard (all of them without ``--shard``), and
+    the BM25 index it needs, built (or found up to date)."""
     with progress_bar(show_progress) as progress:
-        corpus = read_corpus(config.bm25_corpus or config.corpus)
-        info = ensure_index(corpus, config.index_path, threads=config.threads, progress=progress)
+        index = ensure_bm25_index(
+            read_corpus(config.corpus),
+            config.index_path,
+            bm25_corpus=read_corpus(config.bm25_corpus) if config.bm25_corpus else None,
+            threads=config.threads,
+            progress=progress,
+        )
     queries = select_queries(config)
     shard = parse_shard(config.shard)
     mine = queries if shard is None else [q for q in queries if q.id in shard]
-    return artifact(config, queries, info), mine
+    return artifact(config, queries, index), mine, index
 
 
 class FirstStage:
     """Top-``depth`` candidates per query: from a run file, or BM25 over the index."""
 
-    def __init__(
-        self, config: RerankConfig, searcher: Bm25Searcher, texts: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, config: RerankConfig, searcher: Bm25Searcher) -> None:
         self.config = config
-        self.searcher = searcher
-        self.texts = texts  # the reranker's document texts when they are not the index's
+        self.searcher = searcher  # its doc_contents are --corpus's texts (inpars.bm25_corpus)
         self.rankings = read_rankings(config.run, config.depth) if config.run else None
 
     def candidates(self, queries: list[Query]) -> list[list[tuple[str, float]]]:
@@ -183,12 +187,8 @@ class FirstStage:
         return [[(hit.doc_id, hit.score) for hit in ranking] for ranking in found]
 
     def text(self, doc_id: str) -> str:
-        if self.texts is not None:
-            text = self.texts.get(doc_id)
-            where = self.config.run or self.config.bm25_corpus
-        else:
-            text = self.searcher.doc_contents(doc_id)
-            where = self.config.run
+        text = self.searcher.doc_contents(doc_id)
+        where = self.config.run
         if text is None:
             raise InputError(
                 f"document {doc_id!r} is not in the corpus {self.config.corpus}",
@@ -217,7 +217,7 @@ def rerank(
     config.check()
     start = time.perf_counter()
     summary = RerankSummary()
-    art, queries = prepare(config, show_progress=show_progress)
+    art, queries, index = prepare(config, show_progress=show_progress)
     summary.queries = len(queries)
     if art.open(overwrite) == "complete":
         summary.already_done = len(queries)
@@ -230,14 +230,11 @@ def rerank(
         dtype=config.dtype,
     )
     tag = config.tag or f"inpars-{reranker.kind}"
-    texts = None
-    if config.bm25_corpus is not None:
-        texts = {doc.id: doc.contents for doc in read_corpus(config.corpus)}
     with (
-        Bm25Searcher(art.inputs["index"]["path"], config.k1, config.b) as searcher,
+        index.open(config.k1, config.b) as searcher,
         art.appender([config.output]) as out,
     ):
-        first_stage = FirstStage(config, searcher, texts)
+        first_stage = FirstStage(config, searcher)
         done = set(read_run(config.output)) if art.state == "resume" else set()
         todo = [q for q in queries if q.id not in done]
         summary.already_done = len(queries) - len(todo)
@@ -333,11 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--run", help="first-stage TREC run to rerank (default: BM25 over --corpus)"
     )
-    parser.add_argument(
-        "--bm25-corpus",
-        help="the corpus BM25 indexes and searches, e.g. an expansion from inpars.expand; "
-        "the reranker still reads --corpus (default: --corpus)",
-    )
+    add_bm25_corpus_argument(parser, "the reranker's texts")
     parser.add_argument(
         "--depth", type=int, default=100, help="documents reranked per query (default: %(default)s)"
     )

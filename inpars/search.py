@@ -33,6 +33,9 @@ one given. Ties are ordered by corpus position.
 
 **Hybrid** (``--hybrid``): the dense ranking and BM25's (the Lucene index of
 :mod:`inpars.bm25`) are fused by reciprocal rank (:func:`inpars.runs.reciprocal_rank_fusion`).
+With ``--bm25-corpus`` (an expansion from :mod:`inpars.expand`; :mod:`inpars.bm25_corpus`),
+BM25 searches the expansion while the bi-encoder encodes ``--corpus`` and printed passages are
+``--corpus``'s: the cheap hybrid of document expansion and a zero-shot bi-encoder.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from typing import Any
 
 from inpars.artifacts import corpus_fingerprint
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1
+from inpars.bm25_corpus import add_bm25_corpus_argument
 from inpars.errors import InparsError, require_at_least_one
 from inpars.io import atomic_write_json, atomic_write_text, dumps_json, locked
 from inpars.models import cache_dir, pick_device, pick_dtype, resolve_model_path
@@ -585,6 +589,7 @@ class SearchConfig:
     qrels: str | None = None  # search only the queries judged here
     similarity: str = "auto"
     hybrid: bool = False
+    bm25_corpus: str | None = None  # hybrid: the corpus BM25 searches (e.g. expanded)
     rrf_k: int = 60
     bm25_depth: int | None = None  # BM25 hits fused in hybrid mode (default: k)
     bm25_output: str | None = None  # hybrid: also write the BM25 run that was fused
@@ -616,8 +621,8 @@ class SearchConfig:
             raise InparsError(f"--bm25-depth must be at least 1 (got {self.bm25_depth})")
         if self.similarity not in SIMILARITIES:
             raise InparsError(f"--similarity must be one of {', '.join(SIMILARITIES)}")
-        if (self.bm25_output or self.dense_output) and not self.hybrid:
-            raise InparsError("--bm25-output and --dense-output go with --hybrid")
+        if (self.bm25_output or self.dense_output or self.bm25_corpus) and not self.hybrid:
+            raise InparsError("--bm25-corpus, --bm25-output and --dense-output go with --hybrid")
 
 
 @dataclass
@@ -635,21 +640,36 @@ class SearchSummary:
 
 
 def bm25_rankings(
-    documents: Any,
+    corpus: Any,
     queries: Sequence[str],
     depth: int,
     *,
-    index_dir: str | Path,
+    bm25_corpus: str | None = None,
+    index_dir: str | Path | None = None,
     k1: float = DEFAULT_K1,
     b: float = DEFAULT_B,
     threads: int = 1,
     progress: Any = None,
 ) -> list[list[tuple[str, float]]]:
-    """BM25's top ``depth`` (doc id, score) of each query (index built or reused)."""
-    from inpars.bm25 import Bm25Searcher, ensure_index
+    """BM25's top ``depth`` (doc id, score) of each query.
 
-    info = ensure_index(documents, index_dir, threads=threads, progress=progress)
-    with Bm25Searcher(info.path, k1, b) as searcher:
+    BM25 searches ``bm25_corpus`` (an expansion of ``corpus``, :mod:`inpars.bm25_corpus`)
+    or ``corpus`` (a :class:`~inpars.corpus.CorpusReader`); the index is built or reused at
+    ``index_dir``, by default the inpars cache folder of the searched corpus's file.
+    """
+    from inpars.bm25_corpus import ensure_bm25_index
+    from inpars.corpus import read_corpus
+
+    expansion = read_corpus(bm25_corpus) if bm25_corpus else None
+    index = ensure_bm25_index(
+        corpus,
+        index_dir or default_bm25_dir((expansion or corpus).file),
+        bm25_corpus=expansion,
+        threads=threads,
+        progress=progress,
+        texts=False,
+    )
+    with index.open(k1, b) as searcher:
         found = searcher.batch_search(list(queries), depth, threads)
         return [[(hit.doc_id, hit.score) for hit in ranking] for ranking in found]
 
@@ -740,7 +760,8 @@ def search_run(config: SearchConfig, *, show_progress: bool = False) -> SearchSu
                 corpus,
                 texts,
                 config.bm25_depth or config.k,
-                index_dir=config.bm25_index or default_bm25_dir(corpus.file),
+                bm25_corpus=config.bm25_corpus,
+                index_dir=config.bm25_index,
                 k1=config.k1,
                 b=config.b,
                 threads=config.threads,
@@ -801,6 +822,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fuse the dense ranking with BM25's by reciprocal rank",
     )
+    add_bm25_corpus_argument(parser, "with --hybrid: the bi-encoder and the printed passages")
     parser.add_argument(
         "--rrf-k", type=int, default=60, help="reciprocal rank fusion's k (default: %(default)s)"
     )
@@ -923,17 +945,25 @@ def print_summary(summary: SearchSummary, config: SearchConfig, console: Any) ->
         ("embeddings", f"{state}, {summary.encode_seconds:,.1f} s"),
         ("embeddings folder", summary.embeddings),
         ("queries", f"{summary.queries:,}"),
-        ("mode", "hybrid (dense + BM25, RRF)" if config.hybrid else "dense"),
+        ("mode", _mode(config.hybrid, config.bm25_corpus)),
         ("search seconds", f"{summary.search_seconds:,.1f}"),
         ("seconds", f"{summary.seconds:,.1f}"),
     ]
     console.print(summary_table(f"inpars.search → {config.output}", rows))
 
 
+def _mode(hybrid: bool, bm25_corpus: str | None) -> str:
+    if not hybrid:
+        return "dense"
+    return f"hybrid (dense + BM25{f' over {bm25_corpus}' if bm25_corpus else ''}, RRF)"
+
+
 def _interactive(args: argparse.Namespace, console: Any) -> None:
     """Searches the queries given as arguments and prints the top passages."""
     from inpars.corpus import read_corpus
 
+    if args.bm25_corpus and not args.hybrid:
+        raise InparsError("--bm25-corpus goes with --hybrid")
     corpus = read_corpus(args.corpus)
     k = args.k or 10
     with progress_bar(not args.quiet) as progress:
@@ -959,7 +989,8 @@ def _interactive(args: argparse.Namespace, console: Any) -> None:
                 corpus,
                 args.query,
                 args.bm25_depth or depth,
-                index_dir=args.bm25_index or default_bm25_dir(corpus.file),
+                bm25_corpus=args.bm25_corpus,
+                index_dir=args.bm25_index,
                 k1=args.k1,
                 b=args.b,
                 threads=args.threads,

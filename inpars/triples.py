@@ -26,6 +26,13 @@ the last batch: a batch is all there or redone, never half), what the run counte
 complete, both outputs' SHA-256. A rerun with other settings or other inputs is refused
 rather than mixed into the same files (the one rule of :mod:`inpars.artifacts`).
 
+With ``bm25_corpus`` (an expansion from :mod:`inpars.expand`; :mod:`inpars.bm25_corpus`), BM25
+mines the negatives from the expansion while the triples' texts stay the corpus's. A choice,
+off by default as in InPars: an expansion ranks first the documents whose own synthetic
+queries resemble the query, so its negatives are harder, and likelier to be relevant
+documents (false negatives); when the expansion was made from these very queries, each query
+also stands in its positive's expansion (positives are never drawn, so that does not leak).
+
 Both outputs are in the order of the queries file (a query record's triples where its first
 occurrence stands). With ``--shard I/N`` a run takes only the records whose ``doc_id`` is in
 shard I of N (:mod:`inpars.shards`); it still reads every record to know each query's
@@ -53,11 +60,10 @@ from inpars.bm25 import (
     DEFAULT_K1,
     STEMMERS,
     Bm25Searcher,
-    IndexInfo,
     IndexSettings,
     Ranking,
-    ensure_index,
 )
+from inpars.bm25_corpus import Bm25Index, add_bm25_corpus_argument, ensure_bm25_index
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.filter import dedup_key, normalize_words
 from inpars.io import open_lines, read_jsonl
@@ -83,6 +89,7 @@ class TriplesConfig:
     output: str  # the TSV
     jsonl: str | None = None  # default: the TSV path with a .jsonl suffix
     index: str | None = None  # default: the TSV path with a .bm25-index suffix
+    bm25_corpus: str | None = None  # the corpus BM25 mines from (e.g. expanded; bm25_corpus)
     corpus_format: str | None = None
     id_field: str | None = None
     text_field: str | None = None
@@ -132,9 +139,32 @@ class TriplesConfig:
         if Path(self.output).resolve() == self.jsonl_path.resolve():
             raise InparsError("the TSV and JSON Lines outputs must be different files")
 
-    def artifact(self, info: IndexInfo) -> Artifact:
+    def bm25_index(self, progress: Any = None) -> Bm25Index:
+        """The index negatives are mined from, built or found up to date (of ``bm25_corpus``
+        when given, then with the corpus's texts; an expansion keeps its corpus's format and
+        fields, so both are read the same way)."""
+        from inpars.corpus import read_corpus
+
+        fields = {
+            "format": self.corpus_format,
+            "id_field": self.id_field,
+            "text_field": self.text_field,
+            "title_field": self.title_field,
+        }
+        return ensure_bm25_index(
+            read_corpus(self.corpus, **fields),
+            self.index_path,
+            bm25_corpus=read_corpus(self.bm25_corpus, **fields) if self.bm25_corpus else None,
+            settings=self.index_settings,
+            threads=self.threads,
+            rebuild=self.rebuild_index,
+            progress=progress,
+        )
+
+    def artifact(self, index: Bm25Index) -> Artifact:
         """The outputs as an artifact: what must not change between a run and its
-        resumption (the index fingerprint stands for the corpus and the analysis)."""
+        resumption (the index fingerprint stands for the corpus and the analysis; with
+        ``bm25_corpus``, the corpus read for the texts is an input too)."""
         settings = {
             "depth": self.depth,
             "negatives_per_query": self.negatives_per_query,
@@ -145,7 +175,7 @@ class TriplesConfig:
         }
         inputs = {
             "queries": file_input(self.queries),
-            "index": {"path": str(info.path), "fingerprint": info.fingerprint},
+            **index.inputs(),
         }
         return Artifact(self.output, "triples", settings, inputs, files=[self.jsonl_path])
 
@@ -310,35 +340,19 @@ def make_triples(config: TriplesConfig, *, show_progress: bool = False) -> Tripl
             the file and line).
         InparsError: for bad settings, or outputs made with other settings.
     """
-    from inpars.corpus import read_corpus
-
     config.check()
     start = time.perf_counter()
     summary = TriplesSummary()
     # Check every query record before spending time on the index.
     query_index = scan_queries(config.queries)
-    corpus = read_corpus(
-        config.corpus,
-        format=config.corpus_format,
-        id_field=config.id_field,
-        text_field=config.text_field,
-        title_field=config.title_field,
-    )
     with progress_bar(show_progress) as progress:
-        info: IndexInfo = ensure_index(
-            corpus,
-            config.index_path,
-            config.index_settings,
-            threads=config.threads,
-            corpus_label=str(corpus.path),
-            rebuild=config.rebuild_index,
-            progress=progress,
-        )
+        index = config.bm25_index(progress)
+    info = index.info
     summary.index_documents = info.documents
     summary.index_reused = info.reused
     summary.index_reason = info.reason
     summary.index_seconds = info.seconds
-    searcher = Bm25Searcher(info.path, config.k1, config.b)
+    searcher = index.open(config.k1, config.b)
     try:
         for doc_id, line in query_index.first_line.items():
             if not searcher.has_doc(doc_id):
@@ -349,7 +363,7 @@ def make_triples(config: TriplesConfig, *, show_progress: bool = False) -> Tripl
                     line,
                     "doc_id",
                 )
-        artifact = config.artifact(info)
+        artifact = config.artifact(index)
         if artifact.open(overwrite=config.overwrite) == "complete":
             summary.seconds = time.perf_counter() - start
             return summary
@@ -499,6 +513,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--index",
         help="Lucene index folder, reused while the corpus and index settings are unchanged "
         "(default: --output with .bm25-index)",
+    )
+    add_bm25_corpus_argument(
+        parser,
+        "the triples' texts",
+        "Negatives mined from an expansion are documents whose synthetic queries resemble the "
+        "query: harder, and likelier unjudged positives (off by default, as in InPars)",
     )
     parser.add_argument("--corpus-format", choices=["beir", "jsonl", "tsv", "csv"])
     parser.add_argument("--id-field", help="corpus id field (JSONL/CSV)")

@@ -179,6 +179,18 @@ def write_beir_collection(folder: Path) -> Path:
     return folder
 
 
+def write_expansion(corpus: Path, folder: Path, doc_id: str, query: str) -> Path:
+    """``corpus`` expanded by inpars.expand with one generated ``query`` for ``doc_id``, in
+    ``folder / "expanded"``: a query of words no document has finds ``doc_id`` only there."""
+    from inpars.expand import ExpandConfig, expand
+
+    folder.mkdir(parents=True, exist_ok=True)
+    generated = folder / "generated.jsonl"
+    generated.write_text(json.dumps({"doc_id": doc_id, "query": query}) + "\n")
+    expand(ExpandConfig(str(corpus), str(generated), str(folder / "expanded")))
+    return folder / "expanded"
+
+
 def make_requests(prompts: list[str], n: int, seed: int = 0, shared_prefix: str = "") -> list:
     """Engine requests for ``prompts``, ``n`` completions each, seeded as a run's would be
     (prompt ``i`` plays document ``str(i)``)."""

@@ -34,7 +34,12 @@ from inpars.errors import InparsError, InputError
 from inpars.rerankers import load_reranker
 from inpars.search import DenseRetriever
 
-from conftest import build_tiny_cross_encoder, minilm_tokenizer, write_learnable_triples
+from conftest import (
+    build_tiny_cross_encoder,
+    minilm_tokenizer,
+    write_expansion,
+    write_learnable_triples,
+)
 from dense_fixtures import (
     WordOverlapTeacher,
     build_tiny_bi_encoder,
@@ -354,6 +359,33 @@ def test_mined_negatives_are_never_positives_and_margins_are_the_teachers(
     assert teacher.pairs_scored == len(labels) + 11
     manifest = json.loads(Path(config.output + ".manifest.json").read_text())
     assert manifest["stage"] == "gpl-label" and manifest["summary"]["labels"] == len(labels)
+
+
+def test_bm25_corpus_mines_negatives_from_the_expansion_while_the_teacher_reads_the_corpus(
+    dense_collection: tuple[Path, Path], tiny_bi_encoder: Path, tmp_path: Path
+) -> None:
+    corpus, _ = dense_collection
+    expanded = write_expansion(corpus, tmp_path, "d2-3", "aeroacoustic turbofan")
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(json.dumps({"doc_id": "d0-0", "query": "aeroacoustic turbofan"}) + "\n")
+    plain = label_config(
+        (corpus, queries), tiny_bi_encoder, tmp_path / "plain", retrievers=["bm25"],
+        negatives_per_retriever=1,
+    )  # fmt: skip
+    summary = label_gpl(plain, teacher=WordOverlapTeacher())
+    assert summary.without_negatives == 1 and summary.labels == 0  # only the expansion matches
+    config = replace(plain, bm25_corpus=str(expanded), output=str(tmp_path / "expanded.jsonl"))
+    summary = label_gpl(config, teacher=WordOverlapTeacher())
+    [(_, label)] = read_labels(config.output)
+    assert (label.neg_id, label.retriever, label.neg_rank) == ("d2-3", "bm25", 1)
+    assert label.neg_score == 0.0  # the teacher read d2-3 unexpanded: no word in common
+    manifest = json.loads(Path(config.output + ".manifest.json").read_text())
+    assert manifest["inputs"]["corpus"]["fingerprint"]  # the teacher's texts: an input
+    # Fused with BM25, the BM25 side scores the expansion: d2-3 above its positive.
+    fused = replace(config, teacher_bm25_weight=0.5, output=str(tmp_path / "fused.jsonl"))
+    label_gpl(fused, teacher=WordOverlapTeacher())
+    [(_, label)] = read_labels(fused.output)
+    assert label.margin == pytest.approx(-1.0)
 
 
 def test_labelling_resumes_after_a_crash_and_refuses_other_settings(

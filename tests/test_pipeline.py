@@ -234,3 +234,102 @@ def test_rerun_redoes_a_step_and_what_its_output_changes(
     assert main([*argv, "--keep-top-k", "3"]) == 2
     err = capsys.readouterr().err
     assert "keep_top_k" in err and "--overwrite" in err and "--rerun filter" in err
+
+
+def test_max_docs_is_a_count_all_or_auto() -> None:
+    from inpars.pipeline import build_parser
+    from inpars.pipeline_expand import docs_to_generate
+
+    def parsed(*argv: str) -> PipelineConfig:
+        args = vars(build_parser().parse_args(["--collection", "c", "--work-dir", "w", *argv]))
+        names = set(PipelineConfig.__dataclass_fields__)
+        return PipelineConfig(**{k: v for k, v in args.items() if k in names})
+
+    assert parsed().max_docs == "auto" and not parsed().expand
+    assert docs_to_generate(parsed().max_docs, False) == 300
+    assert docs_to_generate(parsed("--expand").max_docs, True) is None  # every document
+    assert docs_to_generate(parsed("--max-docs", "all").max_docs, False) is None
+    assert docs_to_generate(parsed("--max-docs", "50", "--expand").max_docs, True) == 50
+    with pytest.raises(SystemExit):
+        parsed("--max-docs", "0")
+    with pytest.raises(InparsError, match="max_docs"):
+        docs_to_generate("some", False)
+
+
+def test_expansion_settings_that_cannot_work_are_refused_before_any_step(
+    tmp_path: Path, capsys
+) -> None:
+    collection = write_beir_collection(tmp_path / "collection")
+    argv = ["--collection", str(collection), "--work-dir", str(tmp_path / "work")]
+    assert main([*argv, "--drop-fraction", "0.3"]) == 2
+    assert "--drop-fraction goes with --expand" in capsys.readouterr().err
+    assert main([*argv, "--expand", "--drop-fraction", "1"]) == 2
+    assert "--drop-fraction must be in [0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "work" / "queries-alldocs.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_pipeline_expand_reports_the_expansion_against_the_zero_shot_bar(
+    tmp_path: Path, tiny_cross_encoder: Path
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from inpars.corpus import read_corpus
+    from inpars.pipeline import print_results
+    from inpars.pipeline_expand import EXPAND_BASELINES, FIRST_STAGES
+
+    config = _small_config(
+        tmp_path, tiny_cross_encoder, expand=True, max_docs="auto", max_new_tokens=8, max_steps=1
+    )
+    # One document per topic, the judged one: every document is generated for (max_docs
+    # "auto" with expand), as few as the other pipeline tests generate for.
+    corpus = Path(config.collection) / "corpus.jsonl"
+    corpus.write_text("".join(line for line in corpus.open() if '-0"' in line))
+    collection = Path(config.collection)
+    results = run_pipeline(config, show_progress=False)
+    work = tmp_path / "work"
+    # Every document got its query (max_docs "auto" with expand), and kept it in the expansion.
+    generated = [json.loads(line) for line in (work / "queries-alldocs.jsonl").open()]
+    assert {record["doc_id"] for record in generated} == {f"d{t}-0" for t in range(6)}
+    expanded = {doc.id: doc.contents for doc in read_corpus(work / "expanded-alldocs")}
+    original = {doc.id: doc.contents for doc in read_corpus(collection)}
+    for record in generated:
+        if record["query"].strip():
+            assert expanded[record["doc_id"]].startswith(original[record["doc_id"]])
+            assert " ".join(record["query"].split()) in expanded[record["doc_id"]]
+    expansion_rows = {
+        "BM25 + expansion", "zero-shot dense", "zero-shot dense + BM25 (RRF)",
+        "zero-shot dense + BM25 + expansion (RRF)", f"trained over {results.best_first_stage}",
+    }  # fmt: skip
+    assert expansion_rows <= set(results.means)
+    assert results.best_first_stage in FIRST_STAGES
+    best_recall = results.first_stage_recall[results.best_first_stage]
+    assert best_recall == max(results.first_stage_recall.values())
+    best, trained = results.best_first_stage, f"trained over {results.best_first_stage}"
+    for label in expansion_rows - set(EXPAND_BASELINES) - {trained}:
+        assert list(results.p_values[label]) == list(EXPAND_BASELINES)
+    also = [] if best in EXPAND_BASELINES else [best]  # and against what it reranked
+    assert list(results.p_values[trained]) == [*EXPAND_BASELINES, *also]
+    assert list(results.p_values["trained"]) == [
+        "BM25", "zero-shot bi-encoder", "zero-shot + BM25 (RRF)",
+    ]  # fmt: skip
+    # The expansion's BM25 run is its own: another index, other rankings than BM25's.
+    assert (work / "bm25-index-expanded-alldocs").is_dir()
+    assert (work / "bm25-expanded-alldocs-top10.trec").read_text() != (
+        work / "bm25-top10.trec"
+    ).read_text()
+    console = Console(file=io.StringIO(), width=400, color_system=None)
+    print_results(results, console)
+    printed = console.file.getvalue()
+    assert "zero-shot dense + BM25 + expansion (RRF)" in printed
+    assert f"trained reranker over {results.best_first_stage}" in printed
+    # Done: a second run redoes nothing.
+    outputs = sorted(p for p in work.rglob("*") if p.is_file() and "index" not in str(p))
+    written = {p: p.stat().st_mtime_ns for p in outputs}
+    again = run_pipeline(config, show_progress=False)
+    assert again.means == results.means and again.seconds == results.seconds
+    assert {p: p.stat().st_mtime_ns for p in outputs} == written
+    # The variant's own folder: it trains on every document's queries.
+    assert (work / "cross-encoder-expand" / "results.json").is_file()

@@ -12,7 +12,7 @@ from inpars.errors import InparsError, InputError
 from inpars.rerank import RerankConfig, main, rerank
 from inpars.runs import read_rankings, read_run
 
-from conftest import write_beir_collection
+from conftest import write_beir_collection, write_expansion
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +120,7 @@ def test_bm25_corpus_searches_the_expansion_while_the_reranker_reads_the_origina
 ) -> None:
     import json
 
-    from inpars.expand import ExpandConfig, expand
-
-    generated = tmp_path / "generated.jsonl"
-    generated.write_text(json.dumps({"doc_id": "d4-3", "query": "aeroacoustic turbofan"}) + "\n")
-    expanded = tmp_path / "expanded"
-    expand(ExpandConfig(str(collection), str(generated), str(expanded)))
+    expanded = write_expansion(collection, tmp_path, "d4-3", "aeroacoustic turbofan")
     queries = tmp_path / "queries.jsonl"
     queries.write_text(json.dumps({"_id": "x", "text": "aeroacoustic turbofan"}) + "\n")
     scored: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from inpars.search import (
     search_run,
 )
 
-from conftest import write_beir_collection, write_beir_corpus
+from conftest import write_beir_collection, write_beir_corpus, write_expansion
 from dense_fixtures import build_tiny_bi_encoder
 
 
@@ -235,3 +236,53 @@ def test_bad_settings_are_refused(collection: Path, tmp_path: Path) -> None:
         search_run(SearchConfig(queries="q", corpus="c", output="o", k=0))
     with pytest.raises(InparsError, match="--hybrid"):
         search_run(SearchConfig(queries="q", corpus="c", output="o", bm25_output="b"))
+
+
+def _expansion_only_query(collection: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """An expansion of ``collection`` giving d4-3 words no document has, and a query of them."""
+    expanded = write_expansion(collection, tmp_path, "d4-3", "aeroacoustic turbofan")
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(json.dumps({"_id": "x", "text": "aeroacoustic turbofan"}) + "\n")
+    return expanded, queries
+
+
+def test_hybrid_with_bm25_corpus_searches_the_expansion_and_encodes_the_corpus(
+    collection: Path, tiny_bi_encoder: Path, tmp_path: Path
+) -> None:
+    expanded, queries = _expansion_only_query(collection, tmp_path)
+    plain = SearchConfig(
+        queries=str(queries), corpus=str(collection), output=str(tmp_path / "plain.trec"),
+        model=str(tiny_bi_encoder), k=5, hybrid=True, embeddings=str(tmp_path / "emb"),
+        bm25_output=str(tmp_path / "bm25-plain.trec"),
+        dense_output=str(tmp_path / "dense.trec"), device="cpu", threads=1,
+    )  # fmt: skip
+    search_run(plain)
+    assert "x" not in read_run(tmp_path / "bm25-plain.trec")  # only the expansion has the words
+    dense = read_rankings(tmp_path / "dense.trec")["x"]
+    assert [d for d, _ in read_rankings(tmp_path / "plain.trec")["x"]] == [d for d, _ in dense]
+    expanded_config = replace(
+        plain, bm25_corpus=str(expanded), output=str(tmp_path / "expanded.trec"),
+        bm25_output=str(tmp_path / "bm25-expanded.trec"),
+    )  # fmt: skip
+    summary = search_run(expanded_config)
+    assert summary.embeddings_reused  # the bi-encoder encodes --corpus, not the expansion
+    assert list(read_run(tmp_path / "bm25-expanded.trec")["x"]) == ["d4-3"]
+    assert read_rankings(tmp_path / "expanded.trec")["x"][0][0] == "d4-3"  # fused in, first
+
+
+def test_interactive_hybrid_with_bm25_corpus_prints_the_original_passage(
+    collection: Path,
+    tiny_bi_encoder: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    expanded, _ = _expansion_only_query(collection, tmp_path)
+    argv = ["--model", str(tiny_bi_encoder), "--corpus", str(collection), "--quiet",
+            "--embeddings", str(tmp_path / "emb"), "--device", "cpu", "--k", "1",
+            "--threads", "1", "--bm25-corpus", str(expanded), "aeroacoustic turbofan"]  # fmt: skip
+    assert main([*argv, "--hybrid"]) == 0
+    out = capsys.readouterr().out
+    assert "d4-3" in out and "jet noise number 3" in out
+    assert out.count("aeroacoustic") == 1  # the query's title, never the passage
+    assert main(argv) == 2
+    assert "--bm25-corpus goes with --hybrid" in capsys.readouterr().err

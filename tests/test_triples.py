@@ -21,7 +21,7 @@ from inpars.corpus import read_corpus
 from inpars.errors import InparsError, InputError
 from inpars.triples import TriplesConfig, main, make_triples, query_rng, sample_negatives
 
-from conftest import write_beir_corpus
+from conftest import write_beir_corpus, write_expansion
 
 VOCABULARY = [
     "flow", "heat", "wave", "shock", "plate", "layer", "pressure", "wing", "vortex", "drag",
@@ -287,6 +287,83 @@ def test_help_explains_flags(capsys: pytest.CaptureFixture) -> None:
     text = capsys.readouterr().out
     for flag in ("--depth", "--negatives-per-query", "--seed", "--k1", "--b", "--threads"):
         assert flag in text
+
+
+def test_bm25_corpus_mines_negatives_from_the_expansion_with_the_corpus_texts(
+    shared: dict[str, Path], tmp_path: Path
+) -> None:
+    from inpars.merge import merge
+
+    expanded = write_expansion(shared["corpus"], tmp_path, "d5", "aeroacoustic turbofan")
+    queries = write_jsonl(
+        tmp_path / "q.jsonl",
+        [{"doc_id": "d0", "query": "aeroacoustic turbofan"}, {"doc_id": "d1", "query": "quasar"}],
+    )
+    plain = replace(
+        config_for(shared, tmp_path / "plain", queries=queries), index=str(tmp_path / "i1")
+    )
+    Path(plain.output).parent.mkdir()
+    assert make_triples(plain).without_negatives == 1  # only the expansion has those words
+    config = replace(
+        plain, bm25_corpus=str(expanded), output=str(tmp_path / "expanded.tsv"),
+        index=str(tmp_path / "i2"),
+    )  # fmt: skip
+    summary = make_triples(config)
+    assert summary.without_negatives == 0 and summary.triples == 2
+    tsv, records = read_triples(config)
+    assert (records[0]["neg_id"], records[0]["neg_rank"]) == ("d5", 1)
+    texts = {doc.id: doc.contents for doc in read_corpus(shared["corpus"])}
+    assert tsv[0] == ["aeroacoustic turbofan", texts["d0"], texts["d5"]]  # unexpanded texts
+    before = Path(config.output).read_bytes()
+    make_triples(config)  # the same run, complete: nothing to do
+    assert Path(config.output).read_bytes() == before
+    # Two shards merged are the unsharded run, and are it for a rerun too.
+    parts = []
+    for index in range(2):
+        part = replace(config, output=str(tmp_path / f"part{index}.tsv"), shard=f"{index}/2")
+        make_triples(part)
+        parts.append(Path(part.output))
+    merged = tmp_path / "merged.tsv"
+    merge(parts, merged)
+    assert merged.read_bytes() == Path(config.output).read_bytes()
+    make_triples(replace(config, output=str(merged), jsonl=None))
+    assert merged.read_bytes() == before
+
+
+def test_triples_of_an_edited_corpus_are_refused_though_the_expansion_is_the_same(
+    shared: dict[str, Path], tmp_path: Path
+) -> None:
+    """With --bm25-corpus the texts come from --corpus: an input of its own."""
+    corpus = write_beir_corpus(tmp_path / "corpus", make_docs())
+    expanded = write_expansion(corpus, tmp_path, "d5", "aeroacoustic turbofan")
+    config = replace(
+        config_for(shared, tmp_path, bm25_corpus=str(expanded)), corpus=str(corpus),
+        index=str(tmp_path / "index"),
+    )  # fmt: skip
+    make_triples(config)
+    edited = [(i, title, text.replace("flow", "stream")) for i, title, text in make_docs()]
+    write_beir_corpus(tmp_path / "corpus", edited)
+    with pytest.raises(InparsError, match="corpus"):
+        make_triples(config)
+
+
+def test_a_bm25_corpus_of_other_documents_is_refused(
+    shared: dict[str, Path], tmp_path: Path
+) -> None:
+    docs = make_docs()
+    other = write_beir_corpus(tmp_path / "other", [*docs[:-1], ("stranger", "", "who")])
+    with pytest.raises(InputError, match="'stranger' is not in --corpus") as error:
+        make_triples(config_for(shared, tmp_path, bm25_corpus=str(other)))
+    assert str(other / "corpus.jsonl") in str(error.value)
+    fewer = write_beir_corpus(tmp_path / "fewer", docs[:-1])
+    with pytest.raises(InputError, match="has no document 'x2'"):
+        make_triples(config_for(shared, tmp_path, bm25_corpus=str(fewer)))
+    # The same documents in another order are the same documents.
+    shuffled = write_beir_corpus(tmp_path / "shuffled", docs[::-1])
+    config = replace(
+        config_for(shared, tmp_path, bm25_corpus=str(shuffled)), index=str(tmp_path / "i")
+    )
+    assert make_triples(config).triples == 43
 
 
 def test_resuming_with_other_queries_is_refused(shared: dict[str, Path], tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1
+from inpars.bm25_corpus import add_bm25_corpus_argument
 from inpars.dense.config import BATCH_SAMPLERS, GenQConfig, GplLabelConfig, GplTrainConfig
 from inpars.dense.labels import GplLabelSummary, label_gpl
 from inpars.dense.training import DenseTrainSummary, train_genq, train_gpl
@@ -195,10 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=256,
         help="queries labelled and committed together (default: %(default)s)",
     )
+    add_bm25_corpus_argument(label, "the teacher and the dense retrievers")
     label.add_argument(
         "--index",
-        help="Lucene index of the corpus (texts, and bm25 negatives), reused while "
-        "unchanged (default: --output with .bm25-index)",
+        help="Lucene index of the corpus (or of --bm25-corpus), reused while unchanged "
+        "(default: --output with .bm25-index)",
     )
     label.add_argument(
         "--embeddings-dir",

@@ -127,7 +127,8 @@ class GplLabelConfig:
     teacher_bm25_weight: float = 0.0  # > 0: the teacher fused with BM25 (fuse_with_bm25)
     encode_batch_size: int = 64
     queries_per_chunk: int = 256
-    index: str | None = None  # BM25 index (documents' texts, bm25 negatives)
+    bm25_corpus: str | None = None  # the corpus BM25 searches (e.g. expanded; bm25_corpus)
+    index: str | None = None  # BM25 index (bm25 negatives and scores; texts without bm25_corpus)
     embeddings_dir: str | None = None  # parent folder of the retrievers' embeddings
     k1: float = DEFAULT_K1
     b: float = DEFAULT_B

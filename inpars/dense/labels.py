@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inpars.artifacts import Artifact, file_entry, file_input, model_input
 from inpars.dense.config import BM25_RETRIEVER, GplLabelConfig
@@ -14,6 +14,9 @@ from inpars.errors import InputError
 from inpars.io import dumps_json, read_jsonl
 from inpars.progress import progress_bar
 from inpars.records import MarginLabel, to_dict
+
+if TYPE_CHECKING:
+    from inpars.bm25_corpus import Bm25Index
 
 
 @dataclass
@@ -62,9 +65,11 @@ def _done_labels(path: Path) -> set[tuple[str, str]]:
     return {(r["query"], str(r["pos_id"])) for _, r in read_jsonl(path)} if path.exists() else set()
 
 
-def artifact(config: GplLabelConfig, index: Any, teacher: Any = None) -> Artifact:
+def artifact(config: GplLabelConfig, index: Bm25Index, teacher: Any = None) -> Artifact:
     """The labels as an :class:`~inpars.artifacts.Artifact`: the settings that decide them
-    and the fingerprints of the queries, the index (the corpus), the teacher's weights and
+    and the fingerprints of the queries, the index (the corpus; with ``bm25_corpus``, the
+    expansion and the corpus: :meth:`inpars.bm25_corpus.Bm25Index.inputs`), the teacher's
+    weights and
     each dense retriever's (labels of an edited queries file or of a retrained model are
     never resumed as if they belonged to the new ones). ``teacher``: an already loaded
     scorer (its ``name``, ``kind`` and ``max_length``), else ``config.teacher``'s."""
@@ -88,7 +93,7 @@ def artifact(config: GplLabelConfig, index: Any, teacher: Any = None) -> Artifac
     }
     inputs: dict[str, Any] = {
         "queries": file_input(config.queries),
-        "index": {"path": str(index.path), "fingerprint": index.fingerprint},
+        **index.inputs(),
         "teacher": model_input(name),
     }
     for retriever in config.retrievers:
@@ -161,7 +166,7 @@ def label_gpl(
         InputError: for a bad query record, or a doc id the corpus lacks.
         InparsError: for bad settings, or an output written with other settings.
     """
-    from inpars.bm25 import Bm25Searcher, ensure_index
+    from inpars.bm25_corpus import ensure_bm25_index
     from inpars.corpus import read_corpus
     from inpars.triples import read_query_rows, scan_queries
 
@@ -171,13 +176,20 @@ def label_gpl(
     query_index = scan_queries(config.queries)  # every record checked before any model
     corpus = read_corpus(config.corpus)
     with progress_bar(show_progress) as progress:
-        info = ensure_index(corpus, config.index_path, threads=config.threads, progress=progress)
-    art = artifact(config, info, teacher)
+        index = ensure_bm25_index(
+            corpus,
+            config.index_path,
+            bm25_corpus=read_corpus(config.bm25_corpus) if config.bm25_corpus else None,
+            threads=config.threads,
+            progress=progress,
+        )
+    info = index.info
+    art = artifact(config, index, teacher)
     if art.open(overwrite) == "complete":
         summary.already_done = len(_done_labels(Path(config.output)))
         return summary
     with (
-        Bm25Searcher(info.path, config.k1, config.b) as searcher,
+        index.open(config.k1, config.b) as searcher,
         art.appender() as out,
     ):
         for doc_id, line in query_index.first_line.items():
