@@ -82,7 +82,7 @@ Options:
   -h, --help         show this help
 
 BEIR, MS MARCO and InPars-v2 need Python with inpars installed (the README's set-up):
-\$INPARS_PYTHON, else $HERE/.venv/bin/python, else python3.
+\$INPARS_PYTHON if set (only that one), else $HERE/.venv/bin/python, else python3.
 
 Environment: IR_DATASETS_HOME (ir_datasets' cache, default ~/.ir_datasets; a local copy of
 an archive can be linked into its downloads/ folder under its MD5), HF_HOME and HF_ENDPOINT
@@ -227,8 +227,13 @@ fetch() {
 find_python() {
     # find_python: sets PYTHON to a Python that has inpars, ir_datasets and huggingface_hub.
     local candidate
-    for candidate in "${INPARS_PYTHON:-}" "$HERE/.venv/bin/python" python3 python; do
-        if [[ -z "$candidate" ]] || ! command -v "$candidate" >/dev/null 2>&1; then
+    local candidates=("$HERE/.venv/bin/python" python3 python)
+    # A Python the user names is the only one tried: falling back would hide their mistake.
+    if [[ -n "${INPARS_PYTHON:-}" ]]; then
+        candidates=("$INPARS_PYTHON")
+    fi
+    for candidate in "${candidates[@]}"; do
+        if ! command -v "$candidate" >/dev/null 2>&1; then
             continue
         fi
         if with_inpars "$candidate" -c 'import inpars.download, ir_datasets, huggingface_hub' \
