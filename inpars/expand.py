@@ -44,7 +44,8 @@ kept and pass 2 is simply redone. Both files are :class:`inpars.artifacts.Artifa
 their manifests record the inputs' SHA-256 (the scorer's fingerprint) and the settings, and
 another corpus, queries file, scorer or setting is refused (``overwrite`` starts again). The
 scores depend on the inputs and the scorer only, so an ``overwrite`` run with another
-``drop_fraction`` reuses them.
+``drop_fraction`` reuses them, and so do expansions into other outputs that name the same
+``scores`` file (``--scores``): several drop fractions cost one scoring pass.
 
 Memory: the queries are held grouped by document id (their text and line, O(queries)), and
 pass 2 holds one score per pair; the corpus itself is streamed, one document at a time.
@@ -124,6 +125,7 @@ class ExpandConfig:
     text_field: str | None = None
     title_field: str | None = None
     queries_format: str | None = None  # see inpars.published.FORMATS; None: detected
+    scores: str | None = None  # the pair scores file; None: <output>.scores.jsonl
 
     def check(self) -> None:
         if not 0 <= self.drop_fraction < 1:
@@ -140,7 +142,7 @@ class ExpandConfig:
 
     @property
     def scores_path(self) -> Path:
-        return Path(f"{self.output}.scores.jsonl")
+        return Path(self.scores) if self.scores else Path(f"{self.output}.scores.jsonl")
 
     @property
     def scores_pairs(self) -> bool:
@@ -449,6 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"what scores a pair: a reranker (bundled {DEFAULT_SCORER}, a monoT5 or "
         f"cross-encoder folder or hub id, an inpars-trained folder), or '{LOG_PROBS}' for the "
         "generator's mean token log-prob",
+    )
+    parser.add_argument(
+        "--scores",
+        metavar="FILE",
+        help="where the pair scores are kept (default: <output>.scores.jsonl); they depend on "
+        "the corpus, the queries and the scorer only, so expansions at several "
+        "--drop-fraction values into different outputs can share one file and score once",
     )
     parser.add_argument("--scorer-kind", help="reranker kind when it cannot be told")
     parser.add_argument("--max-length", type=int, help="scorer input length in tokens")

@@ -168,6 +168,36 @@ def test_resume_after_a_crash_equals_the_uninterrupted_output(
     assert len(scores_file.read_text().splitlines()) == len(rows)
 
 
+def test_drop_fractions_into_other_outputs_share_one_scores_file(tmp_path: Path) -> None:
+    collection = write_beir_collection(tmp_path / "c")
+    rows = [
+        (f"d{t}-{i}", f"query {t} {i} about topic {t}", [-1.0]) for t in range(4) for i in (0, 1)
+    ]
+    queries = _write_queries(tmp_path / "q.jsonl", rows)
+    scores = tmp_path / "scores.jsonl"
+
+    def run(fraction: float, out: str, scores_file: Path | None) -> object:
+        return expand(
+            ExpandConfig(
+                str(collection),
+                str(queries),
+                str(tmp_path / out),
+                drop_fraction=fraction,
+                scores=None if scores_file is None else str(scores_file),
+            )
+        )
+
+    first = run(0.25, "d25", scores)
+    second = run(0.5, "d50", scores)
+    assert (first.pairs_scored, second.pairs_scored) == (len(rows), 0)  # scored once
+    assert (first.pairs_dropped, second.pairs_dropped) == (2, 4)
+    alone = run(0.5, "d50-alone", None)  # its own <output>.scores.jsonl: scored again
+    assert alone.pairs_scored == len(rows)
+    assert (tmp_path / "d50" / "corpus.jsonl").read_bytes() == (
+        tmp_path / "d50-alone" / "corpus.jsonl"
+    ).read_bytes()
+
+
 def test_other_settings_or_inputs_are_refused_and_overwrite_starts_again(tmp_path: Path) -> None:
     collection = write_beir_collection(tmp_path / "c")
     queries = _write_queries(tmp_path / "q.jsonl", [("d0-0", "flutter", [-1.0])])
