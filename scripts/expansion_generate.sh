@@ -12,12 +12,15 @@
 # OUT (default /work/exp), DATA (default ../shared/data) and COLLECTIONS (default
 # "cranfield medline cisi cacm") choose the folders. Each collection writes
 # $OUT/<collection>/queries.jsonl (+ .manifest.json) and logs to $OUT/<collection>.log,
-# with a "start"/"end" UTC timestamp line around every invocation.
+# with a "start"/"end" UTC timestamp line around every invocation. THREADS (default 1) is
+# torch's thread count: on a machine shared with other jobs, 1 thread did ~4x more queries per
+# CPU second than 2 (two OpenMP threads spin while the other one waits for a core).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-/work/exp}
 PYTHON=${PYTHON:-python}
+THREADS=${THREADS:-1}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
 for collection in ${COLLECTIONS:-cranfield medline cisi cacm}; do
@@ -28,7 +31,7 @@ for collection in ${COLLECTIONS:-cranfield medline cisi cacm}; do
     --output "$OUT/$collection/queries.jsonl" \
     --engine hf --prompt inpars --num-queries-per-doc 3 \
     --temperature 0.7 --top-p 0.95 --seed 1 --dtype bfloat16 --max-doc-tokens 200 \
-    --quiet >>"$log" 2>&1
+    --threads "$THREADS" --quiet >>"$log" 2>&1
   status=$?
   echo "end $(date -u +%Y-%m-%dT%H:%M:%SZ) $collection exit=$status" >>"$log"
   if [ "$status" -ne 0 ]; then
