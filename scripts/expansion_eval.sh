@@ -20,6 +20,11 @@
 #      BM25, then zero-shot, then RRF(BM25, zero-shot): eval-vs-{bm25,zero-shot,rrf}.json.
 # Runs go to $OUT/<collection>/runs, indexes and embeddings to $OUT/<collection>/cache.
 # THREADS (default 1) caps BM25 and torch threads, to leave the CPU to generation.
+# A collection whose generation is not complete is skipped, or, with WAIT=1, waited for
+# (checked every 5 minutes): run in the background next to the generation job,
+#   WAIT=1 nohup setsid nice -n 5 bash scripts/expansion_eval.sh cranfield medline cisi cacm \
+#     >>/work/exp/eval.log 2>&1 </dev/null &
+# evaluates each collection as soon as its queries are complete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
@@ -51,6 +56,9 @@ for collection in "$@"; do
   queries="$work/queries.jsonl"
   runs="$work/runs"
   cache="$work/cache"
+  while [ "${WAIT:-0}" = 1 ] && ! grep -q '"status": "complete"' "$queries.manifest.json" 2>/dev/null; do
+    sleep 300
+  done
   if ! grep -q '"status": "complete"' "$queries.manifest.json" 2>/dev/null; then
     echo "$collection: generation not complete ($queries.manifest.json); skipped" >&2
     continue
