@@ -13,9 +13,12 @@
 #      bundled bi-encoder scorer at drop fractions $FRACTIONS (default "0.3 0.5 0.7"; the
 #      pairs are scored once: the scores file of the first is copied for the others, since
 #      the scores depend on the inputs and the scorer only);
-#   3. for each expansion, inpars.search --hybrid over it: BM25 over the expansion, dense over
-#      the expanded texts and their fusion; then RRF(BM25 over the expansion, zero-shot dense
-#      over the ORIGINAL corpus), fused here from the two runs with inpars.runs;
+#   3. for each expansion, BM25 over it (inpars.search.bm25_rankings: the same run as
+#      inpars.search --hybrid --bm25-output writes, byte for byte) and RRF(BM25 over the
+#      expansion, zero-shot dense over the ORIGINAL corpus), fused here from the two runs with
+#      inpars.runs (this branch's inpars.search has no --bm25-corpus yet); for the unfiltered
+#      expansion also inpars.search --hybrid over it: dense over the expanded texts, and its
+#      fusion with BM25 over the expansion (the probe's other rows; encoding costs minutes);
 #   4. inpars.evaluate (nDCG@10, RR@10, R@100) three times, each run paired-t-tested against
 #      BM25, then zero-shot, then RRF(BM25, zero-shot): eval-vs-{bm25,zero-shot,rrf}.json.
 # Runs go to $OUT/<collection>/runs, indexes and embeddings to $OUT/<collection>/cache.
@@ -34,6 +37,23 @@ FRACTIONS=${FRACTIONS:-0.3 0.5 0.7}
 THREADS=${THREADS:-1}
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+
+bm25_run() {  # bm25_run OUTPUT CORPUS INDEX DATA: BM25's top 1000 for DATA's judged queries
+  "$PYTHON" - "$@" "$THREADS" <<'EOF'
+import sys
+from inpars.corpus import read_corpus, read_qrels, read_queries
+from inpars.io import atomic_write_text
+from inpars.runs import format_run, rank_scores
+from inpars.search import bm25_rankings
+output, corpus, index, data, threads = sys.argv[1:]
+judged = set(read_qrels(data))
+queries = [q for q in read_queries(data) if q.id in judged]
+texts = [q.text for q in queries]
+rankings = bm25_rankings(read_corpus(corpus), texts, 1000, index_dir=index, threads=int(threads))
+atomic_write_text(output, "".join(
+    format_run(rank_scores(q.id, r, "bm25")) for q, r in zip(queries, rankings, strict=True)))
+EOF
+}
 
 fuse() {  # fuse OUTPUT TAG RUN...: reciprocal rank fusion (k 60) of TREC runs, top 1000
   "$PYTHON" - "$@" <<'EOF'
@@ -90,15 +110,16 @@ for collection in "$@"; do
 
   evaluated=("$runs/bm25.trec" "$runs/zero-shot.trec" "$runs/rrf.trec")
   for name in "${names[@]}"; do
-    [ -s "$runs/dense-expanded-$name+bm25-$name.trec" ] || "${search[@]}" \
-      --corpus "$work/expanded-$name" --hybrid \
-      --bm25-index "$cache/bm25-$name" --embeddings "$cache/dense-$name" \
-      --output "$runs/dense-expanded-$name+bm25-$name.trec" \
-      --dense-output "$runs/dense-expanded-$name.trec" --bm25-output "$runs/bm25-$name.trec"
+    [ -s "$runs/bm25-$name.trec" ] || \
+      bm25_run "$runs/bm25-$name.trec" "$work/expanded-$name" "$cache/bm25-$name" "$data"
     fuse "$runs/zero-shot+bm25-$name.trec" "rrf-$name" "$runs/bm25-$name.trec" "$runs/zero-shot.trec"
-    evaluated+=("$runs/bm25-$name.trec" "$runs/zero-shot+bm25-$name.trec"
-                "$runs/dense-expanded-$name.trec" "$runs/dense-expanded-$name+bm25-$name.trec")
+    evaluated+=("$runs/bm25-$name.trec" "$runs/zero-shot+bm25-$name.trec")
   done
+  [ -s "$runs/dense-expanded-all+bm25-all.trec" ] || "${search[@]}" \
+    --corpus "$work/expanded-all" --hybrid \
+    --bm25-index "$cache/bm25-all" --embeddings "$cache/dense-all" \
+    --output "$runs/dense-expanded-all+bm25-all.trec" --dense-output "$runs/dense-expanded-all.trec"
+  evaluated+=("$runs/dense-expanded-all.trec" "$runs/dense-expanded-all+bm25-all.trec")
 
   for baseline in bm25 zero-shot rrf; do
     args=(--run "$runs/$baseline.trec")
