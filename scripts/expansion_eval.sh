@@ -70,6 +70,27 @@ atomic_write_text(output, "".join(lines))
 EOF
 }
 
+expansion_runs() {  # expansion_runs NAME: BM25 over expanded-NAME, and its RRF with zero-shot
+  [ -s "$runs/bm25-$1.trec" ] || \
+    bm25_run "$runs/bm25-$1.trec" "$work/expanded-$1" "$cache/bm25-$1" "$data"
+  fuse "$runs/zero-shot+bm25-$1.trec" "rrf-$1" "$runs/bm25-$1.trec" "$runs/zero-shot.trec"
+  evaluated+=("$runs/bm25-$1.trec" "$runs/zero-shot+bm25-$1.trec")
+}
+
+evaluate_all() {  # every run in $evaluated, against each baseline (eval-vs-*.{json,txt})
+  local baseline run args
+  for baseline in bm25 zero-shot rrf; do
+    args=(--run "$runs/$baseline.trec")
+    for run in "${evaluated[@]}"; do
+      [ "$run" = "$runs/$baseline.trec" ] || args+=(--run "$run")
+    done
+    "$PYTHON" -m inpars.evaluate --qrels "$data" --measures nDCG@10 RR@10 R@100 \
+      --json "$work/eval-vs-$baseline.json" --per-query "$work/per-query-vs-$baseline.tsv" \
+      "${args[@]}" >"$work/eval-vs-$baseline.txt"
+  done
+  echo "-- $collection evaluated $(date -u +%H:%M:%S): ${#evaluated[@]} runs"
+}
+
 for collection in "$@"; do
   data="$DATA/$collection"
   work="$OUT/$collection"
@@ -91,14 +112,17 @@ for collection in "$@"; do
     --bm25-index "$cache/bm25-original" --embeddings "$cache/dense-original" \
     --output "$runs/rrf.trec" --dense-output "$runs/zero-shot.trec" --bm25-output "$runs/bm25.trec"
 
+  evaluated=("$runs/bm25.trec" "$runs/zero-shot.trec" "$runs/rrf.trec")
   expand=("$PYTHON" -m inpars.expand --corpus "$data" --queries "$queries" --quiet)
+  # The unfiltered expansion first and evaluated at once (seconds), then Doc2Query-- (the
+  # bi-encoder scores every pair: minutes), then dense over the expanded texts (minutes).
   "${expand[@]}" --output "$work/expanded-all"
+  expansion_runs all
+  evaluate_all
   first=""
-  names=(all)
   for fraction in $FRACTIONS; do
     name="d2q-${fraction#0.}0"
     name="${name:0:6}"
-    names+=("$name")
     if [ -n "$first" ] && [ ! -e "$work/expanded-$name.scores.jsonl" ]; then
       cp "$work/expanded-$first.scores.jsonl" "$work/expanded-$name.scores.jsonl"
       cp "$work/expanded-$first.scores.jsonl.progress.json" \
@@ -106,29 +130,14 @@ for collection in "$@"; do
     fi
     "${expand[@]}" --output "$work/expanded-$name" --drop-fraction "$fraction"
     first=${first:-$name}
+    expansion_runs "$name"
   done
-
-  evaluated=("$runs/bm25.trec" "$runs/zero-shot.trec" "$runs/rrf.trec")
-  for name in "${names[@]}"; do
-    [ -s "$runs/bm25-$name.trec" ] || \
-      bm25_run "$runs/bm25-$name.trec" "$work/expanded-$name" "$cache/bm25-$name" "$data"
-    fuse "$runs/zero-shot+bm25-$name.trec" "rrf-$name" "$runs/bm25-$name.trec" "$runs/zero-shot.trec"
-    evaluated+=("$runs/bm25-$name.trec" "$runs/zero-shot+bm25-$name.trec")
-  done
+  evaluate_all
   [ -s "$runs/dense-expanded-all+bm25-all.trec" ] || "${search[@]}" \
     --corpus "$work/expanded-all" --hybrid \
     --bm25-index "$cache/bm25-all" --embeddings "$cache/dense-all" \
     --output "$runs/dense-expanded-all+bm25-all.trec" --dense-output "$runs/dense-expanded-all.trec"
   evaluated+=("$runs/dense-expanded-all.trec" "$runs/dense-expanded-all+bm25-all.trec")
-
-  for baseline in bm25 zero-shot rrf; do
-    args=(--run "$runs/$baseline.trec")
-    for run in "${evaluated[@]}"; do
-      [ "$run" = "$runs/$baseline.trec" ] || args+=(--run "$run")
-    done
-    "$PYTHON" -m inpars.evaluate --qrels "$data" --measures nDCG@10 RR@10 R@100 \
-      --json "$work/eval-vs-$baseline.json" --per-query "$work/per-query-vs-$baseline.tsv" \
-      "${args[@]}" >"$work/eval-vs-$baseline.txt"
-  done
+  evaluate_all
   cat "$work/eval-vs-rrf.txt"
 done
