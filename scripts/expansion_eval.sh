@@ -24,7 +24,7 @@
 # Runs go to $OUT/<collection>/runs, indexes and embeddings to $OUT/<collection>/cache.
 # THREADS (default 1) caps BM25 and torch threads, to leave the CPU to generation.
 # A collection whose generation is not complete is skipped, or, with WAIT=1, waited for
-# (checked every 5 minutes): run in the background next to the generation job,
+# (checked every POLL seconds, default 60): run in the background next to the generation job,
 #   WAIT=1 nohup setsid nice -n 5 bash scripts/expansion_eval.sh cranfield medline cisi cacm \
 #     >>/work/exp/eval.log 2>&1 </dev/null &
 # evaluates each collection as soon as its queries are complete.
@@ -98,7 +98,7 @@ for collection in "$@"; do
   runs="$work/runs"
   cache="$work/cache"
   while [ "${WAIT:-0}" = 1 ] && ! grep -q '"status": "complete"' "$queries.manifest.json" 2>/dev/null; do
-    sleep 300
+    sleep "${POLL:-60}"
   done
   if ! grep -q '"status": "complete"' "$queries.manifest.json" 2>/dev/null; then
     echo "$collection: generation not complete ($queries.manifest.json); skipped" >&2
