@@ -1,0 +1,109 @@
+"""The Markdown tables of the document-expansion experiment (docs/results.md, "Document
+expansion on the four collections"), from what scripts/expansion_generate.sh and
+scripts/expansion_eval.sh wrote under OUT (default /work/exp):
+
+    python scripts/expansion_table.py [--out /work/exp] [cranfield medline cisi cacm]
+
+Per collection: how long generation took (the start/end lines of <collection>.log, and the
+queries written), then one row per run with nDCG@10 and its paired t-test p-values against
+BM25, zero-shot and RRF(BM25, zero-shot), and RR@10 and R@100. A collection not evaluated
+yet is reported as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from pathlib import Path
+
+LABELS = {
+    "bm25": "BM25",
+    "zero-shot": "zero-shot dense (all-MiniLM-L6-v2)",
+    "rrf": "RRF(BM25, zero-shot)",
+}
+EXPANSIONS = {"all": "unfiltered", "d2q-30": "Doc2Query-- 0.3", "d2q-50": "Doc2Query-- 0.5",
+              "d2q-70": "Doc2Query-- 0.7"}  # fmt: skip
+
+
+def label(stem: str) -> str:
+    """A readable name for a run file's stem (see scripts/expansion_eval.sh)."""
+    if stem in LABELS:
+        return LABELS[stem]
+    for key, name in EXPANSIONS.items():
+        if stem == f"bm25-{key}":
+            return f"BM25 + expansion ({name})"
+        if stem == f"zero-shot+bm25-{key}":
+            return f"**RRF(BM25 + expansion ({name}), zero-shot)**"
+        if stem == f"dense-expanded-{key}":
+            return f"dense over the expanded texts ({name})"
+        if stem == f"dense-expanded-{key}+bm25-{key}":
+            return f"RRF(BM25 + expansion, dense over expanded texts) ({name})"
+    return stem
+
+
+def generation_time(log: Path, queries: Path) -> str:
+    """Seconds between each start and its end line, summed, and the queries per second."""
+    seconds, start = 0.0, None
+    for line in log.read_text(encoding="utf-8").splitlines() if log.exists() else []:
+        word, _, rest = line.partition(" ")
+        if word in {"start", "end"}:
+            stamp = datetime.fromisoformat(rest.split()[0].replace("Z", "+00:00"))
+            if word == "start":
+                start = stamp
+            elif start is not None:
+                seconds += (stamp - start).total_seconds()
+                start = None
+    count = sum(1 for _ in queries.open(encoding="utf-8")) if queries.exists() else 0
+    if not seconds:
+        return f"{count:,} queries written, generation not finished"
+    return f"{count:,} queries in {seconds / 60:.0f} min ({count / seconds:.2f} queries/s)"
+
+
+def table(folder: Path) -> str:
+    """The collection's table, from eval-vs-{bm25,zero-shot,rrf}.json."""
+    reports = {}
+    for baseline in LABELS:
+        path = folder / f"eval-vs-{baseline}.json"
+        if not path.exists():
+            return "not evaluated yet"
+        reports[baseline] = {
+            Path(run["path"]).name.removesuffix(".trec"): run
+            for run in json.loads(path.read_text(encoding="utf-8"))["runs"]
+        }
+    queries = json.loads((folder / "eval-vs-bm25.json").read_text(encoding="utf-8"))["queries"]
+    lines = [
+        f"{queries} judged queries; p: paired t-test on nDCG@10 (- : the baseline itself)",
+        "",
+        "| run | nDCG@10 | p vs BM25 | p vs zero-shot | p vs RRF | RR@10 | R@100 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for stem, run in reports["bm25"].items():
+        means = run["means"]
+        cells = []
+        for baseline in LABELS:
+            p_values = reports[baseline][stem]["p_values_vs_first"]
+            cells.append("-" if p_values is None else f"{p_values['nDCG@10']:.3f}")
+        lines.append(
+            f"| {label(stem)} | {means['nDCG@10']:.3f} | {' | '.join(cells)} | "
+            f"{means['RR@10']:.3f} | {means['R@100']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("/work/exp"))
+    parser.add_argument("collections", nargs="*", default=["cranfield", "medline", "cisi", "cacm"])
+    args = parser.parse_args()
+    for name in args.collections:
+        folder = args.out / name
+        print(f"### {name}\n")
+        print(
+            f"Generation: {generation_time(args.out / f'{name}.log', folder / 'queries.jsonl')}\n"
+        )
+        print(table(folder) + "\n")
+
+
+if __name__ == "__main__":
+    main()
