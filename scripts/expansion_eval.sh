@@ -11,8 +11,8 @@
 #      corpus, and their reciprocal rank fusion (k 60): one inpars.search --hybrid;
 #   2. expansions with inpars.expand: unfiltered (doc2query), and Doc2Query-- with the
 #      bundled bi-encoder scorer at drop fractions $FRACTIONS (default "0.3 0.5 0.7"; the
-#      pairs are scored once: the scores file of the first is copied for the others, since
-#      the scores depend on the inputs and the scorer only);
+#      pairs are scored once, into the shared --scores file: the scores depend on the
+#      inputs and the scorer only);
 #   3. for each expansion, BM25 over it (inpars.search.bm25_rankings: the same run as
 #      inpars.search --hybrid --bm25-output writes, byte for byte) and RRF(BM25 over the
 #      expansion, zero-shot dense over the ORIGINAL corpus), fused here from the two runs with
@@ -119,17 +119,12 @@ for collection in "$@"; do
   "${expand[@]}" --output "$work/expanded-all"
   expansion_runs all
   evaluate_all
-  first=""
   for fraction in $FRACTIONS; do
     name="d2q-${fraction#0.}0"
     name="${name:0:6}"
-    if [ -n "$first" ] && [ ! -e "$work/expanded-$name.scores.jsonl" ]; then
-      cp "$work/expanded-$first.scores.jsonl" "$work/expanded-$name.scores.jsonl"
-      cp "$work/expanded-$first.scores.jsonl.progress.json" \
-        "$work/expanded-$name.scores.jsonl.progress.json"
-    fi
-    "${expand[@]}" --output "$work/expanded-$name" --drop-fraction "$fraction"
-    first=${first:-$name}
+    # One scores file for every fraction: the pairs are scored once.
+    "${expand[@]}" --output "$work/expanded-$name" --drop-fraction "$fraction" \
+      --scores "$work/pair-scores.jsonl"
     expansion_runs "$name"
   done
   evaluate_all
