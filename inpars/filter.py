@@ -65,7 +65,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from inpars import compat
 from inpars.artifacts import (
@@ -83,6 +83,9 @@ from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json, atomic_write_text, dumps_json, open_lines
 from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table
 from inpars.published import RecordNormalizer
+
+if TYPE_CHECKING:
+    from inpars.corpus import CorpusReader
 
 # A log-probability can exceed 0 only by rounding; beyond this it is not a log-probability.
 _LOG_PROB_TOLERANCE = 1e-4
@@ -463,6 +466,20 @@ class FilterConfig:
     def needs_documents(self) -> bool:
         return self.checks_copies or self.min_doc_words > 0 or self.reranker is not None
 
+    def corpus_reader(self) -> CorpusReader:
+        """A reader of ``corpus`` with the configured format and fields (one pass each)."""
+        from inpars.corpus import read_corpus
+
+        if self.corpus is None:
+            raise InparsError("this filter rule needs --corpus")
+        return read_corpus(
+            self.corpus,
+            format=self.corpus_format,
+            id_field=self.id_field,
+            text_field=self.text_field,
+            title_field=self.title_field,
+        )
+
 
 class DropRule(NamedTuple):
     """One of the filter's rules: how it is counted, named, and told to have run."""
@@ -529,16 +546,7 @@ class FilterSummary:
 
 def load_documents_for(config: FilterConfig, doc_ids: set[str]) -> dict[str, str]:
     """The normalised texts (:func:`normalized_document`) of the corpus documents in ``doc_ids``."""
-    from inpars.corpus import read_corpus
-
-    assert config.corpus is not None
-    reader = read_corpus(
-        config.corpus,
-        format=config.corpus_format,
-        id_field=config.id_field,
-        text_field=config.text_field,
-        title_field=config.title_field,
-    )
+    reader = config.corpus_reader()
     return {doc.id: normalized_document(doc.contents) for doc in reader if doc.id in doc_ids}
 
 
@@ -676,19 +684,10 @@ _NOT_SETTINGS = {
 def artifact(config: FilterConfig) -> Artifact:
     """The output as an :class:`~inpars.artifacts.Artifact`: the settings, and the input,
     corpus and models by content."""
-    from inpars.corpus import read_corpus
-
     settings = {k: v for k, v in asdict(config).items() if k not in _NOT_SETTINGS}
     inputs: dict[str, Any] = {"queries": file_input(config.input)}
     if config.corpus is not None:
-        reader = read_corpus(
-            config.corpus,
-            format=config.corpus_format,
-            id_field=config.id_field,
-            text_field=config.text_field,
-            title_field=config.title_field,
-        )
-        inputs["corpus"] = corpus_input(reader)
+        inputs["corpus"] = corpus_input(config.corpus_reader())
     for name in ("consistency_model", "reranker"):
         if getattr(config, name) is not None:
             inputs[name] = model_input(getattr(config, name))
@@ -817,16 +816,9 @@ def prompt_example_texts(config: FilterConfig) -> list[str]:
 def _round_trip_check(config: FilterConfig, show_progress: bool) -> RoundTripCheck | None:
     if config.consistency_model is None:
         return None
-    from inpars.corpus import read_corpus
     from inpars.progress import progress_bar
 
-    corpus = read_corpus(
-        config.corpus,  # type: ignore[arg-type]  # checked: the rule needs a corpus
-        format=config.corpus_format,
-        id_field=config.id_field,
-        text_field=config.text_field,
-        title_field=config.title_field,
-    )
+    corpus = config.corpus_reader()
     with progress_bar(show_progress) as progress:
         return RoundTripCheck.open(
             config.consistency_model,
@@ -922,16 +914,9 @@ def _reranker_scores(
     ``wanted`` documents (those the input names)."""
     if config.reranker is None:
         return None
-    from inpars.corpus import read_corpus
     from inpars.pair_scores import PairScorer
 
-    reader = read_corpus(
-        config.corpus,  # type: ignore[arg-type]  # checked: --reranker needs a corpus
-        format=config.corpus_format,
-        id_field=config.id_field,
-        text_field=config.text_field,
-        title_field=config.title_field,
-    )
+    reader = config.corpus_reader()
     texts = {doc.id: doc.contents for doc in reader if doc.id in wanted}
     scorer = PairScorer.load(config.reranker, config.reranker_kind, device=config.device)
     return _RerankerScores(scorer, texts, config.reranker_batch_size, forward)
