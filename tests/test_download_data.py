@@ -30,7 +30,6 @@ from fake_hub import Repo as HubRepo
 from inpars.download import (
     DownloadError,
     beir_parts,
-    fetch_hub_file,
     write_beir,
     write_msmarco_passage,
 )
@@ -321,30 +320,48 @@ def test_inpars_v2_comes_through_snapshot_download_checked_by_sha256(
     assert hub.requests == []
 
 
+def _fetch_from_hub(hub: FakeHub, home: Path, repo: str, filename: str, dest: Path):
+    """``python -m inpars.download hub`` in a fresh process: huggingface_hub reads HF_ENDPOINT
+    and HF_HOME once, when it is imported, so an in-process call would go to whichever Hub an
+    earlier test's import saw."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    environment.update(HF_ENDPOINT=hub.url, HF_HOME=str(home), NO_PROXY="127.0.0.1")
+    environment["PYTHONPATH"] = str(REPO)
+    command = [sys.executable, "-m", "inpars.download", "hub", repo, filename, str(dest)]
+    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+
+
 def test_hub_files_reuse_the_cache_and_name_what_is_missing(tmp_path: Path, hub: FakeHub) -> None:
     data = b'{"doc_id": "d1", "query": "q"}\n' * 3
     publish_v2(hub, "scifact", data)
     hub.repos["inpars/generated-data"].files["small.txt"] = b"kept in git"
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("HF_ENDPOINT", hub.url)
-        env.setenv("HF_HOME", str(tmp_path / "hf"))
-        env.setenv("NO_PROXY", "127.0.0.1")
-        expected = hashlib.sha256(data).hexdigest()
-        assert fetch_hub_file("inpars/generated-data", "scifact/queries.jsonl",
-                              tmp_path / "a.jsonl") == expected  # fmt: skip
-        hub.requests.clear()
-        assert fetch_hub_file("inpars/generated-data", "scifact/queries.jsonl",
-                              tmp_path / "b.jsonl") == expected  # fmt: skip
-        assert (tmp_path / "b.jsonl").read_bytes() == data
-        assert not [r for r in hub.requests if "/resolve/" in r and r.startswith("GET")]
-        # A file kept in Git (not LFS) has no SHA-256 on the Hub: copied, said unverified.
-        assert fetch_hub_file("inpars/generated-data", "small.txt", tmp_path / "s.txt") is None
-        with pytest.raises(DownloadError, match=re.escape(
-            "nope/queries.jsonl from the Hub dataset inpars/generated-data: the repository has "
-            "no such file")):  # fmt: skip
-            fetch_hub_file("inpars/generated-data", "nope/queries.jsonl", tmp_path / "n.jsonl")
-        with pytest.raises(DownloadError, match="Repository Not Found"):
-            fetch_hub_file("inpars/nothing", "scifact/queries.jsonl", tmp_path / "n.jsonl")
+    home = tmp_path / "hf"
+
+    def fetch(repo: str, filename: str, dest: str):
+        return _fetch_from_hub(hub, home, repo, filename, tmp_path / dest)
+
+    first = fetch("inpars/generated-data", "scifact/queries.jsonl", "a.jsonl")
+    assert first.returncode == 0, first.stderr
+    assert "sha256 OK" in first.stderr
+    assert (tmp_path / "a.jsonl").read_bytes() == data
+    hub.requests.clear()
+    second = fetch("inpars/generated-data", "scifact/queries.jsonl", "b.jsonl")
+    assert second.returncode == 0, second.stderr
+    assert (tmp_path / "b.jsonl").read_bytes() == data
+    assert not [r for r in hub.requests if "/resolve/" in r and r.startswith("GET")]
+    # A file kept in Git (not LFS) has no SHA-256 on the Hub: copied, said unverified.
+    small = fetch("inpars/generated-data", "small.txt", "s.txt")
+    assert small.returncode == 0, small.stderr
+    assert "not verified" in small.stderr
+    missing = fetch("inpars/generated-data", "nope/queries.jsonl", "n.jsonl")
+    assert missing.returncode == 1
+    assert (
+        "nope/queries.jsonl from the Hub dataset inpars/generated-data: the repository has "
+        "no such file"
+    ) in missing.stderr
+    no_repo = fetch("inpars/nothing", "scifact/queries.jsonl", "n.jsonl")
+    assert no_repo.returncode == 1
+    assert "Repository Not Found" in no_repo.stderr
     assert not (tmp_path / "n.jsonl").exists()
 
 
