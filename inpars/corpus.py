@@ -495,6 +495,39 @@ def read_corpus(
     )
 
 
+@dataclass(kw_only=True)
+class CorpusFields:
+    """How a stage's config reads its ``corpus``: the format and the id, text and title fields.
+
+    A base of every config that reads a corpus, so that they all take the same settings
+    (``--corpus-format``, ``--id-field``, ``--text-field``, ``--title-field``) and read it
+    the same way, with :meth:`corpus_reader`. ``None`` means: from the file's name and the
+    format's usual fields.
+    """
+
+    corpus_format: str | None = None
+    id_field: str | None = None
+    text_field: str | None = None
+    title_field: str | None = None
+
+    def corpus_reader(self, path: str | Path | None = None) -> CorpusReader:
+        """A reader of the config's ``corpus`` with these settings.
+
+        ``path``: another corpus with the same fields, such as its expansion by
+        :mod:`inpars.expand`; its format is told from its name.
+        """
+        corpus = path if path is not None else getattr(self, "corpus", None)
+        if corpus is None:
+            raise InparsError("this needs a corpus (--corpus)")
+        return read_corpus(
+            corpus,
+            format=self.corpus_format if path is None else None,
+            id_field=self.id_field,
+            text_field=self.text_field,
+            title_field=self.title_field,
+        )
+
+
 def read_doc_ids(path: str | Path) -> list[str]:
     """Document ids listed one per line; blank lines and ``#`` comments are ignored.
 
@@ -796,6 +829,7 @@ def _is_int(text: str) -> bool:
 __all__ = [
     "CORPUS_FORMATS",
     "SAMPLE_CORPUS",
+    "CorpusFields",
     "CorpusReader",
     "CorpusWarning",
     "detect_format",

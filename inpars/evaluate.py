@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inpars import compat
 from inpars.artifacts import Artifact, file_input
+from inpars.cli import compat
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json, atomic_write_text, open_lines
 from inpars.progress import console_warnings, plain, print_error, say

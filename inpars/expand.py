@@ -73,12 +73,12 @@ from inpars.artifacts import (
     model_input,
     read_producer,
 )
+from inpars.cli.options import DefaultsHelpFormatter
 from inpars.corpus import ID_FIELDS, TEXT_FIELDS, CorpusReader, pick_field, read_corpus
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_open, read_jsonl
 from inpars.pair_scores import DEFAULT_SCORER, LOG_PROBS, PairScorer, record_log_prob_score
 from inpars.progress import (
-    DefaultsHelpFormatter,
     console_warnings,
     print_error,
     progress_bar,

@@ -67,7 +67,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from inpars import compat
 from inpars.artifacts import (
     Artifact,
     corpus_input,
@@ -77,6 +76,7 @@ from inpars.artifacts import (
     model_input,
     read_producer,
 )
+from inpars.cli import compat
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.consistency import RoundTripCheck
 from inpars.errors import InparsError, InputError

@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inpars import compat
 from inpars.artifacts import Artifact, corpus_input, file_input, jsonl_text, model_input
+from inpars.cli import compat
+from inpars.cli.options import DefaultsHelpFormatter
 from inpars.corpus import (
     CORPUS_FORMATS,
     CorpusReader,
@@ -65,7 +66,6 @@ from inpars.merge import order_generated
 from inpars.models import DEFAULT_MODEL
 from inpars.passages import DocumentPrompts, PassageSettings, add_passage_arguments
 from inpars.progress import (
-    DefaultsHelpFormatter,
     console_warnings,
     print_error,
     stderr_console,

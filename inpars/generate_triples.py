@@ -1,7 +1,7 @@
 """``python -m inpars.generate_triples``: the InPars toolkit's name for ``inpars.triples``.
 
 Takes the toolkit's flags (``--input``, ``--dataset``, ``--max_hits``, ...) as well as
-inpars' own; see :mod:`inpars.compat`.
+inpars' own; see :mod:`inpars.cli.compat`.
 """
 
 from __future__ import annotations

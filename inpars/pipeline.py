@@ -38,6 +38,7 @@ from typing import Any
 
 from inpars import irds
 from inpars.artifacts import Artifact, differences, file_input, read_producer
+from inpars.cli.options import DefaultsHelpFormatter
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
 from inpars.evaluate import DEFAULT_MEASURES, qrels_input
@@ -57,7 +58,6 @@ from inpars.pipeline_report import (
     print_results,
 )
 from inpars.progress import (
-    DefaultsHelpFormatter,
     console_warnings,
     print_error,
     stderr_console,

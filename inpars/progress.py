@@ -7,7 +7,6 @@ one holding ``[/quote]`` cannot break the output. Only inpars' own labels carry 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import warnings
@@ -140,16 +139,3 @@ def summary_table(title: str, rows: Iterable[tuple[str, str]] = ()) -> Any:
     for name, value in rows:
         table.add_row(name, value)
     return table
-
-
-class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """``--help`` with "(default: X)" after each flag, except where the help already says
-    what the default is, or there is none to say (None, a switch that is off)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        unset = action.default is None or action.default is False  # (0 is a default)
-        switch = action.nargs == 0  # --quiet, --no-prefix-cache: the help says what it does
-        if "default" in text.lower() or unset or switch or action.default == argparse.SUPPRESS:
-            return text
-        return super()._get_help_string(action) or text

@@ -7,7 +7,7 @@ Library use::
     summary = rerank(RerankConfig(queries="data/cranfield", corpus="data/cranfield",
                                   output="reranked.trec", model="my-reranker"))
 
-Command line: ``python -m inpars.rerank --help``.
+Command line: ``python -m inpars.rerank --help`` (:mod:`inpars.cli.rerank`).
 
 The first stage is BM25 (the index of :mod:`inpars.bm25`, built or reused) or any TREC run
 given with ``run``; its top ``depth`` documents per query are rescored. Document texts come
@@ -30,7 +30,6 @@ reranks only the queries whose id is in shard I of N (:mod:`inpars.shards`);
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -39,22 +38,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inpars import compat
 from inpars.artifacts import Artifact, CorpusFingerprint, file_input, model_input
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Searcher
-from inpars.bm25_corpus import Bm25Index, add_bm25_corpus_argument, ensure_bm25_index
-from inpars.corpus import read_corpus, read_qrels, read_queries
+from inpars.bm25_corpus import Bm25Index, ensure_bm25_index
+from inpars.corpus import CorpusFields, read_qrels, read_queries
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.io import atomic_write_text
-from inpars.progress import console_warnings, print_error, progress_bar, say, stderr_console
+from inpars.progress import progress_bar
 from inpars.records import Query
-from inpars.rerankers import available_kinds, load_reranker
+from inpars.rerankers import load_reranker
 from inpars.runs import format_run, rank_scores, read_rankings, read_run
-from inpars.shards import add_shard_argument, parse_shard
+from inpars.shards import parse_shard
 
 
 @dataclass
-class RerankConfig:
+class RerankConfig(CorpusFields):
     """Everything :func:`rerank` needs; the CLI flags map one to one."""
 
     queries: str  # BEIR folder (queries.jsonl), queries JSONL, or qid<TAB>text TSV
@@ -158,9 +156,9 @@ def prepare(
     the BM25 index it needs, built (or found up to date)."""
     with progress_bar(show_progress) as progress:
         index = ensure_bm25_index(
-            read_corpus(config.corpus),
+            config.corpus_reader(),
             config.index_path,
-            bm25_corpus=read_corpus(config.bm25_corpus) if config.bm25_corpus else None,
+            bm25_corpus=config.corpus_reader(config.bm25_corpus) if config.bm25_corpus else None,
             threads=config.threads,
             progress=progress,
         )
@@ -301,111 +299,7 @@ def _rerank_chunk(
     return "".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = compat.ArgumentParser(
-        command="rerank",
-        prog="python -m inpars.rerank",
-        description="Rerank the top --depth documents of a first stage (BM25 by default, or "
-        "--run) with a reranker (a model trained by inpars.train, a monoT5 or cross-encoder "
-        "checkpoint, or a bi-encoder) and write a TREC run. Rerun the same command to resume.",
-    )
-    parser.add_argument(
-        "--queries", required=True, help="BEIR folder, queries JSONL, or qid<TAB>text TSV"
-    )
-    parser.add_argument(
-        "--corpus", required=True, help="the corpus: BEIR folder, .jsonl, .tsv, .csv"
-    )
-    parser.add_argument("--output", required=True, help="the TREC run to write")
-    parser.add_argument(
-        "--model",
-        help="reranker: a folder from inpars.train, a hub id (castorini/monot5-base-msmarco-10k, "
-        "cross-encoder/ms-marco-MiniLM-L6-v2), or all-minilm-l6-v2 (bundled bi-encoder)",
-    )
-    parser.add_argument(
-        "--kind",
-        choices=available_kinds(),
-        help="reranker kind (default: told from the model: T5 is monot5, a sentence-transformers "
-        "folder is bi-encoder, anything else cross-encoder)",
-    )
-    parser.add_argument(
-        "--run", help="first-stage TREC run to rerank (default: BM25 over --corpus)"
-    )
-    add_bm25_corpus_argument(parser, "the reranker's texts")
-    parser.add_argument(
-        "--depth", type=int, default=100, help="documents reranked per query (default: %(default)s)"
-    )
-    parser.add_argument("--qrels", help="rerank only the queries judged in these qrels")
-    parser.add_argument(
-        "--batch-size", type=int, default=32, help="pairs per forward pass (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--queries-per-chunk",
-        type=int,
-        default=16,
-        help="queries scored and committed together; a crash loses at most one chunk "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--max-length", type=int, help="input tokens; only documents are cut (default: the model's)"
-    )
-    parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--dtype",
-        default="auto",
-        choices=("auto", "float32", "bfloat16", "float16"),
-        help="auto is bfloat16 (or float16) on CUDA, float32 on CPU (default: %(default)s)",
-    )
-    parser.add_argument("--index", help="BM25 index folder (default: --output with .bm25-index)")
-    parser.add_argument(
-        "--first-stage-output", help="also write the first stage's top --depth as a TREC run"
-    )
-    parser.add_argument(
-        "--k1", type=float, default=DEFAULT_K1, help="BM25 k1 (default: %(default)s)"
-    )
-    parser.add_argument("--b", type=float, default=DEFAULT_B, help="BM25 b (default: %(default)s)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=max(1, os.cpu_count() or 1),
-        help="BM25 search threads (default: the CPU count, %(default)s)",
-    )
-    parser.add_argument("--tag", help="run tag, the last column (default: inpars-<kind>)")
-    parser.add_argument("--overwrite", action="store_true", help="start again instead of resuming")
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
-    add_shard_argument(parser)
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> RerankConfig:
-    names = set(RerankConfig.__dataclass_fields__)
-    return RerankConfig(**{k: v for k, v in vars(args).items() if k in names})
-
-
-@console_warnings()
-def main(argv: list[str] | None = None) -> int:
-    console = stderr_console()
-    args = build_parser().parse_args(argv)
-    try:
-        summary = rerank(
-            config_from_args(args), overwrite=args.overwrite, show_progress=not args.quiet
-        )
-    except InparsError as exc:
-        print_error(exc, console)
-        return 2
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: rerun the same command to resume[/]")
-        return 130
-    say(
-        f"{args.output}:",
-        f"{summary.queries:,} queries ({summary.already_done:,} already done), "
-        f"{summary.pairs:,} pairs scored at {summary.pairs_per_second:,.1f} pairs/s, "
-        f"{summary.without_candidates} queries without candidates, {summary.seconds:,.1f} s",
-        console=console,
-    )
-    return 0
-
-
 if __name__ == "__main__":
+    from inpars.cli.rerank import main
+
     sys.exit(main())

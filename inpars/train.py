@@ -36,8 +36,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from inpars import compat
 from inpars.artifacts import Artifact, file_input, model_input
+from inpars.cli import compat
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.io import IndexedLines, open_lines
 from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table

@@ -53,7 +53,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from inpars import compat
 from inpars.artifacts import Appender, Artifact, file_entry, file_input, jsonl_text, manifest_path
 from inpars.bm25 import (
     DEFAULT_B,
@@ -64,6 +63,7 @@ from inpars.bm25 import (
     Ranking,
 )
 from inpars.bm25_corpus import Bm25Index, add_bm25_corpus_argument, ensure_bm25_index
+from inpars.cli import compat
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.filter import dedup_key, normalize_words
 from inpars.io import open_lines, read_jsonl

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from inpars.compat import translate
+from inpars.cli.compat import translate
 
 
 def test_toolkit_flags_become_inpars_flags(tmp_path: Path) -> None:
@@ -88,9 +88,9 @@ COMMANDS = ["generate", "filter", "triples", "train", "rerank", "evaluate"]
 def test_every_alias_names_a_real_flag(command: str) -> None:
     import importlib
 
-    from inpars.compat import _RENAMED
+    from inpars.cli.compat import _RENAMED
 
-    parser = importlib.import_module(f"inpars.{command}").build_parser()
+    parser = importlib.import_module(f"inpars.cli.{command}").build_parser()
     flags = {option for action in parser._actions for option in action.option_strings}
     for targets in _RENAMED[command].values():
         assert set(targets or ()) <= flags

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 import inpars.rerank as rerank_module
+from inpars.cli.rerank import main
 from inpars.errors import InparsError, InputError
-from inpars.rerank import RerankConfig, main, rerank
+from inpars.rerank import RerankConfig, rerank
 from inpars.runs import read_rankings, read_run
 
 from conftest import write_beir_collection, write_expansion
@@ -224,7 +225,9 @@ def test_rerank_killed_mid_run_resumes_to_the_uninterrupted_run(
         "--batch-size", "5", "--index", str(killed.index), "--threads", "2",
         "--first-stage-output", str(killed.first_stage_output), "--quiet",
     ]  # fmt: skip
-    child = KILL_ON_THIRD_SCORE + "sys.exit(rerank.main(sys.argv[1:]))\n"
+    child = (
+        KILL_ON_THIRD_SCORE + "from inpars.cli.rerank import main\nsys.exit(main(sys.argv[1:]))\n"
+    )
     done = subprocess.run([sys.executable, "-c", child, *argv], capture_output=True, text=True)
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert len(read_run(killed.output)) == 4  # two chunks of two queries committed

@@ -14,19 +14,19 @@ from inpars import __version__
 
 #: Each stage's command name -> the module whose ``main(argv)`` runs it, in pipeline order.
 STAGES: dict[str, str] = {
-    "generate": "inpars.generate",
-    "filter": "inpars.filter",
-    "triples": "inpars.triples",
-    "train": "inpars.train",
-    "rerank": "inpars.rerank",
-    "evaluate": "inpars.evaluate",
-    "pipeline": "inpars.pipeline",
-    "expand": "inpars.expand",
-    "dense": "inpars.dense.cli",
-    "search": "inpars.search",
-    "publish": "inpars.publish.cli",
-    "published": "inpars.published",
-    "merge": "inpars.merge",
+    "generate": "inpars.cli.generate",
+    "filter": "inpars.cli.filter",
+    "triples": "inpars.cli.triples",
+    "train": "inpars.cli.train",
+    "rerank": "inpars.cli.rerank",
+    "evaluate": "inpars.cli.evaluate",
+    "pipeline": "inpars.cli.pipeline",
+    "expand": "inpars.cli.expand",
+    "dense": "inpars.cli.dense",
+    "search": "inpars.cli.search",
+    "publish": "inpars.cli.publish",
+    "published": "inpars.cli.published",
+    "merge": "inpars.cli.merge",
 }
 
 _SUMMARIES = {
