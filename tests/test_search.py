@@ -352,7 +352,7 @@ def test_cli_reads_a_jsonl_corpus_with_its_own_field_names(
             "--threads", "1"]  # fmt: skip
     run = tmp_path / "run.trec"
     assert main([*argv, "--queries", str(queries), "--output", str(run)]) == 0
-    assert [d for d, _ in read_rankings(run)["x"]][0] == "p1"
+    assert next(d for d, _ in read_rankings(run)["x"]) == "p1"
     assert sorted(d for d, _ in read_rankings(run)["x"]) == ["p0", "p1", "p2"]
     assert main([*argv, "--k", "1", "shock waves"]) == 0
     out = capsys.readouterr().out
