@@ -70,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--k",
         type=int,
         default=None,
-        help="hits per query (default: 1000 for runs; printed queries show the top 10 of "
-        "that run, or the top --k of a --k run)",
+        help="hits per query (default: 1000): a run's depth; queries given as arguments are "
+        "searched the same way and print their top 10, or their top --k when it is given",
     )
     parser.add_argument(
         "--similarity",
