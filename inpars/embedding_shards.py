@@ -43,7 +43,7 @@ class ShardDocuments:
 
 
 def encode_shard(
-    corpus: str,
+    corpus: str | CorpusReader,
     folder: str | Path,
     shard: str,
     encoder: Any,
@@ -65,7 +65,7 @@ def encode_shard(
         raise InparsError("encode_shard needs a shard I/N")
     folder = Path(folder)
     (folder / SHARD_FILE).unlink(missing_ok=True)
-    reader = read_corpus(corpus)
+    reader = corpus if isinstance(corpus, CorpusReader) else read_corpus(corpus)
     index = ensure_embeddings(
         ShardDocuments(reader, parsed),
         encoder,
@@ -79,7 +79,7 @@ def encode_shard(
         folder / SHARD_FILE,
         {
             "shard": str(parsed),
-            "corpus": str(corpus),
+            "corpus": str(reader.path if isinstance(corpus, CorpusReader) else corpus),
             "corpus_file": file_entry(reader.file),
             "model": encoder.name,
             "model_fingerprint": index.model_fingerprint,

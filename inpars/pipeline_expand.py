@@ -220,7 +220,7 @@ def search_artifact(search: Any) -> Any:
     :class:`~inpars.artifacts.Artifact`: the settings that decide it and the fingerprints of
     the queries searched (as read), the corpus, the bi-encoder and the BM25 corpus."""
     from inpars.artifacts import Artifact, CorpusFingerprint, corpus_input, model_input
-    from inpars.corpus import read_corpus, read_qrels, read_queries
+    from inpars.corpus import read_qrels, read_queries
 
     judged = set(read_qrels(search.qrels)) if search.qrels else None
     queries = CorpusFingerprint()
@@ -229,11 +229,11 @@ def search_artifact(search: Any) -> Any:
             queries.add(query.id, query.text)
     inputs = {
         "queries": {"path": search.queries, "fingerprint": queries.hexdigest()},
-        "corpus": corpus_input(read_corpus(search.corpus)),
+        "corpus": corpus_input(search.corpus_reader()),
         "model": model_input(search.model),
     }
     if search.bm25_corpus:
-        inputs["bm25 corpus"] = corpus_input(read_corpus(search.bm25_corpus))
+        inputs["bm25 corpus"] = corpus_input(search.corpus_reader(search.bm25_corpus))
     decisive = (
         "k",
         "similarity",

@@ -112,6 +112,24 @@ def progress_bar(show: bool, *fields: str) -> Any:
     )
 
 
+@contextlib.contextmanager
+def library_progress(show: bool) -> Iterator[None]:
+    """With ``show=False``, the progress bars transformers draws itself (such as "Loading
+    weights") are off while the block runs; ``--quiet`` means quiet."""
+    if show:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 @functools.cache
 def _plain_table_class() -> type:
     from rich.table import Table

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
+from inpars.cli.dense import main
 from inpars.corpus import read_corpus
 from inpars.dense import (
     GenQConfig,
@@ -22,7 +23,6 @@ from inpars.dense import (
     fuse_with_bm25,
     gpl_columns,
     label_gpl,
-    main,
     read_labels,
     sample_query_negatives,
     score_spread,
@@ -545,3 +545,33 @@ def test_command_line(
     assert main([*train, "--output", str(tmp_path / "gpl"), *common]) == 2
     err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
     assert "labels-bad.jsonl:1, field 'margin': must be a finite number" in err
+
+
+def test_command_line_reads_a_jsonl_corpus_with_its_own_field_names(
+    pairs: tuple[Path, Path], tiny_bi_encoder: Path, tmp_path: Path
+) -> None:
+    """--corpus-format and the field flags reach genq, gpl-label and gpl-train."""
+    beir, queries = pairs
+    corpus = tmp_path / "docs.data"  # a name that does not say the format
+    rows = [{"pid": doc.id, "body": doc.text} for doc in read_corpus(beir)]
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    fields = ["--corpus", str(corpus), "--corpus-format", "jsonl", "--id-field", "pid",
+              "--text-field", "body"]  # fmt: skip
+    common = ["--model", str(tiny_bi_encoder), "--max-steps", "2", "--batch-size", "4",
+              "--device", "cpu", "--quiet"]  # fmt: skip
+    genq = ["genq", "--queries", str(queries), "--output", str(tmp_path / "genq"), *common]
+    assert main([*genq, *fields]) == 0
+    assert (tmp_path / "genq" / "inpars-reranker.json").is_file()
+    labels = tmp_path / "labels.jsonl"
+    teacher = build_tiny_cross_encoder(tmp_path / "teacher")
+    label = ["gpl-label", "--queries", str(queries), "--output", str(labels), "--teacher",
+             str(teacher), "--retriever", "bm25", "--index", str(tmp_path / "index"),
+             "--threads", "1", "--device", "cpu", "--quiet"]  # fmt: skip
+    assert main([*label, *fields]) == 0
+    written = read_labels(labels)
+    assert written and all(label.pos_id.startswith("doc-") for _, label in written)
+    train = ["gpl-train", "--labels", str(labels), "--output", str(tmp_path / "gpl"), *common]
+    assert main([*train, *fields]) == 0
+    assert (tmp_path / "gpl" / "inpars-reranker.json").is_file()
+    # Without the field names the corpus has no ids to read: an error, no traceback.
+    assert main([*train, "--corpus", str(corpus), "--corpus-format", "jsonl"]) == 2

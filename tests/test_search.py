@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inpars.cli.search import main, print_hits
 from inpars.corpus import read_corpus, read_qrels
 from inpars.errors import InparsError
 from inpars.evaluate import evaluate
@@ -20,8 +21,6 @@ from inpars.search import (
     ensure_embeddings,
     exact_top_k,
     fuse,
-    main,
-    print_hits,
     search_run,
 )
 
@@ -286,3 +285,76 @@ def test_interactive_hybrid_with_bm25_corpus_prints_the_original_passage(
     assert out.count("aeroacoustic") == 1  # the query's title, never the passage
     assert main(argv) == 2
     assert "--bm25-corpus goes with --hybrid" in capsys.readouterr().err
+
+
+def _printed_hits(out: str) -> list[tuple[str, str]]:
+    """(doc id, score) of each row of the tables print_hits printed, in order."""
+    import re
+
+    return re.findall(r"│\s*\d+\s*│\s*(\S+)\s*│\s*([0-9.]+)\s*│", out)
+
+
+@pytest.mark.parametrize("k", [None, "3"])
+def test_interactive_hybrid_prints_the_top_of_the_run_with_the_same_settings(
+    k: str | None,
+    collection: Path,
+    tiny_bi_encoder: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One hybrid search: the printed hits of a query are the run's first hits for it, with
+    the same flags (--k: the run's depth, and the hits printed; default 1000 and 10)."""
+    monkeypatch.setenv("COLUMNS", "200")
+    query = "what does a study say about shock wave"
+    queries = tmp_path / "queries.tsv"
+    queries.write_text(f"x\t{query}\n")
+    argv = ["--model", str(tiny_bi_encoder), "--corpus", str(collection), "--quiet",
+            "--embeddings", str(tmp_path / "emb"), "--device", "cpu", "--hybrid",
+            "--bm25-index", str(tmp_path / "bm25"), "--threads", "1", "--rrf-k", "5",
+            *(["--k", k] if k else [])]  # fmt: skip
+    assert main([*argv, "--queries", str(queries), "--output", str(tmp_path / "run.trec")]) == 0
+    capsys.readouterr()
+    assert main([*argv, query]) == 0
+    printed = _printed_hits(capsys.readouterr().out)
+    run = read_rankings(tmp_path / "run.trec")["x"]
+    shown = int(k or 10)
+    assert len(printed) == shown and len(run) == int(k or 30)  # 30 documents in all
+    assert printed == [(doc_id, f"{score:.4f}") for doc_id, score in run[:shown]]
+
+
+def test_quiet_prints_nothing_but_errors(
+    collection: Path, tiny_bi_encoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--model", str(tiny_bi_encoder), "--corpus", str(collection), "--device", "cpu",
+            "--embeddings", str(tmp_path / "emb"), "--queries", str(collection),
+            "--output", str(tmp_path / "run.trec"), "--k", "3"]  # fmt: skip
+    assert main([*argv, "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert main(argv) == 0
+    assert "inpars.search" in capsys.readouterr().err  # the summary, without --quiet
+
+
+def test_cli_reads_a_jsonl_corpus_with_its_own_field_names(
+    tiny_bi_encoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--corpus-format and the field flags: the run and the printed passages read them."""
+    corpus = tmp_path / "docs.data"  # a name that does not say the format
+    rows = [{"pid": f"p{i}", "body": f"passage {i} about {topic}", "heading": topic}
+            for i, topic in enumerate(["jet noise", "shock waves", "heat transfer"])]  # fmt: skip
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("x\tshock waves\n")
+    argv = ["--model", str(tiny_bi_encoder), "--corpus", str(corpus), "--quiet",
+            "--corpus-format", "jsonl", "--id-field", "pid", "--text-field", "body",
+            "--title-field", "heading", "--embeddings", str(tmp_path / "emb"),
+            "--device", "cpu", "--hybrid", "--bm25-index", str(tmp_path / "bm25"),
+            "--threads", "1"]  # fmt: skip
+    run = tmp_path / "run.trec"
+    assert main([*argv, "--queries", str(queries), "--output", str(run)]) == 0
+    assert next(d for d, _ in read_rankings(run)["x"]) == "p1"
+    assert sorted(d for d, _ in read_rankings(run)["x"]) == ["p0", "p1", "p2"]
+    assert main([*argv, "--k", "1", "shock waves"]) == 0
+    out = capsys.readouterr().out
+    assert "p1" in out and "passage 1 about shock waves" in out
+    assert main([*argv[:-2], "--k", "1", "--id-field", "id", "shock waves"]) == 2

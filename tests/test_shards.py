@@ -341,8 +341,8 @@ def test_dense_encoding_in_three_shards_merges_into_the_corpus_embeddings(tmp_pa
     reuses the merged folder without encoding anything."""
     import numpy as np
 
+    from inpars.cli.search import main as search_main
     from inpars.search import DenseEncoder, ensure_embeddings
-    from inpars.search import main as search_main
 
     collection = write_beir_collection(tmp_path / "collection")
     parts = [tmp_path / f"emb{i}" for i in range(SHARDS)]

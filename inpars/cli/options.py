@@ -121,8 +121,11 @@ def add_output_options(
     return group
 
 
-def add_shard_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """``--shard I/N`` (:mod:`inpars.shards`), checked as the command line is parsed."""
+def add_shard_option(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, help: str = SHARD_HELP
+) -> None:
+    """``--shard I/N`` (:mod:`inpars.shards`), checked as the command line is parsed;
+    ``help``: what a shard does where it is not the usual (``inpars search`` only encodes)."""
 
     def check(text: str) -> str:
         try:
@@ -131,7 +134,7 @@ def add_shard_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) 
             raise argparse.ArgumentTypeError(str(exc)) from None
         return text
 
-    parser.add_argument("--shard", default=None, metavar="I/N", type=check, help=SHARD_HELP)
+    parser.add_argument("--shard", default=None, metavar="I/N", type=check, help=help)
 
 
 def add_bm25_corpus_option(

@@ -11,7 +11,8 @@ Library use::
                              teacher="ce-scifact", output="gpl-labels.jsonl"))
     train_gpl(GplTrainConfig(labels="gpl-labels.jsonl", corpus="data/scifact", output="gpl"))
 
-Command line: ``python -m inpars.dense {genq,gpl-label,gpl-train} --help``.
+Command line: ``python -m inpars.dense {genq,gpl-label,gpl-train} --help``
+(:mod:`inpars.cli.dense`).
 
 **GenQ** (Thakur et al., BEIR 2021): the bi-encoder learns from (generated query, its
 document) pairs with MultipleNegativesRankingLoss: every other document of the batch is a
@@ -43,7 +44,6 @@ refused unless ``overwrite``. A finished folder is a sentence-transformers model
 both use it.
 """
 
-from inpars.dense.cli import build_parser, main, print_label_summary, print_train_summary
 from inpars.dense.config import (
     BATCH_SAMPLERS,
     BM25_RETRIEVER,
@@ -79,16 +79,12 @@ __all__ = [
     "GplLabelSummary",
     "GplTrainConfig",
     "ScaledSimilarity",
-    "build_parser",
     "document_texts",
     "fit_margin_scale",
     "fuse_with_bm25",
     "genq_columns",
     "gpl_columns",
     "label_gpl",
-    "main",
-    "print_label_summary",
-    "print_train_summary",
     "read_labels",
     "resolve_similarity",
     "sample_query_negatives",

@@ -1,8 +1,8 @@
-"""``python -m inpars.dense``: see :mod:`inpars.dense.cli`."""
+"""``python -m inpars.dense``: the command line of :mod:`inpars.cli.dense`."""
 
 import sys
 
-from inpars.dense.cli import main
+from inpars.cli.dense import main
 
 if __name__ == "__main__":
     sys.exit(main())

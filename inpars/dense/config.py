@@ -1,4 +1,8 @@
-"""The settings of GenQ and GPL training and of GPL labelling; the CLI flags map one to one."""
+"""The settings of GenQ and GPL training and of GPL labelling; the CLI flags map one to one.
+
+Each reads its ``corpus`` with the :class:`~inpars.corpus.CorpusFields` settings (format and
+id, text and title fields) through ``corpus_reader()``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1
+from inpars.corpus import CorpusFields
 from inpars.errors import InparsError, require_at_least_one
 from inpars.search import DEFAULT_MODEL, SIMILARITIES
 from inpars.training_run import PRECISIONS
@@ -71,7 +76,7 @@ class BiEncoderTrainConfig:
 
 
 @dataclass(kw_only=True)
-class GenQConfig(BiEncoderTrainConfig):
+class GenQConfig(BiEncoderTrainConfig, CorpusFields):
     """GenQ: MultipleNegativesRankingLoss on (query, positive[, BM25 negative]).
 
     Defaults are the sentence-transformers GenQ example's: batch 64, 3 epochs, learning rate
@@ -97,7 +102,7 @@ class GenQConfig(BiEncoderTrainConfig):
 
 
 @dataclass(kw_only=True)
-class GplTrainConfig(BiEncoderTrainConfig):
+class GplTrainConfig(BiEncoderTrainConfig, CorpusFields):
     """GPL training: MarginMSELoss on teacher-labelled (query, positive, negative) margins.
 
     Defaults follow GPL: batch 32, learning rate 2e-5, linear decay after warm-up. The
@@ -110,7 +115,7 @@ class GplTrainConfig(BiEncoderTrainConfig):
 
 
 @dataclass
-class GplLabelConfig:
+class GplLabelConfig(CorpusFields):
     """Everything :func:`label_gpl` needs; the CLI flags map one to one."""
 
     queries: str  # generated (or filtered) queries JSONL: doc_id, query

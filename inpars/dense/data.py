@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from inpars.corpus import CorpusReader
 from inpars.dense.config import GenQConfig, GplTrainConfig, _is_jsonl
 from inpars.errors import InputError
 from inpars.io import read_jsonl
@@ -44,8 +45,11 @@ def _optional_number(record: dict[str, Any], key: str, path: str, line: int) -> 
     return _checked_number(record, key, path, line) if record.get(key) is not None else 0.0
 
 
-def document_texts(corpus: str, wanted: dict[str, tuple[str, int, str]]) -> dict[str, str]:
-    """The contents of the ``wanted`` documents, in one streaming pass over the corpus.
+def document_texts(
+    corpus: str | CorpusReader, wanted: dict[str, tuple[str, int, str]]
+) -> dict[str, str]:
+    """The contents of the ``wanted`` documents, in one streaming pass over the corpus (a
+    path, or a reader with its format and fields).
 
     ``wanted`` maps each doc id to where it was first named (file, line, field).
 
@@ -54,14 +58,15 @@ def document_texts(corpus: str, wanted: dict[str, tuple[str, int, str]]) -> dict
     """
     from inpars.corpus import read_corpus
 
+    reader = read_corpus(corpus) if isinstance(corpus, (str, Path)) else corpus
     found: dict[str, str] = {}
-    for doc in read_corpus(corpus):
+    for doc in reader:
         if doc.id in wanted:
             found[doc.id] = doc.contents
     for doc_id, (path, line, key) in wanted.items():
         if doc_id not in found:
             raise InputError(
-                f"{key} {doc_id!r} is not in the corpus {corpus} (no such id, or a document "
+                f"{key} {doc_id!r} is not in the corpus {reader.path} (no such id, or a document "
                 "with empty title and text)",
                 path,
                 line,
@@ -107,7 +112,7 @@ def genq_columns(config: GenQConfig) -> dict[str, list[str]]:
     keyed = list(dict.fromkeys(keyed))
     if not keyed:
         raise InputError("no training examples", path)
-    texts = document_texts(str(config.corpus), wanted)
+    texts = document_texts(config.corpus_reader(), wanted)
     columns = {"query": [k[0] for k in keyed], "positive": [texts[k[1]] for k in keyed]}
     if config.triples is not None:
         columns["negative"] = [texts[k[2]] for k in keyed]
@@ -146,7 +151,7 @@ def gpl_columns(config: GplTrainConfig) -> dict[str, list[Any]]:
     for line, label in labels:
         wanted.setdefault(label.pos_id, (config.labels, line, "pos_id"))
         wanted.setdefault(label.neg_id, (config.labels, line, "neg_id"))
-    texts = document_texts(config.corpus, wanted)
+    texts = document_texts(config.corpus_reader(), wanted)
     return {
         "query": [label.query for _, label in labels],
         "positive": [texts[label.pos_id] for _, label in labels],

@@ -167,19 +167,18 @@ def label_gpl(
         InparsError: for bad settings, or an output written with other settings.
     """
     from inpars.bm25_corpus import ensure_bm25_index
-    from inpars.corpus import read_corpus
     from inpars.triples import read_query_rows, scan_queries
 
     config.check()
     start = time.perf_counter()
     summary = GplLabelSummary()
     query_index = scan_queries(config.queries)  # every record checked before any model
-    corpus = read_corpus(config.corpus)
+    corpus = config.corpus_reader()
     with progress_bar(show_progress) as progress:
         index = ensure_bm25_index(
             corpus,
             config.index_path,
-            bm25_corpus=read_corpus(config.bm25_corpus) if config.bm25_corpus else None,
+            bm25_corpus=config.corpus_reader(config.bm25_corpus) if config.bm25_corpus else None,
             threads=config.threads,
             progress=progress,
         )

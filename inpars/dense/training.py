@@ -6,11 +6,12 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from inpars.artifacts import Artifact, corpus_input, file_input, model_input
+from inpars.corpus import CorpusFields
 from inpars.dense.config import BiEncoderTrainConfig, GenQConfig, GplTrainConfig
 from inpars.dense.data import genq_columns, gpl_columns
 from inpars.errors import InparsError, InputError
@@ -78,6 +79,7 @@ def resolve_similarity(model: Any, similarity: str, scale: float | None) -> tupl
 
 
 _INPUT_FILES = ("queries", "triples", "labels")
+_CORPUS_FIELDS = tuple(f.name for f in fields(CorpusFields))
 
 
 def artifact(config: BiEncoderTrainConfig, stage: str) -> Artifact:
@@ -85,12 +87,11 @@ def artifact(config: BiEncoderTrainConfig, stage: str) -> Artifact:
     (``genq`` or ``gpl-train``): the settings that decide the weights, and the
     fingerprints of the training files, the corpus and the starting model. Where checkpoints
     go, how often, and the device are not settings: a run may resume with others."""
-    from inpars.corpus import read_corpus
-
     settings = asdict(config)
     inputs: dict[str, Any] = {"model": model_input(config.model)}
+    # The corpus fields are not settings: the corpus fingerprint holds what they read.
     for name in ("output", "model", "corpus", "device", "precision", "save_steps",
-                 "logging_steps", *_INPUT_FILES):  # fmt: skip
+                 "logging_steps", *_INPUT_FILES, *_CORPUS_FIELDS):  # fmt: skip
         value = settings.pop(name, None)
         if name in _INPUT_FILES and value is not None:
             if not Path(value).is_file():
@@ -98,7 +99,7 @@ def artifact(config: BiEncoderTrainConfig, stage: str) -> Artifact:
             inputs[name] = file_input(value)
     corpus = getattr(config, "corpus", None)
     if corpus is not None:
-        inputs["corpus"] = corpus_input(read_corpus(corpus))
+        inputs["corpus"] = corpus_input(config.corpus_reader())  # type: ignore[attr-defined]
     return Artifact(config.output, stage, settings, inputs)
 
 
