@@ -8,13 +8,13 @@ from typing import Any
 
 from inpars.bm25 import DEFAULT_B, DEFAULT_K1
 from inpars.bm25_corpus import add_bm25_corpus_argument
+from inpars.cli.train import add_run_arguments
 from inpars.dense.config import BATCH_SAMPLERS, GenQConfig, GplLabelConfig, GplTrainConfig
 from inpars.dense.labels import GplLabelSummary, label_gpl
 from inpars.dense.training import DenseTrainSummary, train_genq, train_gpl
 from inpars.errors import InparsError
 from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table
 from inpars.search import DEFAULT_MODEL, SIMILARITIES
-from inpars.train import add_run_arguments
 
 
 def _add_training_arguments(
