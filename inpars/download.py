@@ -19,12 +19,11 @@ Every output appears under its final name only when complete: a folder is writte
 destination under a hidden name and renamed; a file is copied to ``NAME.part`` and renamed.
 
 ``python -m inpars.download`` is the script's entry point into this module (exit status 1 when
-a download fails, with the reason on one line).
+a download fails, with the reason on one line; :mod:`inpars.cli.download`).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import os
@@ -293,47 +292,7 @@ def fetch_hub_file(repo_id: str, filename: str, dest: str | Path, *, revision: s
     return expected
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m inpars.download beir NAME DEST | msmarco-passage DEST | hub REPO FILE DEST``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m inpars.download",
-        description="The library half of download_data.sh (run that script instead).",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    beir = commands.add_parser("beir", help="a BEIR collection through ir_datasets")
-    beir.add_argument("name")
-    beir.add_argument("dest")
-    msmarco = commands.add_parser("msmarco-passage", help="MS MARCO passage through ir_datasets")
-    msmarco.add_argument("dest")
-    hub = commands.add_parser("hub", help="one file of a Hub dataset (snapshot_download)")
-    hub.add_argument("repo_id")
-    hub.add_argument("filename")
-    hub.add_argument("dest")
-    args = parser.parse_args(argv)
-    prog = "download_data.sh"
-    try:
-        if args.command == "beir":
-            write_beir(args.name, args.dest)
-            print(f"{prog}: ready: {args.dest} (from ir_datasets' beir/{args.name}, MD5-checked)",
-                  file=sys.stderr)  # fmt: skip
-        elif args.command == "msmarco-passage":
-            write_msmarco_passage(args.dest)
-            print(f"{prog}: ready: {args.dest} (from ir_datasets' msmarco-passage, MD5-checked)",
-                  file=sys.stderr)  # fmt: skip
-        else:
-            checked = fetch_hub_file(args.repo_id, args.filename, args.dest)
-            how = (
-                f"sha256 OK: {Path(args.dest).name}"
-                if checked
-                else "no SHA-256 on the Hub for this file: not verified"
-            )
-            print(f"{prog}: {how}", file=sys.stderr)
-            print(f"{prog}: ready: {args.dest}", file=sys.stderr)
-    except InparsError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
+    from inpars.cli.download import main
+
     sys.exit(main())

@@ -12,7 +12,7 @@ Library use::
     for row in compare(bm25, reranked):
         print(row.measure, row.baseline_mean, row.mean, row.p_value)
 
-Command line: ``python -m inpars.evaluate --help``.
+Command line: ``python -m inpars.evaluate --help`` (:mod:`inpars.cli.evaluate`).
 
 The measures are computed by ir_measures (with pytrec_eval, i.e. trec_eval's code), never
 here. Which queries count: every query of the qrels with at least one relevant judgment,
@@ -29,7 +29,6 @@ other runs are never silently replaced (``--overwrite`` replaces them).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import warnings
@@ -39,10 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from inpars.artifacts import Artifact, file_input
-from inpars.cli import compat
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json, atomic_write_text, open_lines
-from inpars.progress import console_warnings, plain, print_error, say
 from inpars.published import read_generated_queries
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
@@ -345,122 +342,7 @@ def reports_to_json(reports: Sequence[RunReport], config: EvaluateConfig) -> dic
     }
 
 
-def print_reports(reports: Sequence[RunReport], console: Any, alpha: float = 0.05) -> None:
-    """A table: one row per run, one column per measure; p-values against the first run."""
-    from rich.table import Table
-
-    first = reports[0].evaluation
-    table = Table(
-        title=plain(
-            f"{len(first.query_ids)} queries; p: paired t-test against {reports[0].label}, "
-            f"* p < {alpha}"
-        )
-    )
-    table.add_column("run", style="bold")
-    for measure in first.measures:
-        table.add_column(measure, justify="right")
-    for report in reports:
-        cells = []
-        for i, measure in enumerate(report.evaluation.measures):
-            text = f"{report.evaluation.mean(measure):.4f}"
-            if report.comparisons is not None:
-                p_value = report.comparisons[i].p_value
-                text += f" (p={p_value:.3f}){'*' if p_value < alpha else ''}"
-            cells.append(text)
-        table.add_row(plain(report.label), *cells)
-    console.print(table)
-    for report in reports:
-        if report.evaluation.missing:
-            say(
-                f"{report.label}:",
-                f"{report.evaluation.missing} judged queries have no results in the run (scored 0)",
-                "yellow",
-                console,
-            )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = compat.ArgumentParser(
-        command="evaluate",
-        prog="python -m inpars.evaluate",
-        description="Score TREC runs against qrels with ir_measures (trec_eval's code): "
-        "nDCG@10, MRR@10 (RR@10), Recall@100/1000, MAP by default. With several --run, the "
-        "first is the baseline and each other run is compared with it by a paired t-test "
-        "per measure. Every judged query counts; one missing from a run scores 0.",
-    )
-    parser.add_argument(
-        "--qrels",
-        required=True,
-        help="BEIR folder (qrels/test.tsv), BEIR qrels TSV, or TREC qrels file",
-    )
-    parser.add_argument(
-        "--run",
-        dest="runs",
-        action="append",
-        required=True,
-        help="a TREC run (qid Q0 docid rank score tag); repeat to compare runs",
-    )
-    parser.add_argument(
-        "--measures",
-        nargs="+",
-        default=list(DEFAULT_MEASURES),
-        help="ir_measures names (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--exclude-queries",
-        help="leave these queries out: generated queries JSONL (their fewshot_ids) or a "
-        "file of query ids, one per line",
-    )
-    parser.add_argument("--per-query", help="write per-query values to this TSV")
-    parser.add_argument("--json", help="write means and p-values to this JSON file")
-    parser.add_argument(
-        "--plot",
-        metavar="FILE",
-        help="draw each run's per-query difference from the first run (sorted bars) into this PNG",
-    )
-    parser.add_argument(
-        "--plot-measure",
-        metavar="MEASURE",
-        help="the measure --plot draws (default: the first of --measures)",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace outputs written by another evaluation (other runs, qrels or measures)",
-    )
-    parser.add_argument(
-        "--alpha",
-        type=float,
-        default=0.05,
-        help="significance level marked with * (default: %(default)s)",
-    )
-    return parser
-
-
-@console_warnings()
-def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
-    args = build_parser().parse_args(argv)
-    console = Console()
-    config = EvaluateConfig(
-        qrels=args.qrels,
-        runs=args.runs,
-        measures=args.measures,
-        exclude_queries=args.exclude_queries,
-        per_query=args.per_query,
-        json=args.json,
-        plot=args.plot,
-        plot_measure=args.plot_measure,
-    )
-    try:
-        reports = evaluate_runs(config, overwrite=args.overwrite)
-    except InparsError as exc:
-        print_error(exc)
-        return 2
-    print_reports(reports, console, args.alpha)
-    return 0
-
-
 if __name__ == "__main__":
+    from inpars.cli.evaluate import main
+
     sys.exit(main())

@@ -23,12 +23,12 @@ again. Importing this module is cheap; nothing Java-related happens until a func
 
 ``python -m inpars.java`` prints the runtime chosen; ``python -m inpars.java -m MODULE ARGS``
 runs a Pyserini command-line module (e.g. ``pyserini.search.lucene``) after the setup, which
-``python -m pyserini...`` alone cannot do.
+``python -m pyserini...`` alone cannot do (:func:`run_module`; the command line is
+:mod:`inpars.cli.java`).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import re
@@ -354,47 +354,21 @@ def load_pyserini(min_version: int = MIN_JAVA_VERSION) -> Pyserini:
         return _PYSERINI
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m inpars.java",
-        description="Show the Java runtime inpars chooses for Pyserini, or run a Pyserini "
-        "command-line module with that setup applied (plain `python -m pyserini...` fails "
-        "when the system Java is older than 21).",
-        epilog="Example: python -m inpars.java -m pyserini.search.lucene --help",
-    )
-    parser.add_argument(
-        "-m",
-        dest="module",
-        metavar="MODULE",
-        help="run this module (e.g. pyserini.index.lucene) after the JVM setup; every "
-        "argument after MODULE is passed to it unread",
-    )
-    return parser
+def run_module(module: str, args: Sequence[str]) -> None:
+    """Runs the command-line module ``module`` (e.g. ``pyserini.search.lucene``) with ``args``
+    as ``python -m module args`` would, after :func:`prepare_jvm` (which plain ``python -m
+    pyserini...`` lacks).
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    # "-m MODULE ..." hands everything after MODULE to the module, --help included.
-    module, rest = (args[1], args[2:]) if len(args) >= 2 and args[0] == "-m" else (None, [])
-    if module is None:
-        build_parser().parse_args(args)
-    try:
-        setup = prepare_jvm()
-        if module is None:
-            runtime = setup.runtime
-            if runtime is not None:
-                print(f"Java {runtime.version} from {runtime.source}: {runtime.home}")
-            for option in setup.dropped_options:
-                print(f"dropped JVM option {option} (the runtime lacks the module)")
-            return 0
-        with _placeholder_openai_key():
-            sys.argv = [module, *rest]
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
-    except InparsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    Raises:
+        InparsError: when no Java runtime fits (:func:`prepare_jvm`).
+    """
+    prepare_jvm()
+    with _placeholder_openai_key():
+        sys.argv = [module, *args]
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
+    from inpars.cli.java import main
+
     sys.exit(main())

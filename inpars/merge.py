@@ -1,6 +1,6 @@
 """Merge the parts of a sharded run into the file an unsharded run writes.
 
-Command line::
+Command line (:mod:`inpars.cli.merge`)::
 
     python -m inpars.merge --output queries.jsonl queries.0.jsonl queries.1.jsonl queries.2.jsonl
 
@@ -37,7 +37,6 @@ parts, their sizes and SHA-256.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -58,7 +57,6 @@ from inpars.artifacts import (
 )
 from inpars.embedding_shards import is_embeddings_part, merge_embeddings
 from inpars.errors import InparsError
-from inpars.progress import console_warnings, print_error, say, stderr_console
 from inpars.shards import Shard, parse_shard, shard_of
 
 _STAGES = ("generate", "triples", "rerank")
@@ -420,36 +418,7 @@ def merge(
     return checked
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m inpars.merge",
-        description="Combine the parts of a sharded inpars.generate, inpars.triples or "
-        "inpars.rerank run (--shard 0/N .. N-1/N) into the file an unsharded run writes, after "
-        "checking that every part is complete, made with the same settings and inputs, and "
-        "that they are exactly shards 0..N-1.",
-    )
-    parser.add_argument("parts", nargs="+", help="the parts' --output files, in any order")
-    parser.add_argument("--output", required=True, help="the merged file to write")
-    parser.add_argument("--corpus", help="generate: the corpus, where the recorded path fails")
-    parser.add_argument(
-        "--queries", help="triples, rerank: the queries file, where the recorded path fails"
-    )
-    return parser
-
-
-@console_warnings()
-def main(argv: list[str] | None = None) -> int:
-    console = stderr_console()
-    args = build_parser().parse_args(argv)
-    try:
-        parts = merge(args.parts, args.output, corpus=args.corpus, queries=args.queries)
-    except InparsError as exc:
-        print_error(exc, console)
-        return 2
-    stage = parts[0].stage if parts else "dense-embeddings"
-    say(f"{args.output}:", f"merged {len(args.parts)} {stage} parts", console=console)
-    return 0
-
-
 if __name__ == "__main__":
+    from inpars.cli.merge import main
+
     sys.exit(main())

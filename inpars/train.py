@@ -6,7 +6,7 @@ Library use::
 
     summary = train(TrainConfig(triples="triples.tsv", output="reranker", kind="cross-encoder"))
 
-Command line: ``python -m inpars.train --help``.
+Command line: ``python -m inpars.train --help`` (:mod:`inpars.cli.train`).
 
 The loop is Hugging Face's ``Trainer`` (AdamW, gradient accumulation, mixed precision,
 checkpoints that hold the optimizer, scheduler, RNG states and data position); inpars adds the
@@ -27,7 +27,6 @@ or ``accelerate launch``; ``--batch-size`` stays the global batch (see
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -37,10 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from inpars.artifacts import Artifact, file_input, model_input
-from inpars.cli import compat
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.io import IndexedLines, open_lines
-from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table
 from inpars.rerankers import available_kinds, reranker_class
 from inpars.rerankers.base import Reranker
 from inpars.training_run import (
@@ -363,150 +360,7 @@ def train(
     )
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, *, save_steps: int) -> None:
-    """The flags every training command shares: checkpoints, logging, seed, device, precision."""
-    parser.add_argument(
-        "--save-steps",
-        type=int,
-        default=save_steps,
-        help="checkpoint every N steps (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--logging-steps",
-        type=int,
-        default=10,
-        help="log the loss every N steps (default: %(default)s)",
-    )
-    parser.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
-    parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=PRECISIONS,
-        help="mixed precision; auto is bf16 (or fp16) on CUDA, fp32 on CPU (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="delete the output folder and start again"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = compat.ArgumentParser(
-        command="train",
-        prog="python -m inpars.train",
-        description="Fine-tune a reranker (monoT5, cross-encoder or bi-encoder) on training "
-        "triples (inpars.triples' TSV). Defaults mirror InPars' monoT5 fine-tuning. "
-        "Checkpoints are saved every --save-steps; rerun the same command to resume.",
-    )
-    parser.add_argument("--triples", required=True, help="TSV: query<TAB>positive<TAB>negative")
-    parser.add_argument("--output", required=True, help="folder for the trained model")
-    parser.add_argument(
-        "--kind",
-        default="monot5",
-        choices=available_kinds(),
-        help="reranker kind (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--model",
-        help="starting model: folder, hub id, or all-minilm-l6-v2 (bundled). Default: the "
-        "kind's, t5-base for monot5 (needs the hub), all-minilm-l6-v2 otherwise",
-    )
-    parser.add_argument(
-        "--learning-rate",
-        type=float,
-        help="peak learning rate (default: the kind's: monot5 3e-4 as InPars, 2e-5 otherwise)",
-    )
-    parser.add_argument(
-        "--weight-decay", type=float, default=5e-5, help="AdamW weight decay (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=64,
-        help="triples per optimizer step over all devices together (under torchrun or "
-        "accelerate launch too); each holds 2 examples, so 64 = InPars' 128 "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--micro-batch-size",
-        type=int,
-        default=8,
-        help="triples per forward pass on each device; batch-size / (micro-batch-size x "
-        "devices) passes are accumulated per step (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--epochs", type=float, default=1.0, help="passes over the triples (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--max-steps", type=int, help="stop after this many optimizer steps (overrides --epochs)"
-    )
-    parser.add_argument(
-        "--scheduler",
-        default="constant",
-        help="learning-rate schedule, a transformers name: constant, linear, cosine, ... "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--warmup-ratio",
-        type=float,
-        default=0.0,
-        help="warm-up fraction of the steps (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--max-length", type=int, help="input tokens; only documents are cut (default: the kind's)"
-    )
-    add_run_arguments(parser, save_steps=100)
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    names = set(TrainConfig.__dataclass_fields__)
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-
-
-def print_summary(summary: TrainSummary, console: Any) -> None:
-    rows = [
-        ("kind", summary.kind),
-        ("starting model", summary.model),
-        ("triples", f"{summary.triples:,}"),
-        ("optimizer steps", f"{summary.steps:,}"),
-        ("resumed from", summary.resumed_from or "-"),
-        ("last logged loss", "-" if summary.final_loss is None else f"{summary.final_loss:.4f}"),
-        ("seconds", f"{summary.seconds:,.1f}"),
-    ]
-    console.print(summary_table(f"inpars.train → {summary.output}", rows))
-
-
-@console_warnings()
-def main(argv: list[str] | None = None) -> int:
-    console = stderr_console()
-    args = build_parser().parse_args(argv)
-    try:
-        summary = train(
-            config_from_args(args), overwrite=args.overwrite, show_progress=not args.quiet
-        )
-    except InparsError as exc:
-        print_error(exc, console)
-        return 2
-    except KeyboardInterrupt:
-        console.print(
-            "[yellow]interrupted: rerun the same command to resume from the last checkpoint[/]"
-        )
-        return 130
-    if not is_main_process():  # one report, not one per process
-        return 0
-    if summary.already_trained:
-        say(
-            f"{summary.output}:",
-            "already trained with these settings (--overwrite to redo)",
-            console=console,
-        )
-    print_summary(summary, console)
-    return 0
-
-
 if __name__ == "__main__":
+    from inpars.cli.train import main
+
     sys.exit(main())

@@ -38,11 +38,12 @@ occurrence stands). With ``--shard I/N`` a run takes only the records whose ``do
 shard I of N (:mod:`inpars.shards`); it still reads every record to know each query's
 positives, so every part excludes the same documents. ``python -m inpars.merge`` combines
 the N parts into the files of an unsharded run.
+
+Command line: ``python -m inpars.triples --help`` (:mod:`inpars.cli.triples`).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import random
@@ -53,36 +54,29 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from inpars.artifacts import Appender, Artifact, file_entry, file_input, jsonl_text, manifest_path
+from inpars.artifacts import Appender, Artifact, file_entry, file_input, jsonl_text
 from inpars.bm25 import (
     DEFAULT_B,
     DEFAULT_K1,
-    STEMMERS,
     Bm25Searcher,
     IndexSettings,
     Ranking,
 )
-from inpars.bm25_corpus import Bm25Index, add_bm25_corpus_argument, ensure_bm25_index
-from inpars.cli import compat
+from inpars.bm25_corpus import Bm25Index, ensure_bm25_index
+from inpars.corpus import CorpusFields
 from inpars.errors import InparsError, InputError, require_at_least_one
 from inpars.filter import dedup_key, normalize_words
 from inpars.io import open_lines, read_jsonl
-from inpars.progress import (
-    console_warnings,
-    print_error,
-    progress_bar,
-    say,
-    stderr_console,
-    summary_table,
-)
+from inpars.progress import progress_bar
 from inpars.published import RecordNormalizer
 from inpars.records import Triple, to_dict
-from inpars.shards import add_shard_argument, parse_shard
+from inpars.shards import parse_shard
 
 
-@dataclass(frozen=True)
-class TriplesConfig:
-    """Everything :func:`make_triples` needs; the CLI flags map one to one."""
+@dataclass
+class TriplesConfig(CorpusFields):
+    """Everything :func:`make_triples` needs; the CLI flags map one to one (the corpus's
+    format and fields: :class:`~inpars.corpus.CorpusFields`)."""
 
     queries: str
     corpus: str
@@ -90,10 +84,6 @@ class TriplesConfig:
     jsonl: str | None = None  # default: the TSV path with a .jsonl suffix
     index: str | None = None  # default: the TSV path with a .bm25-index suffix
     bm25_corpus: str | None = None  # the corpus BM25 mines from (e.g. expanded; bm25_corpus)
-    corpus_format: str | None = None
-    id_field: str | None = None
-    text_field: str | None = None
-    title_field: str | None = None
     depth: int = 1000
     negatives_per_query: int = 1
     seed: int = 0
@@ -141,20 +131,11 @@ class TriplesConfig:
 
     def bm25_index(self, progress: Any = None) -> Bm25Index:
         """The index negatives are mined from, built or found up to date (of ``bm25_corpus``
-        when given, then with the corpus's texts; an expansion keeps its corpus's format and
-        fields, so both are read the same way)."""
-        from inpars.corpus import read_corpus
-
-        fields = {
-            "format": self.corpus_format,
-            "id_field": self.id_field,
-            "text_field": self.text_field,
-            "title_field": self.title_field,
-        }
+        when given, read with the corpus's fields, then with the corpus's texts)."""
         return ensure_bm25_index(
-            read_corpus(self.corpus, **fields),
+            self.corpus_reader(),
             self.index_path,
-            bm25_corpus=read_corpus(self.bm25_corpus, **fields) if self.bm25_corpus else None,
+            bm25_corpus=self.corpus_reader(self.bm25_corpus) if self.bm25_corpus else None,
             settings=self.index_settings,
             threads=self.threads,
             rebuild=self.rebuild_index,
@@ -486,141 +467,7 @@ def _process_batch(
     summary.triples += len(records)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = compat.ArgumentParser(
-        command="triples",
-        prog="python -m inpars.triples",
-        description="Mine BM25 negatives for synthetic queries and write training triples: "
-        "a TSV 'query<TAB>positive text<TAB>negative text' (what monoT5 training reads) and "
-        "JSON Lines with ids, ranks and scores. Builds (or reuses) a Lucene index of the "
-        "corpus with Pyserini. Rerun the same command to resume.",
-    )
-    parser.add_argument(
-        "--queries",
-        required=True,
-        help="JSON Lines with 'query' and 'doc_id' (inpars.filter or inpars.generate output)",
-    )
-    parser.add_argument(
-        "--corpus",
-        required=True,
-        help="the corpus the queries came from: BEIR folder, .jsonl, .tsv or .csv (or 'sample')",
-    )
-    parser.add_argument("--output", required=True, help="the triples TSV to write")
-    parser.add_argument(
-        "--jsonl", help="the triples JSON Lines to write (default: --output with .jsonl)"
-    )
-    parser.add_argument(
-        "--index",
-        help="Lucene index folder, reused while the corpus and index settings are unchanged "
-        "(default: --output with .bm25-index)",
-    )
-    add_bm25_corpus_argument(
-        parser,
-        "the triples' texts",
-        "Negatives mined from an expansion are documents whose synthetic queries resemble the "
-        "query: harder, and likelier unjudged positives (off by default, as in InPars)",
-    )
-    parser.add_argument("--corpus-format", choices=["beir", "jsonl", "tsv", "csv"])
-    parser.add_argument("--id-field", help="corpus id field (JSONL/CSV)")
-    parser.add_argument("--text-field", help="corpus text field (JSONL/CSV)")
-    parser.add_argument("--title-field", help="corpus title field (JSONL/CSV)")
-    parser.add_argument(
-        "--depth",
-        type=int,
-        default=1000,
-        help="BM25 hits to sample negatives from (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--negatives-per-query",
-        type=int,
-        default=1,
-        help="negatives per query, each giving one triple (InPars: 1) (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="random seed for sampling (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--k1", type=float, default=DEFAULT_K1, help="BM25 k1 (default: %(default)s)"
-    )
-    parser.add_argument("--b", type=float, default=DEFAULT_B, help="BM25 b (default: %(default)s)")
-    parser.add_argument(
-        "--stemmer",
-        choices=list(STEMMERS),
-        default="porter",
-        help="stemmer for the index and queries (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--keep-stopwords", action="store_true", help="index and search stop words too"
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=max(1, os.cpu_count() or 1),
-        help="search and indexing threads (default: the CPU count, %(default)s)",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=1000,
-        help="queries searched and written per batch; a crash loses at most one batch "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--rebuild-index", action="store_true", help="rebuild the index even if up to date"
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="delete existing outputs and start again instead of resuming",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
-    add_shard_argument(parser)
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> TriplesConfig:
-    names = set(TriplesConfig.__dataclass_fields__)
-    return TriplesConfig(**{k: v for k, v in vars(args).items() if k in names})
-
-
-def print_summary(summary: TriplesSummary, config: TriplesConfig, console: Any) -> None:
-    index = "reused" if summary.index_reused else f"built ({summary.index_reason})"
-    rows = [
-        ("index", f"{index}, {summary.index_documents:,} docs, {summary.index_seconds:.1f} s"),
-        ("query records read", f"{summary.queries_read:,}"),
-        ("skipped: already done", f"{summary.already_done:,}"),
-        ("skipped: repeated in input", f"{summary.repeated:,}"),
-        ("queries searched", f"{summary.queries_searched:,}"),
-        ("triples written", f"{summary.triples:,}"),
-        ("queries short of negatives", f"{summary.short:,}"),
-        ("queries without negatives", f"{summary.without_negatives:,}"),
-        (f"positive in BM25 top {config.depth}", f"{summary.positive_in_top:,}"),
-        ("search seconds", f"{summary.search_seconds:,.1f}"),
-        ("seconds", f"{summary.seconds:,.1f}"),
-        ("queries/s (index excluded)", f"{summary.queries_per_second:,.1f}"),
-    ]
-    console.print(summary_table(f"inpars.triples → {config.output}", rows))
-    say("TSV:", config.output, console=console)
-    say("JSON Lines:", config.jsonl_path, console=console)
-
-
-@console_warnings()
-def main(argv: list[str] | None = None) -> int:
-    console = stderr_console()
-    args = build_parser().parse_args(argv)
-    config = config_from_args(args)
-    try:
-        summary = make_triples(config, show_progress=not args.quiet)
-    except InparsError as exc:
-        print_error(exc, console)
-        return 2
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: rerun the same command to resume[/]")
-        return 130
-    print_summary(summary, config, console)
-    say("manifest:", manifest_path(config.output), console=console)
-    return 0
-
-
 if __name__ == "__main__":
+    from inpars.cli.triples import main
+
     sys.exit(main())

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from images import columns_with_colour, png_size
 
+from inpars.cli.evaluate import main
 from inpars.errors import InparsError
-from inpars.evaluate import compare, evaluate, main, paired_t_test, read_excluded_ids
+from inpars.evaluate import compare, evaluate, paired_t_test, read_excluded_ids
 
 from conftest import shared_collection
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from inpars.evaluate import main as evaluate_main
+from inpars.cli.evaluate import main as evaluate_main
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "expansion_table.py"
 

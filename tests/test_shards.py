@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from test_triples import make_docs, make_queries, write_jsonl
 
+from inpars.cli.merge import main as merge_main
 from inpars.corpus import read_corpus
 from inpars.engines.hf import HFEngine
 from inpars.errors import InparsError
 from inpars.generate import GenerateConfig, generate
-from inpars.merge import main as merge_main
 from inpars.merge import merge
 from inpars.rerank import RerankConfig, rerank
 from inpars.shards import Shard, in_shard, parse_shard, shard_of

@@ -11,9 +11,10 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
+from inpars.cli.train import main
 from inpars.errors import InparsError, InputError
 from inpars.rerankers import load_reranker
-from inpars.train import TrainConfig, main, train
+from inpars.train import TrainConfig, train
 
 from conftest import write_learnable_triples
 
@@ -215,7 +216,7 @@ def test_triples_edited_in_place_are_a_changed_input(
 KILL_AT_STEP = """
 import os, signal, sys
 from transformers import Trainer
-import inpars.train as train
+from inpars.cli.train import main
 step, where = int(sys.argv[1]), sys.argv[2]
 real = Trainer._save_rng_state if where == "mid-save" else Trainer._maybe_log_save_evaluate
 def killing(self, *args, **kwargs):
@@ -226,7 +227,7 @@ def killing(self, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
     return result
 setattr(Trainer, real.__name__, killing)
-sys.exit(train.main(sys.argv[3:]))
+sys.exit(main(sys.argv[3:]))
 """
 
 

@@ -17,9 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inpars.bm25 import Ranking
+from inpars.cli.triples import main
 from inpars.corpus import read_corpus
 from inpars.errors import InparsError, InputError
-from inpars.triples import TriplesConfig, main, make_triples, query_rng, sample_negatives
+from inpars.triples import TriplesConfig, make_triples, query_rng, sample_negatives
 
 from conftest import write_beir_corpus, write_expansion
 
@@ -287,6 +288,28 @@ def test_help_explains_flags(capsys: pytest.CaptureFixture) -> None:
     text = capsys.readouterr().out
     for flag in ("--depth", "--negatives-per-query", "--seed", "--k1", "--b", "--threads"):
         assert flag in text
+
+
+def test_a_jsonl_corpus_with_its_own_field_names_through_the_command_line(
+    shared: dict[str, Path], tmp_path: Path
+) -> None:
+    """--id-field, --text-field and --title-field: the same documents in a JSON Lines file
+    with other field names give the triples of the BEIR folder."""
+    corpus = write_jsonl(
+        tmp_path / "docs.jsonl",
+        [{"pid": i, "heading": title, "passage": text} for i, title, text in make_docs()],
+    )
+    beir = config_for(shared, tmp_path / "beir")
+    out = tmp_path / "jsonl" / "triples.tsv"
+    for folder in (tmp_path / "beir", out.parent):
+        folder.mkdir()
+    make_triples(beir)
+    argv = ["--queries", str(shared["queries"]), "--corpus", str(corpus), "--output", str(out),
+            "--id-field", "pid", "--text-field", "passage", "--title-field", "heading",
+            "--depth", "30", "--threads", "2", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    assert out.read_text() == Path(beir.output).read_text()
+    assert out.with_suffix(".jsonl").read_text() == beir.jsonl_path.read_text()
 
 
 def test_bm25_corpus_mines_negatives_from_the_expansion_with_the_corpus_texts(

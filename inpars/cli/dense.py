@@ -18,18 +18,18 @@ from inpars.cli.options import (
     config_from_args,
     stage_parser,
 )
+from inpars.cli.train import add_run_options
 from inpars.dense.config import BATCH_SAMPLERS, GenQConfig, GplLabelConfig, GplTrainConfig
 from inpars.dense.labels import GplLabelSummary, label_gpl
 from inpars.dense.training import DenseTrainSummary, train_genq, train_gpl
 from inpars.progress import library_progress, say, stderr_console, summary_table
 from inpars.search import DEFAULT_MODEL, SIMILARITIES
-from inpars.train import add_run_arguments
 
 
 def _add_training_arguments(
     parser: argparse.ArgumentParser, *, batch_size: int, epochs: float
 ) -> None:
-    parser.add_argument("--output", required=True, help="folder for the trained model")
+    add_output_options(parser, help="folder for the trained model")
     parser.add_argument(
         "--model",
         default=DEFAULT_MODEL,
@@ -76,7 +76,7 @@ def _add_training_arguments(
         "for gpl-train the least-squares fit of the starting model's margins to the "
         "teacher's, so the loss starts in the teacher's units)",
     )
-    add_run_arguments(parser, save_steps=500)
+    add_run_options(parser, save_steps=500)
 
 
 def build_parser() -> argparse.ArgumentParser:
