@@ -135,7 +135,6 @@ def run_expansion(
     """
     from inpars import expand as expand_stage
     from inpars import rerank as rerank_stage
-    from inpars.corpus import read_corpus
     from inpars.evaluate import evaluate
     from inpars.expand import ExpandConfig
     from inpars.runs import read_run
@@ -151,7 +150,7 @@ def run_expansion(
     )  # fmt: skip
     seconds["expand"] = steps.run(
         "expand",
-        expand_stage.artifact(expanded, read_corpus(collection)),
+        expand_stage.artifact(expanded, expanded.corpus_reader()),
         lambda overwrite: expand_stage.expand(
             expanded, overwrite=overwrite, show_progress=show_progress
         ),
