@@ -7,7 +7,7 @@ Library use::
     summary = expand(ExpandConfig(corpus="data/cranfield", queries="queries.jsonl",
                                   output="cranfield-expanded", drop_fraction=0.3))
 
-Command line: ``python -m inpars.expand --help``.
+Command line: ``python -m inpars.expand --help`` (:mod:`inpars.cli.expand`).
 
 Input: a corpus (BEIR folder, JSON Lines or TSV; see :mod:`inpars.corpus`) and the queries
 generated for its documents: ``inpars.generate`` or ``inpars.filter`` output, or a file the
@@ -53,7 +53,6 @@ pass 2 holds one score per pair; the corpus itself is streamed, one document at 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shutil
@@ -69,23 +68,14 @@ from inpars.artifacts import (
     file_entry,
     file_input,
     jsonl_text,
-    manifest_path,
     model_input,
     read_producer,
 )
-from inpars.cli.options import DefaultsHelpFormatter
-from inpars.corpus import ID_FIELDS, TEXT_FIELDS, CorpusReader, pick_field, read_corpus
+from inpars.corpus import ID_FIELDS, TEXT_FIELDS, CorpusFields, CorpusReader, pick_field
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_open, read_jsonl
 from inpars.pair_scores import DEFAULT_SCORER, LOG_PROBS, PairScorer, record_log_prob_score
-from inpars.progress import (
-    console_warnings,
-    print_error,
-    progress_bar,
-    say,
-    stderr_console,
-    summary_table,
-)
+from inpars.progress import progress_bar
 from inpars.published import FORMATS, RecordNormalizer
 
 OUTPUT_FORMATS = ("beir", "jsonl", "tsv")
@@ -105,9 +95,14 @@ def expanded_text(text: str, queries: list[str]) -> str:
     return f"{body} {appended}" if body else appended
 
 
-@dataclass(frozen=True)
-class ExpandConfig:
-    """Everything :func:`expand` needs; the CLI flags map one to one."""
+@dataclass
+class ExpandConfig(CorpusFields):
+    """Everything :func:`expand` needs; the CLI flags map one to one.
+
+    The corpus is read with :meth:`~inpars.corpus.CorpusFields.corpus_reader`
+    (``corpus_format`` and the fields); the expansion is written in that same format, which
+    must be one of :data:`OUTPUT_FORMATS`.
+    """
 
     corpus: str
     queries: str
@@ -120,10 +115,6 @@ class ExpandConfig:
     pairs_per_commit: int = 1024
     device: str = "auto"
     dtype: str = "float32"
-    corpus_format: str | None = None
-    id_field: str | None = None
-    text_field: str | None = None
-    title_field: str | None = None
     queries_format: str | None = None  # see inpars.published.FORMATS; None: detected
     scores: str | None = None  # the pair scores file; None: <output>.scores.jsonl
 
@@ -370,9 +361,7 @@ def expand(
     """
     config.check()
     start = time.perf_counter()
-    reader = read_corpus(
-        config.corpus, config.corpus_format, config.id_field, config.text_field, config.title_field
-    )
+    reader = config.corpus_reader()
     if reader.format not in OUTPUT_FORMATS:
         raise InparsError(
             f"expand writes {', '.join(OUTPUT_FORMATS)} corpora; convert the {reader.format} "
@@ -416,100 +405,7 @@ def expand(
     return summary
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m inpars.expand",
-        formatter_class=DefaultsHelpFormatter,
-        description="Document expansion (doc2query / Doc2Query--): append each document's "
-        "synthetic queries to its text, optionally dropping the least relevant (query, "
-        "document) pairs first. Writes the corpus in its own format; BM25 over it finds "
-        "documents by the words of their queries.",
-    )
-    parser.add_argument("--corpus", required=True, help="BEIR folder, .jsonl or .tsv corpus")
-    parser.add_argument(
-        "--queries",
-        required=True,
-        help="generated queries: inpars.generate or inpars.filter output, or a file the InPars "
-        "authors published (v1 or v2; told from the first record)",
-    )
-    parser.add_argument(
-        "--output",
-        required=True,
-        help="the expanded corpus: a folder for a BEIR corpus (corpus.jsonl, queries.jsonl "
-        "and qrels/ copied), else a file of the corpus's format",
-    )
-    parser.add_argument(
-        "--drop-fraction",
-        type=float,
-        default=0.0,
-        help="Doc2Query--: drop this fraction of all (query, document) pairs, the "
-        "lowest-scored by --scorer, one global threshold; 0 keeps every query",
-    )
-    parser.add_argument(
-        "--scorer",
-        default=DEFAULT_SCORER,
-        help=f"what scores a pair: a reranker (bundled {DEFAULT_SCORER}, a monoT5 or "
-        f"cross-encoder folder or hub id, an inpars-trained folder), or '{LOG_PROBS}' for the "
-        "generator's mean token log-prob",
-    )
-    parser.add_argument(
-        "--scores",
-        metavar="FILE",
-        help="where the pair scores are kept (default: <output>.scores.jsonl); they depend on "
-        "the corpus, the queries and the scorer only, so expansions at several "
-        "--drop-fraction values into different outputs can share one file and score once",
-    )
-    parser.add_argument("--scorer-kind", help="reranker kind when it cannot be told")
-    parser.add_argument("--max-length", type=int, help="scorer input length in tokens")
-    parser.add_argument("--batch-size", type=int, default=64, help="pairs per model call")
-    parser.add_argument(
-        "--pairs-per-commit", type=int, default=1024, help="pairs scored per durable write"
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
-    parser.add_argument("--dtype", default="float32", help="scorer dtype (float32, bfloat16)")
-    parser.add_argument("--corpus-format", choices=list(OUTPUT_FORMATS))
-    parser.add_argument("--id-field", help="corpus id field (JSONL)")
-    parser.add_argument("--text-field", help="corpus text field (JSONL): the one expanded")
-    parser.add_argument("--title-field", help="corpus title field (JSONL)")
-    parser.add_argument("--queries-format", choices=list(FORMATS), help="queries schema")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an output made with other settings"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> ExpandConfig:
-    names = ExpandConfig.__dataclass_fields__
-    return ExpandConfig(**{k: v for k, v in vars(args).items() if k in names})
-
-
-@console_warnings()
-def main(argv: list[str] | None = None) -> int:
-    console = stderr_console()
-    args = build_parser().parse_args(argv)
-    try:
-        summary = expand(
-            config_from_args(args), overwrite=args.overwrite, show_progress=not args.quiet
-        )
-    except InparsError as exc:
-        print_error(exc, console)
-        return 2
-    table = summary_table(f"inpars.expand → {args.output}")
-    table.add_row("documents", f"{summary.documents:,}")
-    table.add_row("documents expanded", f"{summary.expanded_documents:,}")
-    table.add_row("queries", f"{summary.queries:,} ({summary.empty_queries:,} empty skipped)")
-    if args.drop_fraction > 0:
-        table.add_row("pairs dropped", f"{summary.pairs_dropped:,}")
-        if summary.threshold is not None:
-            table.add_row("threshold (highest dropped)", f"{summary.threshold:.4f}")
-        table.add_row("pairs scored this run", f"{summary.pairs_scored:,}")
-        table.add_row("pairs/s", f"{summary.pairs_per_second:,.0f}")
-    table.add_row("seconds", f"{summary.seconds:,.1f}")
-    console.print(table)
-    say("manifest:", manifest_path(args.output), console=console)
-    return 0
-
-
 if __name__ == "__main__":
+    from inpars.cli.expand import main
+
     sys.exit(main())

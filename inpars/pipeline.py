@@ -6,8 +6,8 @@ Library use::
 
     results = run_pipeline(PipelineConfig(collection="data/cranfield", work_dir="runs/cranfield"))
 
-Command line: ``python -m inpars.pipeline --help`` (``scripts/pipeline.sh`` runs it on the
-shared collections).
+Command line: ``python -m inpars.pipeline --help`` (:mod:`inpars.cli.pipeline`;
+``scripts/pipeline.sh`` runs it on the shared collections).
 
 Every step writes into ``work_dir`` through :mod:`inpars.artifacts`, and the pipeline keeps
 no state of its own: a step is skipped exactly when its output's manifest is complete and
@@ -27,41 +27,22 @@ each baseline by a paired t-test. With ``expand``, document expansion is measure
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
 from collections.abc import Callable, Collection
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from inpars import irds
 from inpars.artifacts import Artifact, differences, file_input, read_producer
-from inpars.cli.options import DefaultsHelpFormatter
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.errors import InparsError
 from inpars.evaluate import DEFAULT_MEASURES, qrels_input
 from inpars.io import atomic_write_json, atomic_write_text, dumps_json
-from inpars.pipeline_expand import (
-    EXPAND_HELP,
-    check_expand_settings,
-    docs_tag,
-    docs_to_generate,
-    parse_max_docs,
-    run_expansion,
-)
-from inpars.pipeline_report import (
-    TRAINED_BASELINES,
-    PipelineResults,
-    evaluate_pipeline,
-    print_results,
-)
-from inpars.progress import (
-    console_warnings,
-    print_error,
-    stderr_console,
-)
+from inpars.pipeline_expand import check_expand_settings, docs_tag, docs_to_generate, run_expansion
+from inpars.pipeline_report import TRAINED_BASELINES, PipelineResults, evaluate_pipeline
 
 STEPS = ("generate", "filter", "triples", "train", "rerank", "expand", "search", "evaluate")
 """The steps, in order, as ``rerun`` (``--rerun``) names them."""
@@ -391,112 +372,7 @@ def few_shot_examples(collection: Path, k: int, seed: int) -> list[dict[str, str
     return examples
 
 
-def build_parser() -> argparse.ArgumentParser:
-    defaults = PipelineConfig(collection="", work_dir="")
-    parser = argparse.ArgumentParser(
-        prog="python -m inpars.pipeline",
-        description="Run the InPars pipeline on a BEIR folder (corpus, queries, qrels): "
-        "generate synthetic queries, filter them, mine BM25 negatives, train a reranker, "
-        "rerank BM25's top --depth, and evaluate against BM25 and the zero-shot bi-encoder. "
-        "A step is skipped when its output's manifest is complete with the same settings "
-        "and inputs, resumes after a crash, and is refused when its output holds another "
-        "run (--overwrite or --rerun STEP redo it).",
-        formatter_class=DefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--collection", required=True,
-        help="BEIR folder with qrels/test.tsv, or irds:<id> (an ir_datasets dataset with qrels)",
-    )  # fmt: skip
-    parser.add_argument("--work-dir", required=True, help="folder for every step's output")
-    for option in fields(PipelineConfig):
-        if option.name in {"collection", "work_dir"}:
-            continue
-        if option.type == "bool":
-            parser.add_argument(
-                "--" + option.name.replace("_", "-"), action="store_true", help=_HELP[option.name]
-            )
-            continue
-        parser.add_argument(
-            "--" + option.name.replace("_", "-"),
-            type=_TYPES[str(option.type).removesuffix(" | None")],
-            default=getattr(defaults, option.name),
-            help=_HELP.get(option.name, option.name.replace("_", " ")),
-        )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="redo every step whose output holds another run (other settings or inputs) "
-        "instead of refusing; steps whose output matches are still reused",
-    )
-    parser.add_argument(
-        "--rerun",
-        action="append",
-        default=[],
-        choices=STEPS,
-        metavar="STEP",
-        help=f"redo STEP although it is done (repeatable; one of {', '.join(STEPS)}); the "
-        "steps after it re-run where their inputs change",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
-    return parser
-
-
-_TYPES: dict[str, Callable[[str], Any]] = {
-    "int": int, "float": float, "str": str, "int | str": parse_max_docs,
-}  # fmt: skip
-_HELP = {
-    "generator": "query generator for the hf engine (a folder, hub id, .gguf, or smollm2-135m)",
-    "template": "prompt template: inpars, inpars-gbq, promptagator (needs examples) or a file",
-    "max_docs": "documents sampled for generation: a count, 'all', or 'auto' (300; every "
-    "document with --expand)",
-    "queries_per_doc": "sampled queries per document",
-    "keep_top_k": "queries kept by the filter (mean log-prob)",
-    "few_shot": "draw this many judged queries of the collection (seeded), each with its "
-    "shortest relevant document, as the prompt's few-shot examples (Promptagator's setting; "
-    "use with --template promptagator); they are left out of every evaluation (0: the "
-    "template's own examples)",
-    "max_per_doc": "at most this many kept queries per document",
-    "max_query_words": "the filter drops longer queries (run-ons); 0: no limit",
-    "generate_dtype": "generator dtype: auto (float32 on CPUs), bfloat16 (about 2x faster "
-    "on CPUs, log-probs differ by ~0.01 per token), float16",
-    "consistency_model": "round-trip filter: keep a query only when this dense model, "
-    "searching the corpus, ranks its document in the top --consistency-depth (off when not given)",
-    "consistency_depth": "rank a query's document must reach to pass the round trip",
-    "negatives_depth": "BM25 depth negatives are drawn from (smaller: harder negatives)",
-    "kind": "reranker kind to train: cross-encoder, monot5, bi-encoder",
-    "reranker_model": "starting model of the trained reranker (default: the kind's)",
-    "learning_rate": "learning rate (default: the kind's)",
-    "max_length": "reranker input tokens (training and reranking)",
-    "depth": "BM25 documents reranked per query",
-    "rerank_dtype": "dtype of the trained reranker when reranking: auto (float32 on CPUs), "
-    "bfloat16 (about 2x faster on CPUs with AMX), float16",
-    "baseline_model": "the zero-shot bi-encoder baseline",
-    "name": "this reranker variant's folder in the work folder (default: the kind; "
-    "<kind>-expand with --expand)",
-    **EXPAND_HELP,
-}
-
-
-@console_warnings()
-def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
-    args = build_parser().parse_args(argv)
-    names = set(PipelineConfig.__dataclass_fields__)
-    config = PipelineConfig(**{k: v for k, v in vars(args).items() if k in names})
-    try:
-        results = run_pipeline(
-            config, show_progress=not args.quiet, overwrite=args.overwrite, rerun=args.rerun
-        )
-    except InparsError as exc:
-        print_error(exc)
-        return 2
-    except KeyboardInterrupt:
-        stderr_console().print("[yellow]interrupted: rerun the same command to resume[/]")
-        return 130
-    print_results(results, Console())
-    return 0
-
-
 if __name__ == "__main__":
+    from inpars.cli.pipeline import main
+
     sys.exit(main())

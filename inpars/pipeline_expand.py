@@ -21,7 +21,6 @@ defaults to every document with ``expand`` (:func:`docs_to_generate`).
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,31 +40,6 @@ own, and the two fused (the best system without synthetic data)."""
 
 FIRST_STAGES = ("BM25", EXPANSION, DENSE, DENSE_RRF, EXPANDED_RRF)
 """The first stages the trained reranker may rerank, in order of preference on ties."""
-
-EXPAND_HELP = {
-    "expand": "also expand the collection with the generated queries (inpars.expand) and "
-    "report BM25 over the expansion, the zero-shot bi-encoder's dense retrieval fused with "
-    "BM25 and with BM25 over the expansion (RRF), each with paired t-tests against BM25, "
-    "zero-shot dense and their fusion, and the trained reranker over the first stage with "
-    "the highest recall at --depth",
-    "drop_fraction": "with --expand: Doc2Query--, drop this share of (query, document) pairs, "
-    "the lowest scored by --baseline-model, before expanding (0: keep every query)",
-}
-"""The pipeline's help for its expansion flags."""
-
-
-def parse_max_docs(text: str) -> int | str:
-    """``--max-docs``: a positive count, ``all`` (every document) or ``auto``."""
-    if text in ("all", "auto"):
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"a count of at least 1, 'all' or 'auto' (got {text!r})")
-    return value
-
 
 def docs_to_generate(max_docs: int | str | None, expand: bool) -> int | None:
     """The documents to generate for (None: all): ``auto`` is all with ``expand``, else 300."""
@@ -135,7 +109,6 @@ def run_expansion(
     """
     from inpars import expand as expand_stage
     from inpars import rerank as rerank_stage
-    from inpars.corpus import read_corpus
     from inpars.evaluate import evaluate
     from inpars.expand import ExpandConfig
     from inpars.runs import read_run
@@ -151,7 +124,7 @@ def run_expansion(
     )  # fmt: skip
     seconds["expand"] = steps.run(
         "expand",
-        expand_stage.artifact(expanded, read_corpus(collection)),
+        expand_stage.artifact(expanded, expanded.corpus_reader()),
         lambda overwrite: expand_stage.expand(
             expanded, overwrite=overwrite, show_progress=show_progress
         ),
@@ -277,20 +250,3 @@ def expansion_p_values(evaluations: dict[str, Any], expansion: ExpansionRuns) ->
             for baseline in baselines
         }
     return p_values
-
-
-def print_first_stages(results: Any, console: Any) -> None:
-    """The line saying which first stage the trained reranker reranked, and why (expand)."""
-    if not results.best_first_stage:
-        return
-    best = results.best_first_stage
-    recall = ", ".join(
-        f"{label} {value:.4f}" for label, value in results.first_stage_recall.items()
-    )
-    against = "" if best in EXPAND_BASELINES else f"; its last p-value is against {best}"
-    console.print(
-        f"trained reranker over {best}: the first stage with the highest recall at the "
-        f"reranking depth ({recall}){against}",
-        markup=False,
-        highlight=False,
-    )

@@ -1,5 +1,5 @@
-"""The pipeline's results: the evaluation of its runs (:func:`evaluate_pipeline`) and the
-table ``python -m inpars.pipeline`` prints (:func:`print_results`)."""
+"""The pipeline's results: the evaluation of its runs (:func:`evaluate_pipeline`); the table
+``python -m inpars.pipeline`` prints is :func:`inpars.cli.pipeline.print_results`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 from inpars import irds
 from inpars.evaluate import DEFAULT_MEASURES, Evaluation, compare, evaluate
 from inpars.pipeline_expand import ExpansionRuns, expansion_p_values
-from inpars.progress import plain
 
 TRAINED_BASELINES = ("BM25", "zero-shot bi-encoder", "zero-shot + BM25 (RRF)")
 """The runs each trained run is compared with (:data:`inpars.pipeline.BASELINES`)."""
@@ -83,46 +82,3 @@ def evaluate_pipeline(
         best_first_stage=expansion.best_first_stage if expansion else None,
         first_stage_recall=expansion.first_stage_recall if expansion else {},
     )
-
-
-def print_results(results: Any, console: Any, alpha: float = 0.05) -> None:
-    """One row per run of :class:`inpars.pipeline.PipelineResults`; a row with p-values
-    shows them against each of its baselines, in order: a trained run against
-    :data:`TRAINED_BASELINES`, a run of ``expand`` against
-    :data:`inpars.pipeline_expand.EXPAND_BASELINES` (the title names both)."""
-    from rich.table import Table
-
-    from inpars.pipeline_expand import EXPAND_BASELINES, print_first_stages
-
-    measures = list(next(iter(results.means.values())))
-    expansion = ""
-    if results.best_first_stage:
-        expansion = f"; expansion runs: (p vs {' / vs '.join(EXPAND_BASELINES)})"
-    table = Table(
-        title=plain(
-            f"{results.collection}: {results.queries} judged queries; trained runs: (p vs "
-            f"{' / vs '.join(TRAINED_BASELINES)}){expansion}, paired t-test, * p < {alpha}"
-        )
-    )
-    table.add_column("run", style="bold")
-    for measure in measures:
-        table.add_column(measure, justify="right")
-    for label, means in results.means.items():
-        cells = []
-        for measure in measures:
-            text = f"{means[measure]:.4f}"
-            if label in results.p_values:
-                p_values = [_p(p[measure], alpha) for p in results.p_values[label].values()]
-                text += f" ({' / '.join(p_values)})"
-            cells.append(text)
-        table.add_row(label, *cells)
-    console.print(table)
-    print_first_stages(results, console)
-    console.print(
-        "step seconds: "
-        + ", ".join(f"{name} {value:,.0f}" for name, value in results.seconds.items())
-    )
-
-
-def _p(value: float, alpha: float) -> str:
-    return f"{value:.3f}{'*' if value < alpha else ''}"

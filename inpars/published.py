@@ -36,11 +36,13 @@ Other fields are kept as they are. There are no ``tokens`` in either published s
 filter does not need them (it checks their count against ``log_probs`` only when present).
 A record that does not fit its file's schema raises :class:`~inpars.errors.InputError`
 naming the file, the line and the field.
+
+Command line (:func:`convert`): ``python -m inpars.published --help``
+(:mod:`inpars.cli.published`).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Iterator
@@ -51,7 +53,6 @@ from typing import Any
 from inpars.artifacts import jsonl_text
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_open, read_jsonl
-from inpars.progress import console_warnings, print_error, stderr_console
 
 FORMATS = ("inpars", "inpars-v1", "inpars-v2")
 """The record schemas :class:`RecordNormalizer` reads (``--format`` choices besides auto)."""
@@ -236,43 +237,7 @@ def convert(input: str | Path, output: str | Path, format: str | None = None) ->
     return summary
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m inpars.published",
-        description="Convert synthetic queries published by the InPars authors (InPars v1: "
-        "question/doc_text/log_probs; InPars toolkit/v2: query/log_probs/prompt_text/"
-        "fewshot_examples) into inpars records. Not needed before inpars.filter or "
-        "inpars.triples, which read those files directly; use it to hand them to other "
-        "tools.",
-    )
-    parser.add_argument("--input", required=True, help="a published queries file (.jsonl[.gz])")
-    parser.add_argument("--output", required=True, help="the JSON Lines file to write")
-    parser.add_argument(
-        "--format",
-        choices=FORMATS,
-        default=None,
-        help="the input schema (default: told from the first record)",
-    )
-    return parser
-
-
-@console_warnings()
-def main(argv: list[str] | None = None) -> int:
-    console = stderr_console()
-    args = build_parser().parse_args(argv)
-    try:
-        summary = convert(args.input, args.output, args.format)
-    except InparsError as exc:
-        print_error(exc, console)
-        return 2
-    console.print(
-        f"{summary.records:,} {summary.format} records → {args.output} "
-        f"({summary.with_log_probs:,} with per-token log_probs, {summary.with_score:,} with "
-        f"a score) in {summary.seconds:.1f} s",
-        markup=False,
-    )
-    return 0
-
-
 if __name__ == "__main__":
+    from inpars.cli.published import main
+
     sys.exit(main())

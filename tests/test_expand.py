@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from inpars.cli.expand import main
 from inpars.corpus import read_corpus
 from inpars.errors import InparsError, InputError
-from inpars.expand import ExpandConfig, expand, expanded_text, main
+from inpars.expand import ExpandConfig, expand, expanded_text
 from inpars.pair_scores import PairScorer
 
 from conftest import write_beir_collection
@@ -287,6 +288,36 @@ def test_jsonl_and_tsv_corpora_keep_their_format(tmp_path: Path) -> None:
         == 0
     )
     assert (tmp_path / "out.tsv").read_text() == "a\tTitle A\tfirst doc new words\nb\tsecond doc\n"
+
+
+def test_cli_reads_a_corpus_with_custom_fields_and_a_format_its_name_does_not_say(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --corpus-format is the input's format (the shared corpus flags); the output has it too.
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text(
+        json.dumps({"pid": "a", "body": "first doc", "head": "A"})
+        + "\n"
+        + json.dumps({"pid": "b", "body": "second doc"})
+        + "\n"
+    )
+    queries = _write_queries(tmp_path / "q.jsonl", [("a", "new  words", [-1.0])])
+    out = tmp_path / "out.txt"
+    fields = ["--id-field", "pid", "--text-field", "body", "--title-field", "head"]
+    argv = ["--corpus", str(corpus), "--queries", str(queries), "--output", str(out), "--quiet"]
+    assert main([*argv, "--corpus-format", "jsonl", *fields]) == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert lines == [
+        {"pid": "a", "body": "first doc new words", "head": "A"},
+        {"pid": "b", "body": "second doc"},
+    ]
+    capsys.readouterr()
+    # A format expand cannot write back is an error message, not a traceback.
+    csv = tmp_path / "docs.csv"
+    csv.write_text("pid,body\na,first doc\n")
+    argv[1], argv[5] = str(csv), str(tmp_path / "out.csv")
+    assert main([*argv, "--id-field", "pid", "--text-field", "body"]) == 2
+    assert "expand writes beir, jsonl, tsv corpora" in capsys.readouterr().err
 
 
 def test_a_query_for_an_unknown_document_is_an_error_naming_its_line(tmp_path: Path) -> None:

@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from inpars.cli.pipeline import main
 from inpars.errors import InparsError
-from inpars.pipeline import (
-    RESULTS_FILE,
-    PipelineConfig,
-    few_shot_examples,
-    main,
-    run_pipeline,
-)
+from inpars.pipeline import RESULTS_FILE, PipelineConfig, few_shot_examples, run_pipeline
 
 from conftest import TOPICS, write_beir_collection
 
@@ -237,13 +232,13 @@ def test_rerun_redoes_a_step_and_what_its_output_changes(
 
 
 def test_max_docs_is_a_count_all_or_auto() -> None:
-    from inpars.pipeline import build_parser
+    from inpars.cli.options import config_from_args
+    from inpars.cli.pipeline import build_parser
     from inpars.pipeline_expand import docs_to_generate
 
     def parsed(*argv: str) -> PipelineConfig:
-        args = vars(build_parser().parse_args(["--collection", "c", "--work-dir", "w", *argv]))
-        names = set(PipelineConfig.__dataclass_fields__)
-        return PipelineConfig(**{k: v for k, v in args.items() if k in names})
+        args = build_parser().parse_args(["--collection", "c", "--work-dir", "w", *argv])
+        return config_from_args(PipelineConfig, args)
 
     assert parsed().max_docs == "auto" and not parsed().expand
     assert docs_to_generate(parsed().max_docs, False) == 300
@@ -276,8 +271,8 @@ def test_pipeline_expand_reports_the_expansion_against_the_zero_shot_bar(
 
     from rich.console import Console
 
+    from inpars.cli.pipeline import print_results
     from inpars.corpus import read_corpus
-    from inpars.pipeline import print_results
     from inpars.pipeline_expand import EXPAND_BASELINES, FIRST_STAGES
 
     config = _small_config(

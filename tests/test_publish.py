@@ -27,6 +27,7 @@ from fake_hub import Repo as HubRepo
 from images import pixels_with_colour, png_size
 
 from inpars.artifacts import file_sha256
+from inpars.cli.publish import main
 from inpars.engines.base import Generation, Request, SamplingParams
 from inpars.errors import InparsError, InputError
 from inpars.filter import FilterConfig, filter_queries
@@ -35,7 +36,6 @@ from inpars.publish import (
     PublishConfig,
     describe,
     load_bundle,
-    main,
     publish,
     size_category,
     verify_bundle,

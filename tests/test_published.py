@@ -10,14 +10,10 @@ from typing import Any
 import pytest
 
 from inpars.artifacts import file_sha256, manifest_path, read_manifest
+from inpars.cli.published import main
 from inpars.errors import InparsError, InputError
 from inpars.filter import FilterConfig, filter_queries
-from inpars.published import (
-    RecordNormalizer,
-    detect_format,
-    main,
-    read_generated_queries,
-)
+from inpars.published import RecordNormalizer, detect_format, read_generated_queries
 from inpars.triples import TriplesConfig, make_triples, read_query_rows
 
 from conftest import write_beir_corpus

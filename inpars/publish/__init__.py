@@ -8,8 +8,8 @@ Library use::
                           output="scifact-inpars", license="cc-by-4.0"))
     assert verify_bundle("scifact-inpars").ok
 
-Command line: ``python -m inpars.publish --help``, ``python -m inpars.publish verify DIR``,
-``python -m inpars.publish push DIR --repo-id USER/NAME``.
+Command line (:mod:`inpars.cli.publish`): ``python -m inpars.publish --help``, ``python -m
+inpars.publish verify DIR``, ``python -m inpars.publish push DIR --repo-id USER/NAME``.
 
 The folder holds (:data:`QUERIES_FILE` and friends):
 
@@ -53,15 +53,6 @@ hub returned.
 
 from inpars.publish.bundle import PublishSummary, publish, write_checksums
 from inpars.publish.card import INPARS_CITATION, render_card
-from inpars.publish.cli import (
-    build_parser,
-    build_push_parser,
-    build_verify_parser,
-    config_from_args,
-    main,
-    print_summary,
-    print_verify,
-)
 from inpars.publish.config import HUB_LICENSES, PublishConfig
 from inpars.publish.hub import push_to_hub
 from inpars.publish.layout import (
@@ -94,17 +85,10 @@ __all__ = [
     "PublishConfig",
     "PublishSummary",
     "VerifyResult",
-    "build_parser",
-    "build_push_parser",
     "build_stats",
-    "build_verify_parser",
-    "config_from_args",
     "describe",
     "gather_provenance",
     "load_bundle",
-    "main",
-    "print_summary",
-    "print_verify",
     "publish",
     "push_to_hub",
     "read_checksums",

@@ -1,8 +1,8 @@
-"""``python -m inpars.publish``: see :mod:`inpars.publish.cli`."""
+"""``python -m inpars.publish``: see :mod:`inpars.cli.publish`."""
 
 import sys
 
-from inpars.publish.cli import main
+from inpars.cli.publish import main
 
 if __name__ == "__main__":
     sys.exit(main())
