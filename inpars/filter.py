@@ -51,7 +51,6 @@ The round trip holds the corpus's embeddings (computed once, cached on disk by
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import heapq
 import json
@@ -65,27 +64,23 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from inpars.artifacts import (
     Artifact,
     corpus_input,
     file_entry,
     file_input,
-    manifest_path,
     model_input,
     read_producer,
 )
-from inpars.cli import compat
 from inpars.consistency import DEFAULT_DEPTH as DEFAULT_CONSISTENCY_DEPTH
 from inpars.consistency import RoundTripCheck
+from inpars.corpus import CorpusFields
 from inpars.errors import InparsError, InputError
 from inpars.io import atomic_write_json, atomic_write_text, dumps_json, open_lines
-from inpars.progress import console_warnings, print_error, say, stderr_console, summary_table
+from inpars.progress import stderr_console
 from inpars.published import RecordNormalizer
-
-if TYPE_CHECKING:
-    from inpars.corpus import CorpusReader
 
 # A log-probability can exceed 0 only by rounding; beyond this it is not a log-probability.
 _LOG_PROB_TOLERANCE = 1e-4
@@ -377,9 +372,11 @@ class _BestByKey:
         self._connection.close()
 
 
-@dataclass(frozen=True)
-class FilterConfig:
-    """Everything :func:`filter_queries` needs; the CLI flags map one to one."""
+@dataclass
+class FilterConfig(CorpusFields):
+    """Everything :func:`filter_queries` needs; the CLI flags map one to one (but
+    ``--keep-duplicates`` is ``dedup=False`` and ``--max-words 0`` is ``max_words=None``).
+    The corpus is read with the settings of :class:`~inpars.corpus.CorpusFields`."""
 
     input: str
     output: str
@@ -389,10 +386,6 @@ class FilterConfig:
     min_words: int = 2
     max_words: int | None = 40
     corpus: str | None = None
-    corpus_format: str | None = None
-    id_field: str | None = None
-    text_field: str | None = None
-    title_field: str | None = None
     copy_threshold: float = 0.75
     copy_min_words: int = 4
     min_doc_words: int = 0  # 0: off
@@ -465,20 +458,6 @@ class FilterConfig:
     @property
     def needs_documents(self) -> bool:
         return self.checks_copies or self.min_doc_words > 0 or self.reranker is not None
-
-    def corpus_reader(self) -> CorpusReader:
-        """A reader of ``corpus`` with the configured format and fields (one pass each)."""
-        from inpars.corpus import read_corpus
-
-        if self.corpus is None:
-            raise InparsError("this filter rule needs --corpus")
-        return read_corpus(
-            self.corpus,
-            format=self.corpus_format,
-            id_field=self.id_field,
-            text_field=self.text_field,
-            title_field=self.title_field,
-        )
 
 
 class DropRule(NamedTuple):
@@ -951,233 +930,7 @@ def _offer_winners(
         raise InparsError(f"{path}: changed while being filtered (line {wanted[0]} is gone)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = compat.ArgumentParser(
-        command="filter",
-        prog="python -m inpars.filter",
-        description="Clean synthetic queries, score them by the generator's token "
-        "log-probabilities and keep the best. Writes the kept records (plus a 'score' field) "
-        "best first, and prints how many records each rule dropped.",
-    )
-    parser.add_argument(
-        "--input",
-        required=True,
-        help="JSON Lines of inpars.generate records, or queries published by the InPars "
-        "authors (InPars v1 or InPars-v2 toolkit format, told from the first record)",
-    )
-    parser.add_argument("--output", required=True, help="JSON Lines of the kept records")
-    parser.add_argument(
-        "--score",
-        choices=list(SCORE_FUNCTIONS),
-        default="mean_log_probs",
-        help="ranking score: mean_log_probs = mean token log-prob (InPars), sum_log_probs = "
-        "their sum (log P(query)), mean_probs = mean of exp(log-prob) (default: "
-        "%(default)s)",
-    )
-    parser.add_argument(
-        "--keep-top-k",
-        type=int,
-        default=10_000,
-        help="keep the K best-scored records over the whole file (InPars kept 10k of 100k; "
-        "memory grows with K, not the input) (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--max-per-doc",
-        type=int,
-        default=None,
-        help="keep at most N records per document (default: no cap)",
-    )
-    parser.add_argument(
-        "--min-words",
-        type=int,
-        default=2,
-        help="drop queries with fewer whitespace-separated words; 0 turns it off "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--max-words",
-        type=int,
-        default=40,
-        help="drop queries with more words (run-ons that hit the token limit); 0 turns it "
-        "off (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--corpus",
-        help="the corpus the queries were generated from (BEIR folder, .jsonl, .tsv, .csv); "
-        "needed for the copy rule, which is skipped without it",
-    )
-    parser.add_argument("--corpus-format", choices=["beir", "jsonl", "tsv", "csv"])
-    parser.add_argument("--id-field", help="corpus id field (JSONL/CSV)")
-    parser.add_argument("--text-field", help="corpus text field (JSONL/CSV)")
-    parser.add_argument("--title-field", help="corpus title field (JSONL/CSV)")
-    parser.add_argument(
-        "--copy-threshold",
-        type=float,
-        default=0.75,
-        help="drop a query when a verbatim run of its words, at least this fraction of "
-        "them (and at least --copy-min-words), occurs in its document (case and punctuation "
-        "ignored); 0 turns the rule off (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--copy-min-words",
-        type=int,
-        default=4,
-        help="shortest verbatim run that counts as copying; shorter queries are never "
-        "copies (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--min-doc-words",
-        type=int,
-        default=0,
-        help="drop queries whose document has fewer words (title-only records, stubs); "
-        "needs --corpus; 0 turns the rule off (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--prompt-examples",
-        default="auto",
-        help="drop queries that copy a few-shot example of the prompt (its query or "
-        "document), by the --copy-threshold rule: 'auto' checks the examples that the "
-        "input's generation manifest (<input>.manifest.json) names, a template name or "
-        "file its built-in examples, an examples file (JSONL, TSV) its examples; 'none' "
-        "turns the rule off (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--consistency-model",
-        help="round-trip filter (Promptagator): drop a query unless this dense model "
-        "(a sentence-transformers folder, hub id, or all-minilm-l6-v2, bundled), searching "
-        "the whole --corpus with it, ranks its document in the top --consistency-depth. "
-        "The corpus embeddings are cached. Default: off",
-    )
-    parser.add_argument(
-        "--consistency-depth",
-        type=int,
-        default=DEFAULT_CONSISTENCY_DEPTH,
-        help="how deep a query's document may rank and pass the round trip (1: only "
-        "queries that find their document first) (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--consistency-batch-size",
-        type=int,
-        default=256,
-        help="queries checked per encoder call (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--reranker",
-        help="the InPars-v2 filter: rank by a reranker's score of (query, its document) "
-        "instead of --score: any model inpars.rerank loads (all-minilm-l6-v2, bundled; a "
-        "monoT5 or cross-encoder folder or hub id; an inpars.train folder). Needs --corpus. "
-        "Default: off",
-    )
-    parser.add_argument("--reranker-kind", help="the reranker's kind when it cannot be told")
-    parser.add_argument(
-        "--reranker-batch-size",
-        type=int,
-        default=64,
-        help="pairs per reranker call (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help="device of the round-trip model and the reranker: auto, cpu, cuda, mps "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--keep-duplicates",
-        action="store_true",
-        help="keep queries that are the same after normalisation (case, punctuation, "
-        "Unicode form); by default only the best-scored of each is kept",
-    )
-    parser.add_argument(
-        "--skip-invalid",
-        action="store_true",
-        help="count and skip records without log_probs, with bad values or with tokens "
-        "and log_probs of different lengths, instead of stopping at the first",
-    )
-    parser.add_argument("--summary", help="also write the summary as JSON to this file")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an output that another run (other settings or inputs) wrote",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> FilterConfig:
-    return FilterConfig(
-        input=args.input,
-        output=args.output,
-        score=args.score,
-        keep_top_k=args.keep_top_k,
-        max_per_doc=args.max_per_doc,
-        min_words=args.min_words,
-        max_words=args.max_words or None,
-        corpus=args.corpus,
-        corpus_format=args.corpus_format,
-        id_field=args.id_field,
-        text_field=args.text_field,
-        title_field=args.title_field,
-        copy_threshold=args.copy_threshold,
-        copy_min_words=args.copy_min_words,
-        min_doc_words=args.min_doc_words,
-        prompt_examples=args.prompt_examples,
-        consistency_model=args.consistency_model,
-        consistency_depth=args.consistency_depth,
-        consistency_batch_size=args.consistency_batch_size,
-        reranker=args.reranker,
-        reranker_kind=args.reranker_kind,
-        reranker_batch_size=args.reranker_batch_size,
-        device=args.device,
-        dedup=not args.keep_duplicates,
-        skip_invalid=args.skip_invalid,
-        summary=args.summary,
-        overwrite=args.overwrite,
-    )
-
-
-def print_summary(summary: FilterSummary, output: str, console: Any) -> None:
-    table = summary_table(f"inpars.filter → {output}")
-    table.add_row("records read", f"{summary.read:,}")
-    if summary.input_format != "inpars":
-        table.add_row("input format", summary.input_format)
-    for rule, count in summary.drops():
-        if rule == "copied from document" and not summary.copies_checked:
-            table.add_row(f"dropped: {rule}", "not checked (no --corpus)")
-        elif rule == "copied from a prompt example" and not summary.example_copies_checked:
-            table.add_row(f"dropped: {rule}", "not checked (no examples known)")
-        elif rule == "failed the round trip" and not summary.consistency_checked:
-            continue
-        else:
-            table.add_row(f"dropped: {rule}", f"{count:,}")
-    table.add_row("kept", f"{summary.kept:,}")
-    if summary.best_score is not None:
-        table.add_row(
-            f"{summary.score} kept",
-            f"{summary.worst_kept_score:.4f} .. {summary.best_score:.4f}",
-        )
-    table.add_row("seconds", f"{summary.seconds:,.1f}")
-    table.add_row("records/s", f"{summary.records_per_second:,.0f}")
-    console.print(table)
-    for example in summary.invalid_examples:
-        say("skipped:", example, "yellow", console)
-
-
-@console_warnings()
-def main(argv: list[str] | None = None) -> int:
-    console = stderr_console()
-    args = build_parser().parse_args(argv)
-    try:
-        summary = filter_queries(config_from_args(args), show_progress=not args.quiet)
-    except InparsError as exc:
-        print_error(exc, console)
-        return 2
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: nothing was written[/]")
-        return 130
-    print_summary(summary, args.output, console)
-    say("manifest:", manifest_path(args.output), console=console)
-    return 0
-
-
 if __name__ == "__main__":
+    from inpars.cli.filter import main
+
     sys.exit(main())
