@@ -7,7 +7,7 @@ Library use::
 
     summary = generate(HFEngine(), GenerateConfig(corpus="sample", output="queries.jsonl"))
 
-Command line: ``python -m inpars.generate --help``.
+Command line: ``python -m inpars.generate --help`` (:mod:`inpars.cli.generate`).
 
 The output is JSON Lines, one :class:`~inpars.records.GeneratedQuery` per line, written and
 committed batch by batch (:class:`inpars.artifacts.Artifact`). Beside it,
@@ -30,7 +30,6 @@ the resumes, or the shards merged (``--shard I/N``, :mod:`inpars.shards`).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import platform
 import sys
@@ -42,60 +41,35 @@ from pathlib import Path
 from typing import Any
 
 from inpars.artifacts import Artifact, corpus_input, file_input, jsonl_text, model_input
-from inpars.cli import compat
-from inpars.cli.options import DefaultsHelpFormatter
-from inpars.corpus import (
-    CORPUS_FORMATS,
-    CorpusReader,
-    read_corpus,
-    read_doc_ids,
-    select_documents,
-)
-from inpars.engines.base import (
-    Engine,
-    Request,
-    SamplingParams,
-    add_engine_arguments,
-    available_engines,
-    engine_from_args,
-    engine_options,
-)
+from inpars.corpus import CorpusFields, read_doc_ids, select_documents
+from inpars.engines.base import Engine, Request, SamplingParams
 from inpars.errors import InparsError
 from inpars.io import read_jsonl
 from inpars.merge import order_generated
-from inpars.models import DEFAULT_MODEL
-from inpars.passages import DocumentPrompts, PassageSettings, add_passage_arguments
-from inpars.progress import (
-    console_warnings,
-    print_error,
-    stderr_console,
-    summary_table,
-)
+from inpars.passages import DocumentPrompts, PassageSettings
+from inpars.progress import stderr_console
 from inpars.prompts import (
     PromptBuilder,
     PromptTemplate,
-    builtin_templates,
     draw_examples,
     load_examples,
     load_template,
 )
 from inpars.records import Document, GeneratedQuery, to_dict
-from inpars.shards import add_shard_argument, parse_shard
+from inpars.shards import parse_shard
 
 
 @dataclass
-class GenerateConfig:
-    """Everything that decides what a generation run writes."""
+class GenerateConfig(CorpusFields):
+    """Everything that decides what a generation run writes; the CLI flags map one to one
+    (``--prompt`` is ``template``). The corpus is read with the settings of
+    :class:`~inpars.corpus.CorpusFields` (``corpus_format``, ``id_field``, ...)."""
 
     corpus: str
     output: str
     template: str = "inpars"
     examples: str | None = None  # (query, document) pairs file for dynamic few-shot
     num_examples: int | None = None  # default: the template's own
-    corpus_format: str | None = None
-    id_field: str | None = None
-    text_field: str | None = None
-    title_field: str | None = None
     max_docs: int | None = None
     doc_ids: str | None = None
     num_queries_per_doc: int = 1
@@ -176,19 +150,9 @@ def prepare_template(config: GenerateConfig) -> PromptTemplate:
     return template
 
 
-def _reader(config: GenerateConfig) -> CorpusReader:
-    return read_corpus(
-        config.corpus,
-        format=config.corpus_format,
-        id_field=config.id_field,
-        text_field=config.text_field,
-        title_field=config.title_field,
-    )
-
-
 def _documents(config: GenerateConfig) -> Iterator[Document]:
     """The documents of the run, in corpus order: the selection, then the shard."""
-    reader = _reader(config)
+    reader = config.corpus_reader()
     doc_ids = read_doc_ids(config.doc_ids) if config.doc_ids else None
     docs = select_documents(reader, max_docs=config.max_docs, doc_ids=doc_ids, seed=config.seed)
     # The shard is taken from the selection (not the corpus), so that the shards of a
@@ -237,7 +201,7 @@ def artifact(
     options = engine_options or {}
     settings["engine_options"] = {k: v for k, v in options.items() if k not in _SPEED_OPTIONS}
     inputs: dict[str, Any] = {
-        "corpus": corpus_input(_reader(config)),
+        "corpus": corpus_input(config.corpus_reader()),
         "model": model_input(model),
     }
     for name in ("examples", "doc_ids", "template"):
@@ -440,203 +404,7 @@ def _batches(
 _LOOKAHEAD_BATCHES = 16
 
 
-# --- command line -------------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = compat.ArgumentParser(
-        command="generate",
-        prog="python -m inpars.generate",
-        description=(
-            "Generate synthetic queries for the documents of a corpus with a few-shot prompted "
-            "LLM, keeping the log-probability of every generated token. Writes one JSON line "
-            "per query and a run manifest (<output>.manifest.json). Rerunning the same "
-            "command resumes an interrupted run."
-        ),
-        formatter_class=DefaultsHelpFormatter,
-    )
-    io = parser.add_argument_group("input and output")
-    io.add_argument(
-        "--corpus",
-        required=True,
-        help="the documents: a BEIR folder (corpus.jsonl), a .jsonl, .tsv (id<TAB>text) or "
-        ".csv file (optionally .gz), or 'sample' for the bundled sample corpus",
-    )
-    io.add_argument("--output", required=True, help="the JSONL file to write (or resume)")
-    io.add_argument(
-        "--corpus-format",
-        choices=CORPUS_FORMATS,
-        default=None,
-        help="the corpus format when it can't be told from the path",
-    )
-    io.add_argument(
-        "--id-field",
-        default=None,
-        help="JSONL/CSV field holding the document id (default: _id, id, docid, "
-        "doc_id, whichever is present)",
-    )
-    io.add_argument(
-        "--text-field",
-        default=None,
-        help="JSONL/CSV field holding the text (default: text, contents, body)",
-    )
-    io.add_argument(
-        "--title-field",
-        default=None,
-        help="JSONL/CSV field holding the title (default: title, if present)",
-    )
-    io.add_argument(
-        "--max-docs",
-        type=int,
-        default=None,
-        help="generate for a random sample of this many documents (seeded by --seed); default: all",
-    )
-    io.add_argument(
-        "--doc-ids",
-        default=None,
-        help="file with one document id per line: generate for these only",
-    )
-    io.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start again instead of resuming an existing output",
-    )
-    io.add_argument(
-        "--inpars-compat",
-        action="store_true",
-        help="also write the InPars toolkit's fields (prompt_text, "
-        "fewshot_examples, text: the document), for scripts written for it",
-    )
-    io.add_argument(
-        "--save-prompts",
-        action="store_true",
-        help="also store each prompt's full text in its records",
-    )
-    io.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_shard_argument(io)
-
-    prompt = parser.add_argument_group("prompt")
-    prompt.add_argument(
-        "--prompt",
-        dest="template",
-        default="inpars",
-        help="a built-in template (" + ", ".join(builtin_templates()) + ") or the path of "
-        "a template file (.toml or .txt with a {document} placeholder; see docs/reference.md, "
-        "'Prompt templates')",
-    )
-    prompt.add_argument(
-        "--examples",
-        default=None,
-        help="file of (query, document) pairs (JSONL with query/document fields, or TSV "
-        "query<TAB>document) to draw few-shot examples from; required by 'promptagator'",
-    )
-    prompt.add_argument("--num-examples", type=int, default=None,
-                        help="how many examples to draw from --examples (default: the "
-                        "template's num_examples, else 3)")
-    prompt.add_argument("--max-doc-tokens", type=int, default=256,
-                        help="truncate each document to this many tokens (only the document "
-                        "is ever truncated, never the instruction, examples or cue); not used "
-                        "with --passage-tokens")
-    add_passage_arguments(prompt)
-
-    sampling = parser.add_argument_group("model and sampling")
-    sampling.add_argument(
-        "--engine",
-        choices=available_engines(),
-        default="hf",
-        help="hf: a local Hugging Face model; openai: any OpenAI-compatible "
-        "server (OpenAI, vLLM, llama.cpp, TGI); vllm: vLLM in this process, "
-        "the engine for GPUs (its own environment: scripts/install.sh --vllm)",
-    )
-    sampling.add_argument(
-        "--model",
-        default=None,
-        help="model name, folder, hub id or .gguf file (hf and vllm default: "
-        f"'{DEFAULT_MODEL}', the bundled SmolLM2-135M-Instruct)",
-    )
-    sampling.add_argument("--num-queries-per-doc", type=int, default=1,
-                          help="queries to generate for each document (for each passage, "
-                          "with --passage-tokens)")
-    sampling.add_argument("--max-new-tokens", type=int, default=64,
-                          help="the longest query, in tokens (generation stops at the first "
-                          "newline before that)")
-    sampling.add_argument("--temperature", type=float, default=0.0,
-                          help="0 = greedy decoding; above 0, sampling at this temperature")
-    sampling.add_argument("--top-p", type=float, default=1.0,
-                          help="nucleus sampling: sample from the smallest set of tokens whose "
-                          "probability reaches this (with --temperature > 0)")
-    sampling.add_argument("--seed", type=int, default=0,
-                          help="seed for sampling, document sampling and example drawing. Each "
-                          "query is sampled with its own seed, a hash of this seed, its "
-                          "document's id, its index (and its passage's), so the same seed "
-                          "gives the same queries whatever the batch size, and after a resume")
-    sampling.add_argument("--batch-size", type=int, default=8,
-                          help="documents per engine call; results are saved after each batch "
-                          "(hf: computes each document on its own, so this only sets how often "
-                          "results are saved; openai: requests issued together; vllm: requests "
-                          "handed to vLLM together, which batches them continuously: use "
-                          "hundreds on a GPU)")
-    add_engine_arguments(parser)
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> GenerateConfig:
-    names = {f.name for f in dataclasses.fields(GenerateConfig)}
-    return GenerateConfig(**{k: v for k, v in vars(args).items() if k in names})
-
-
-def print_summary(
-    summary: GenerateSummary,
-    output: str,
-    console: Any,
-    extra_rows: list[tuple[str, str]] | None = None,
-) -> None:
-    """The run's summary table; ``extra_rows`` are the engine's own (API usage, retries)."""
-    rows = [
-        ("documents (this run)", f"{summary.documents:,}"),
-        ("documents already done", f"{summary.skipped_done:,}"),
-        ("queries", f"{summary.queries:,}"),
-        ("documents truncated", f"{summary.truncated:,}"),
-        *([("passages", f"{summary.passages:,}")] if summary.passages else []),
-        ("finish reasons", ", ".join(f"{k} {v:,}" for k, v in summary.finish_reasons.items())),
-        ("prompt tokens", f"{summary.prompt_tokens:,}"),
-        ("generated tokens", f"{summary.completion_tokens:,}"),
-        ("seconds", f"{summary.seconds:,.1f}"),
-        ("queries/s", f"{summary.queries_per_second:.2f}"),
-        ("generated tokens/s", f"{summary.tokens_per_second:.1f}"),
-        *(extra_rows or []),
-    ]
-    console.print(summary_table(f"inpars.generate → {output}", rows))
-
-
-@console_warnings()
-def main(argv: list[str] | None = None) -> int:
-    console = stderr_console()
-    args = build_parser().parse_args(argv)
-    try:
-        config = config_from_args(args)
-        config.passages()  # bad --passage-* values fail before a model loads
-        prepare_template(config)  # bad templates and bad input fail before a model loads
-        total = count_documents(config)
-        engine = engine_from_args(args)
-        summary = generate(
-            engine,
-            config,
-            overwrite=args.overwrite,
-            show_progress=not args.quiet,
-            engine_options=engine_options(args),
-            total=total,
-        )
-    except InparsError as exc:
-        print_error(exc, console)
-        return 2
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: rerun the same command to resume[/]")
-        return 130
-    usage = getattr(engine, "usage", None)
-    print_summary(summary, config.output, console, usage.rows() if usage is not None else None)
-    return 0
-
-
 if __name__ == "__main__":
+    from inpars.cli.generate import main
+
     sys.exit(main())

@@ -289,7 +289,7 @@ def _summed(dicts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def merge_generate(parts: list[Part], output: Path, corpus: str | None = None) -> None:
-    from inpars.generate import GenerateConfig, _documents, _reader
+    from inpars.generate import GenerateConfig, _documents
 
     record = parts[0].record
     fields = {f.name for f in dataclasses.fields(GenerateConfig)}
@@ -298,7 +298,7 @@ def merge_generate(parts: list[Part], output: Path, corpus: str | None = None) -
     if corpus is not None:
         config = dataclasses.replace(config, corpus=corpus)
     expected = record["inputs"]["corpus"]["fingerprint"]
-    if corpus_fingerprint(_reader(config))[0] != expected:
+    if corpus_fingerprint(config.corpus_reader())[0] != expected:
         raise InparsError(
             f"{config.corpus}: is not the corpus the parts were made from (its fingerprint "
             "differs); give the right one with --corpus"

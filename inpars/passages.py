@@ -23,7 +23,6 @@ document gets no queries): a bound on cost for very long documents.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 from inpars.engines.base import Tokenizer, query_seed
@@ -128,36 +127,6 @@ class PassageSettings:
             if self.max_passages is not None and len(passages) == self.max_passages:
                 return passages, True
             start += self.stride
-
-
-def add_passage_arguments(group: argparse._ArgumentGroup) -> None:
-    """The flags of per-passage generation (``inpars.generate``)."""
-    group.add_argument(
-        "--passage-tokens",
-        type=int,
-        default=None,
-        metavar="N",
-        help="split each document into windows of N tokens (the unit of --max-doc-tokens: the "
-        "model's tokenizer, or words for an openai engine without --tokenizer) and generate "
-        "--num-queries-per-doc queries for every window; --max-doc-tokens then does not apply. "
-        "Default: off (one prompt per document, cut to --max-doc-tokens)",
-    )
-    group.add_argument(
-        "--passage-stride",
-        type=int,
-        default=None,
-        metavar="S",
-        help="with --passage-tokens: a window starts every S tokens (1 <= S <= N; S < N "
-        "overlaps windows); default: N, windows side by side",
-    )
-    group.add_argument(
-        "--max-passages",
-        type=int,
-        default=None,
-        metavar="M",
-        help="with --passage-tokens: generate for the first M windows of each document only "
-        "(bounds the cost of very long documents); default: every window",
-    )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from inpars.cli.filter import main
 from inpars.errors import InparsError, InputError
 from inpars.filter import (
     FilterConfig,
@@ -19,7 +20,6 @@ from inpars.filter import (
     check_record,
     filter_queries,
     is_copied,
-    main,
     mean_log_probs,
     mean_probs,
     normalize_words,
@@ -426,6 +426,31 @@ def test_cli_exit_codes_and_summary(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["--input", str(source), "--output", str(out), "--quiet", "--overwrite"]) == 2
     assert "field 'log_probs'" in capsys.readouterr().err
     assert main(["--input", str(source), "--output", str(source), "--quiet"]) == 2
+
+
+def test_cli_reads_a_jsonl_corpus_by_its_own_field_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    corpus = write_jsonl(tmp_path / "passages.jsonl", [
+        {"pid": "p1", "heading": "F", "passage": "transition to turbulence occurs at high speed"},
+        {"pid": "p2", "heading": "Heat", "passage": "heat transfer in a boundary layer"},
+    ])  # fmt: skip
+    source = write_jsonl(tmp_path / "in.jsonl", [
+        record("p1", "transition to turbulence occurs at high speed", [-0.1]),  # copies p1
+        record("p2", "how is heat moved near walls", [-0.2]),
+    ])  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    argv = ["--input", str(source), "--output", str(out), "--corpus", str(corpus),
+            "--id-field", "pid", "--text-field", "passage", "--title-field", "heading",
+            "--prompt-examples", "none", "--quiet"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    assert [r["doc_id"] for r in read_jsonl(out)] == ["p2"]
+    manifest = json.loads((tmp_path / "out.jsonl.manifest.json").read_text())
+    assert manifest["summary"]["copied"] == 1
+    assert manifest["config"]["id_field"] == "pid"
+    # Without the field names the corpus has no text field the reader knows: a clear error.
+    assert main([*argv[:6], "--prompt-examples", "none", "--quiet", "--overwrite"]) == 2
+    assert "passages.jsonl" in capsys.readouterr().err
 
 
 def test_help_explains_flags(capsys: pytest.CaptureFixture) -> None:

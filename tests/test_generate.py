@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from inpars.artifacts import manifest_path
+from inpars.cli.generate import main
 from inpars.corpus import read_corpus
 from inpars.engines.hf import HFEngine
 from inpars.errors import InparsError
-from inpars.generate import GenerateConfig, count_documents, generate, main
+from inpars.generate import GenerateConfig, count_documents, generate
 
 from conftest import REPO, write_beir_corpus
 
@@ -184,7 +185,7 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys, tiny_lm):
 
 
 def test_doc_ids_are_checked_before_the_model_loads(tmp_path, capsys, monkeypatch):
-    import inpars.generate as generate_module
+    import inpars.cli.generate as generate_module
 
     def no_model(args):
         raise AssertionError("the model was loaded before the document ids were checked")
@@ -223,6 +224,24 @@ def test_an_empty_document_is_one_warning_line_without_source_code(tmp_path, cap
     assert len(lines) == 1, err
     assert lines[0].startswith("warning: ") and "'blank'" in lines[0]
     assert "generate.py" not in err and "CorpusWarning" not in err and "return sum" not in err
+
+
+def test_cli_reads_a_jsonl_corpus_by_its_own_field_names(tmp_path, capsys, tiny_lm):
+    corpus = tmp_path / "passages.jsonl"
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in [
+        {"pid": "p1", "heading": "Flow", "passage": "flow over a wing"},
+        {"pid": "p2", "heading": "Heat", "passage": "heat in a shell"},
+    ]))  # fmt: skip
+    out = tmp_path / "o.jsonl"
+    code = main(["--corpus", str(corpus), "--id-field", "pid", "--text-field", "passage",
+                 "--title-field", "heading", "--output", str(out), "--model", str(tiny_lm),
+                 "--max-new-tokens", "2", "--save-prompts", "--quiet"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["doc_id"] for r in records] == ["p1", "p2"]
+    assert "Flow flow over a wing" in records[0]["prompt"]
+    config = json.loads(manifest_path(out).read_text())["config"]
+    assert (config["id_field"], config["text_field"]) == ("pid", "passage")
 
 
 def run_cli(args: list[str]) -> subprocess.Popen:

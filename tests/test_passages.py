@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from inpars.artifacts import manifest_path
+from inpars.cli.generate import main
 from inpars.corpus import read_corpus
 from inpars.engines.base import query_seed
 from inpars.engines.hf import HFEngine
 from inpars.errors import InparsError
-from inpars.generate import GenerateConfig, generate, main
+from inpars.generate import GenerateConfig, generate
 from inpars.merge import merge
 from inpars.passages import PassageSettings
 from inpars.prompts import load_template, normalize_text
@@ -153,7 +154,7 @@ def test_bad_passage_settings_are_refused_with_the_flag_named(tokens, stride, mo
 
 
 def test_cli_refuses_bad_passage_settings_before_the_model_loads(tmp_path, capsys, monkeypatch):
-    import inpars.generate as gen
+    import inpars.cli.generate as gen
 
     def no_model(args):
         raise AssertionError("the model was loaded")

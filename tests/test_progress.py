@@ -66,7 +66,7 @@ def test_the_console_follows_stderr(capsys: pytest.CaptureFixture[str]) -> None:
 def test_errors_quoting_record_text_print_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from inpars.filter import main
+    from inpars.cli.filter import main
 
     source = tmp_path / "in.jsonl"
     record = {"doc_id": "d", "query": "q", "log_probs": ["[/quote]"]}

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from inpars.cli.generate import build_parser
 from inpars.engines.base import engine_options
 from inpars.errors import InparsError
-from inpars.generate import build_parser
 
 from conftest import REPO
 

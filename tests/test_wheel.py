@@ -33,6 +33,10 @@ def test_wheel_contains_templates_and_sample_corpus(wheel: Path):
     for template in ["inpars.toml", "inpars-gbq.toml", "promptagator.toml"]:
         assert f"inpars/prompts/{template}" in names
     assert "inpars/data/sample/corpus.jsonl" in names
+    # The command-line layer and the stage packages (python -m inpars.filter runs its __main__).
+    for module in ["cli/__init__.py", "cli/generate.py", "filter/__init__.py", "filter/run.py",
+                   "filter/__main__.py"]:  # fmt: skip
+        assert f"inpars/{module}" in names
 
 
 def test_installed_wheel_generates_with_a_builtin_template(wheel: Path, tmp_path: Path, tiny_lm):
@@ -67,3 +71,7 @@ def test_installed_wheel_generates_with_a_builtin_template(wheel: Path, tmp_path
     lines = out.read_text().splitlines()
     assert len(lines) == 3
     assert '"template": "inpars-gbq"' in lines[0]
+    for stage in ["inpars.filter", "inpars.generate"]:
+        shown = subprocess.run([python, "-m", stage, "--help"], cwd=work, capture_output=True,
+                               text=True)  # fmt: skip
+        assert shown.returncode == 0 and "--output" in shown.stdout, shown.stderr

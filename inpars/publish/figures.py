@@ -64,13 +64,13 @@ def write_plots(
 def _dropped_scores(path: Path | None, score_name: str, kept: _QueryStats) -> list[float]:
     """Filter scores of the records of ``path`` that are not among the kept queries."""
     # The filter's own reader: normalised records, lines it would count invalid passed over.
-    from inpars.filter import SCORE_FUNCTIONS, _records
+    from inpars.filter import SCORE_FUNCTIONS, read_records
 
     scorer = SCORE_FUNCTIONS.get(score_name)
     if path is None or scorer is None:
         return []
     scores = []
-    for _, record in _records(str(path), None, skip_invalid=True):
+    for _, record in read_records(str(path), None, skip_invalid=True):
         log_probs = record.get("log_probs")
         query, doc_id = record.get("query"), record.get("doc_id")
         if not (isinstance(log_probs, list) and log_probs and isinstance(query, str)):
