@@ -32,7 +32,6 @@ The pipeline's ``--expand`` (:mod:`inpars.pipeline_expand`) searches expansions 
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,20 +43,6 @@ from inpars.corpus import CorpusReader
 from inpars.errors import InputError
 
 FLAG = "--bm25-corpus"
-
-
-def add_bm25_corpus_argument(
-    parser: argparse.ArgumentParser | Any, texts: str, note: str = ""
-) -> None:
-    """Adds ``--bm25-corpus`` to a parser; ``texts`` says what still reads ``--corpus``,
-    ``note`` adds what the command's users should know."""
-    parser.add_argument(
-        FLAG,
-        metavar="CORPUS",
-        help="the corpus BM25 indexes and searches, e.g. an expansion from inpars.expand (the "
-        f"same documents as --corpus); {texts} still read --corpus (default: --corpus)"
-        + (f". {note}" if note else ""),
-    )
 
 
 @dataclass(frozen=True)
@@ -196,4 +181,4 @@ def _refuse(
     )
 
 
-__all__ = ["FLAG", "Bm25Index", "add_bm25_corpus_argument", "ensure_bm25_index"]
+__all__ = ["FLAG", "Bm25Index", "ensure_bm25_index"]

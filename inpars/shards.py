@@ -89,21 +89,4 @@ SHARD_HELP = (
 )
 
 
-def add_shard_argument(parser_or_group: object) -> None:
-    """Adds ``--shard I/N`` (checked when the command parses it)."""
-
-    import argparse
-
-    def _check(text: str) -> str:
-        try:
-            parse_shard(text)
-        except InparsError as exc:  # argparse reports this as a usage error
-            raise argparse.ArgumentTypeError(str(exc)) from None
-        return text
-
-    parser_or_group.add_argument(  # type: ignore[attr-defined]
-        "--shard", default=None, metavar="I/N", type=_check, help=SHARD_HELP
-    )
-
-
-__all__ = ["SHARD_HELP", "Shard", "add_shard_argument", "in_shard", "parse_shard", "shard_of"]
+__all__ = ["SHARD_HELP", "Shard", "in_shard", "parse_shard", "shard_of"]
