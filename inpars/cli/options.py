@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any, TypeVar
 
 from inpars.cli.compat import ArgumentParser
-from inpars.corpus import CORPUS_FORMATS
+from inpars.corpus import CORPUS_FORMATS, ID_FIELDS, TEXT_FIELDS, TITLE_FIELDS
 from inpars.errors import InparsError
 from inpars.models import DTYPES
 from inpars.shards import SHARD_HELP, parse_shard
@@ -69,9 +69,18 @@ def add_corpus_options(
         choices=CORPUS_FORMATS,
         help="the corpus format, where its name does not say it (default: from the name)",
     )
-    group.add_argument("--id-field", help="the document id field or column (JSONL, CSV)")
-    group.add_argument("--text-field", help="the document text field or column")
-    group.add_argument("--title-field", help="the document title field or column")
+    group.add_argument(
+        "--id-field",
+        help=f"the document id field or column (JSONL, CSV; default: {', '.join(ID_FIELDS)})",
+    )
+    group.add_argument(
+        "--text-field",
+        help=f"the document text field or column (default: {', '.join(TEXT_FIELDS)})",
+    )
+    group.add_argument(
+        "--title-field",
+        help=f"the document title field or column, optional (default: {', '.join(TITLE_FIELDS)})",
+    )
     return group
 
 
