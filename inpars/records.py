@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
+
+from inpars.errors import InputError
 
 T = TypeVar("T")
 
@@ -137,6 +140,31 @@ _OMITTED_WHEN_NONE = (
 )
 
 
+def checked_query(
+    record: dict[str, Any], path: str | Path, line: int, *, allow_empty: bool = True
+) -> tuple[str, str]:
+    """The ``(doc_id, query)`` of a generated-query record, checked: ``doc_id`` a string or an
+    integer (returned as a string), ``query`` a string (non-blank unless ``allow_empty``).
+
+    Raises:
+        InputError: naming the file, line and field of the first problem.
+    """
+    doc_id = record.get("doc_id")
+    if doc_id is None:
+        raise InputError("missing doc_id", path, line, "doc_id")
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+        raise InputError(
+            f"must be a string or an integer, got {type(doc_id).__name__}", path, line, "doc_id"
+        )
+    query = record.get("query")
+    if not isinstance(query, str):
+        what = "missing" if query is None else f"must be a string, got {type(query).__name__}"
+        raise InputError(what, path, line, "query")
+    if not allow_empty and not query.strip():
+        raise InputError("empty query (run inpars.filter first)", path, line, "query")
+    return str(doc_id), query
+
+
 def to_dict(record: Any) -> dict[str, Any]:
     """A record as a JSON-ready dict (fields that are None and optional are left out)."""
     data = dataclasses.asdict(record)
@@ -159,6 +187,7 @@ __all__ = [
     "Query",
     "RunEntry",
     "Triple",
+    "checked_query",
     "from_dict",
     "to_dict",
 ]

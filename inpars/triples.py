@@ -69,7 +69,7 @@ from inpars.filter import dedup_key, normalize_words
 from inpars.io import open_lines, read_jsonl
 from inpars.progress import progress_bar
 from inpars.published import RecordNormalizer
-from inpars.records import Triple, to_dict
+from inpars.records import Triple, checked_query, to_dict
 from inpars.shards import parse_shard
 
 
@@ -197,23 +197,11 @@ class _QueryRow:
 
 
 def _check_row(record: dict[str, Any], path: str, line: int) -> _QueryRow:
-    doc_id = record.get("doc_id")
-    if doc_id is None:
-        raise InputError("missing doc_id", path, line, "doc_id")
-    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
-        raise InputError(
-            f"must be a string or an integer, got {type(doc_id).__name__}", path, line, "doc_id"
-        )
-    query = record.get("query")
-    if not isinstance(query, str):
-        what = "missing" if query is None else f"must be a string, got {type(query).__name__}"
-        raise InputError(what, path, line, "query")
-    if not query.strip():
-        raise InputError("empty query (run inpars.filter first)", path, line, "query")
+    doc_id, query = checked_query(record, path, line, allow_empty=False)
     score = record.get("score")
     if isinstance(score, bool) or not isinstance(score, (int, float)):
         score = None
-    return _QueryRow(line=line, query=query, doc_id=str(doc_id), score=score)
+    return _QueryRow(line=line, query=query, doc_id=doc_id, score=score)
 
 
 def read_query_rows(path: str, normalize: RecordNormalizer | None = None) -> Iterator[_QueryRow]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from inpars.errors import InputError
 from inpars.io import open_lines
 from inpars.published import RecordNormalizer
+from inpars.records import checked_query
 
 if TYPE_CHECKING:
     from inpars.filter.config import FilterSummary
@@ -38,17 +39,7 @@ def check_record(record: dict[str, Any], path: str | Path, line: int) -> Checked
     Raises:
         InputError: naming the file, line and field of the first problem.
     """
-    doc_id = record.get("doc_id")
-    if doc_id is None:
-        raise InputError("missing doc_id", path, line, "doc_id")
-    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
-        raise InputError(
-            f"must be a string or an integer, got {type(doc_id).__name__}", path, line, "doc_id"
-        )
-    query = record.get("query")
-    if not isinstance(query, str):
-        what = "missing" if query is None else f"must be a string, got {type(query).__name__}"
-        raise InputError(what, path, line, "query")
+    doc_id, query = checked_query(record, path, line)
     if "log_probs" not in record:
         raise InputError(
             "missing; filtering needs the per-token log-probabilities that inpars.generate records",
@@ -84,7 +75,7 @@ def check_record(record: dict[str, Any], path: str | Path, line: int) -> Checked
                 line,
                 "log_probs",
             )
-    return CheckedRecord(doc_id=str(doc_id), query=query, log_probs=log_probs)
+    return CheckedRecord(doc_id=doc_id, query=query, log_probs=log_probs)
 
 
 def read_records(

@@ -29,6 +29,7 @@ from inpars.publish.layout import (
 from inpars.publish.provenance import gather_provenance
 from inpars.publish.stats import _pair_key, _QueryStats, _TripleStats, build_stats
 from inpars.published import RecordNormalizer
+from inpars.records import checked_query
 
 _WRITE_BATCH = 5_000
 
@@ -143,7 +144,7 @@ def _write_queries(source: str, target: Path) -> _QueryStats:
         batch: list[dict[str, Any]] = []
         for line, raw in read_jsonl(source):
             record = normalize(raw, line)
-            doc_id, query = _check_query(record, source, line)
+            doc_id, query = checked_query(record, source, line, allow_empty=False)
             if record.get("doc_id") != doc_id:
                 record = {**record, "doc_id": doc_id}
             score = record.get("score")
@@ -169,23 +170,6 @@ def _write_queries(source: str, target: Path) -> _QueryStats:
     if stats.count == 0:
         raise InputError("no queries to publish", source)
     return stats
-
-
-def _check_query(record: dict[str, Any], path: str, line: int) -> tuple[str, str]:
-    doc_id = record.get("doc_id")
-    if doc_id is None:
-        raise InputError("missing doc_id", path, line, "doc_id")
-    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
-        raise InputError(
-            f"must be a string or an integer, got {type(doc_id).__name__}", path, line, "doc_id"
-        )
-    query = record.get("query")
-    if not isinstance(query, str):
-        what = "missing" if query is None else f"must be a string, got {type(query).__name__}"
-        raise InputError(what, path, line, "query")
-    if not query.strip():
-        raise InputError("empty query (run inpars.filter first)", path, line, "query")
-    return str(doc_id), query
 
 
 def _write_triples(config: PublishConfig, queries: _QueryStats, target: Path) -> _TripleStats:
