@@ -43,13 +43,18 @@ def label(stem: str) -> str:
 
 
 def generation_time(log: Path, queries: Path) -> str:
-    """Seconds between each start and its end line, summed, and the queries per second."""
-    seconds, start = 0.0, None
+    """Seconds between each start and its end line, summed, and the queries per second.
+
+    A start followed by another start is a run that was killed (the machine's session ended):
+    its length is unknown, so the time is given as a lower bound and the rate is left out.
+    """
+    seconds, start, killed = 0.0, None, 0
     for line in log.read_text(encoding="utf-8").splitlines() if log.exists() else []:
         word, _, rest = line.partition(" ")
         if word in {"start", "end"}:
             stamp = datetime.fromisoformat(rest.split()[0].replace("Z", "+00:00"))
             if word == "start":
+                killed += start is not None
                 start = stamp
             elif start is not None:
                 seconds += (stamp - start).total_seconds()
@@ -57,6 +62,11 @@ def generation_time(log: Path, queries: Path) -> str:
     count = sum(1 for _ in queries.open(encoding="utf-8")) if queries.exists() else 0
     if not seconds:
         return f"{count:,} queries written, generation not finished"
+    if killed:
+        return (
+            f"{count:,} queries in more than {seconds / 60:.0f} min ({killed} earlier run(s) "
+            "killed without an end line)"
+        )
     return f"{count:,} queries in {seconds / 60:.0f} min ({count / seconds:.2f} queries/s)"
 
 

@@ -92,3 +92,19 @@ def test_generation_time_sums_finished_invocations(expansion_table, tmp_path: Pa
     assert expansion_table.generation_time(log, queries) == (
         "1,200 queries written, generation not finished"
     )
+
+
+def test_a_killed_run_makes_the_time_a_lower_bound(expansion_table, tmp_path: Path) -> None:
+    # A session that ends kills the job before it writes its end line; the rate of the
+    # finished runs alone would overstate the speed (all queries over part of the time).
+    log = tmp_path / "medline.log"
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"doc_id": "1", "query": "q"}\n' * 3000)
+    log.write_text(
+        "start 2026-12-01T18:00:00Z medline\n"
+        "start 2026-12-01T20:00:00Z medline\n"
+        "end 2026-12-01T20:50:00Z medline exit=0\n"
+    )
+    assert expansion_table.generation_time(log, queries) == (
+        "3,000 queries in more than 50 min (1 earlier run(s) killed without an end line)"
+    )
