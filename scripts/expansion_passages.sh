@@ -60,8 +60,8 @@ PY
 import json, sys
 from inpars.io import atomic_write_text, read_jsonl
 first, later, output = sys.argv[1:]
-lines = [json.dumps(r) + "\n" for r in read_jsonl(first)]
-for record in read_jsonl(later):
+lines = [json.dumps(r) + "\n" for _, r in read_jsonl(first)]
+for _, record in read_jsonl(later):
     doc_id, _, index = record["doc_id"].rpartition("#p")
     lines.append(json.dumps({**record, "doc_id": doc_id, "passage_index": int(index)}) + "\n")
 atomic_write_text(output, "".join(lines))
