@@ -80,6 +80,11 @@ def encode_shard(
         {
             "shard": str(parsed),
             "corpus": str(reader.path if isinstance(corpus, CorpusReader) else corpus),
+            # how it was read, so that the merge rereads the same documents
+            "corpus_format": reader.format,
+            "id_field": reader.id_field,
+            "text_field": reader.text_field,
+            "title_field": reader.title_field,
             "corpus_file": file_entry(reader.file),
             "model": encoder.name,
             "model_fingerprint": index.model_fingerprint,
@@ -164,7 +169,14 @@ def merge_embeddings(parts: list[str | Path], output: str | Path, corpus: str | 
     missing = [str(i) for i in range(count) if i not in by_index]
     if missing:
         raise InparsError(f"shard(s) {', '.join(missing)} of {count} missing: give all {count}")
-    reader = read_corpus(corpus or first.record["corpus"])
+    recorded = first.record
+    reader = read_corpus(
+        corpus or recorded["corpus"],
+        format=None if corpus else recorded.get("corpus_format"),
+        id_field=recorded.get("id_field"),
+        text_field=recorded.get("text_field"),
+        title_field=recorded.get("title_field"),
+    )
     if file_sha256(reader.file) != first.record["corpus_file"]["sha256"]:
         raise InparsError(
             f"{reader.file}: is not the corpus the parts were encoded from (SHA-256 differs); "

@@ -365,3 +365,32 @@ def test_dense_encoding_in_three_shards_merges_into_the_corpus_embeddings(tmp_pa
     (parts[1] / "inpars-shard.json").write_text(json.dumps({**state, "status": "running"}))
     with pytest.raises(InparsError, match="is not complete"):
         merge(parts, tmp_path / "m")
+
+
+def test_dense_shards_of_a_corpus_with_its_own_field_names_merge(tmp_path: Path) -> None:
+    """The merge rereads the corpus as the shards read it (format and field flags recorded):
+    a JSONL file named .txt with fields pid/body encodes in 2 shards and merges."""
+    import numpy as np
+
+    from inpars.cli.search import main as search_main
+    from inpars.search import DenseEncoder, ensure_embeddings
+
+    collection = write_beir_collection(tmp_path / "collection")
+    corpus = tmp_path / "docs.txt"
+    with corpus.open("w") as out:
+        for doc in read_corpus(collection):
+            out.write(json.dumps({"pid": doc.id, "body": doc.contents}) + "\n")
+    fields = ["--corpus-format", "jsonl", "--id-field", "pid", "--text-field", "body"]
+    parts = [tmp_path / f"emb{i}" for i in range(2)]
+    for i, part in enumerate(parts):
+        argv = ["--corpus", str(corpus), *fields, "--embeddings", str(part), "--shard", f"{i}/2"]
+        assert search_main([*argv, "--quiet"]) == 0
+    merged = tmp_path / "merged"
+    assert merge_main(["--output", str(merged), *map(str, parts)]) == 0
+
+    reader = read_corpus(corpus, format="jsonl", id_field="pid", text_field="body")
+    encoder = DenseEncoder.load("all-minilm-l6-v2", device="cpu")
+    whole = ensure_embeddings(reader, encoder, tmp_path / "whole")
+    reused = ensure_embeddings(reader, encoder, merged)
+    assert reused.reused and reused.doc_ids == whole.doc_ids
+    assert np.allclose(reused.embeddings, whole.embeddings, atol=1e-5)
