@@ -18,11 +18,11 @@ from inpars.cli.options import (
     config_from_args,
     stage_parser,
 )
-from inpars.cli.train import add_run_options
+from inpars.cli.train import add_run_options, say_already_trained
 from inpars.dense.config import BATCH_SAMPLERS, GenQConfig, GplLabelConfig, GplTrainConfig
 from inpars.dense.labels import GplLabelSummary, label_gpl
 from inpars.dense.training import DenseTrainSummary, train_genq, train_gpl
-from inpars.progress import library_progress, say, stderr_console, summary_table
+from inpars.progress import library_progress, stderr_console, summary_table
 from inpars.search import DEFAULT_MODEL, SIMILARITIES
 
 
@@ -264,11 +264,7 @@ def main(args: argparse.Namespace) -> None:
                 config_from_args(GplTrainConfig, args), overwrite=args.overwrite, show_progress=show
             )
     if summary.already_trained:
-        say(
-            f"{summary.output}:",
-            "already trained with these settings (--overwrite to redo)",
-            console=console,
-        )
+        say_already_trained(summary.output, console)
     print_train_summary(summary, console)
 
 

@@ -117,6 +117,11 @@ def print_summary(summary: TrainSummary, console: Any) -> None:
     console.print(summary_table(f"inpars.train → {summary.output}", rows))
 
 
+def say_already_trained(output: str, console: Any) -> None:
+    """The line every training command prints when its folder is already complete."""
+    say(f"{output}:", "already trained with these settings (--overwrite to redo)", console=console)
+
+
 @command(build_parser, interrupted="rerun the same command to resume from the last checkpoint")
 def main(args: argparse.Namespace) -> None:
     summary = train(
@@ -126,12 +131,8 @@ def main(args: argparse.Namespace) -> None:
         return
     console = stderr_console()
     if summary.already_trained:
-        say(
-            f"{summary.output}:",
-            "already trained with these settings (--overwrite to redo)",
-            console=console,
-        )
+        say_already_trained(summary.output, console)
     print_summary(summary, console)
 
 
-__all__ = ["add_run_options", "build_parser", "main", "print_summary"]
+__all__ = ["add_run_options", "build_parser", "main", "print_summary", "say_already_trained"]
