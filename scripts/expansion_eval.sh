@@ -15,9 +15,9 @@
 #      inputs and the scorer only);
 #   3. for each expansion, BM25 over it (inpars.search.bm25_rankings: the same run as
 #      inpars.search --hybrid --bm25-output writes, byte for byte) and RRF(BM25 over the
-#      expansion, zero-shot dense over the ORIGINAL corpus), fused here from the two runs with
-#      inpars.runs (this branch's inpars.search has no --bm25-corpus yet); for the unfiltered
-#      expansion also inpars.search --hybrid over it: dense over the expanded texts, and its
+#      expansion, zero-shot dense over the ORIGINAL corpus), fused from the two runs by
+#      inpars.fuse (what inpars.search --hybrid --bm25-corpus does in one command); for the
+#      unfiltered expansion also inpars.search --hybrid over it: dense over the expanded texts, and its
 #      fusion with BM25 over the expansion (the probe's other rows; encoding costs minutes);
 #   4. inpars.evaluate (nDCG@10, RR@10, R@100) three times, each run paired-t-tested against
 #      BM25, then zero-shot, then RRF(BM25, zero-shot): eval-vs-{bm25,zero-shot,rrf}.json.
@@ -56,18 +56,9 @@ EOF
 }
 
 fuse() {  # fuse OUTPUT TAG RUN...: reciprocal rank fusion (k 60) of TREC runs, top 1000
-  "$PYTHON" - "$@" <<'EOF'
-import sys
-from inpars.io import atomic_write_text
-from inpars.runs import format_run, rank_scores, read_run, reciprocal_rank_fusion, trec_order
-output, tag, *paths = sys.argv[1:]
-fused = reciprocal_rank_fusion([read_run(p) for p in paths], 60)
-lines = []
-for qid in sorted(fused, key=lambda q: (len(q), q)):
-    scores = fused[qid]
-    lines.append(format_run(rank_scores(qid, [(d, scores[d]) for d in trec_order(scores)[:1000]], tag)))
-atomic_write_text(output, "".join(lines))
-EOF
+  local output=$1 tag=$2
+  shift 2
+  "$PYTHON" -m inpars.fuse "$@" --tag "$tag" --output "$output" --overwrite --quiet
 }
 
 expansion_runs() {  # expansion_runs NAME: BM25 over expanded-NAME, and its RRF with zero-shot
