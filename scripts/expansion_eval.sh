@@ -76,7 +76,7 @@ evaluate_all() {  # every run in $evaluated, against each baseline (eval-vs-*.{j
       [ "$run" = "$runs/$baseline.trec" ] || args+=(--run "$run")
     done
     "$PYTHON" -m inpars.evaluate --qrels "$data" --measures nDCG@10 RR@10 R@100 \
-      --json "$work/eval-vs-$baseline.json" --per-query "$work/per-query-vs-$baseline.tsv" \
+      --json "$work/eval-vs-$baseline.json" --per-query "$work/per-query-vs-$baseline.tsv" --overwrite \
       "${args[@]}" >"$work/eval-vs-$baseline.txt"
   done
   echo "-- $collection evaluated $(date -u +%H:%M:%S): ${#evaluated[@]} runs"

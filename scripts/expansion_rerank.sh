@@ -18,8 +18,10 @@
 #      one epoch, learning rate 2e-5: the pipeline's best kind, docs/results.md);
 #   5. inpars.rerank --run: the trained model, and the zero-shot bi-encoder it started from,
 #      reranking the first stage's top $DEPTH (default 100);
-#   6. inpars.evaluate: both reranked runs and the first stage, each against BM25, zero-shot and
-#      RRF(BM25, zero-shot): rerank-vs-{bm25,zero-shot,rrf}.{json,txt}.
+#   6. inpars.fuse: the trained run fused (RRF, k 60) with the first stage's BM25 run (over the
+#      expansion, or the original corpus): the trained model in the zero-shot model's place;
+#   7. inpars.evaluate: the first stage, the reranked runs and the fusion, each against BM25,
+#      zero-shot and RRF(BM25, zero-shot): rerank-vs-{bm25,zero-shot,rrf}.{json,txt}.
 # THREADS (default 1) caps torch's and BM25's threads, to leave the CPU to generation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,13 +78,18 @@ for collection in "$@"; do
       --kind bi-encoder --model "$path" --run "$first" --depth "$DEPTH" \
       --output "$runs/$model-over-$name.trec" --quiet
   done
+  # The trained model in the zero-shot one's place: fused with the first stage's BM25 run.
+  bm25=bm25
+  case "$name" in zero-shot+bm25-*) bm25="bm25-${name#zero-shot+bm25-}" ;; esac
+  "$PYTHON" -m inpars.fuse "$runs/$bm25.trec" "$runs/trained-over-$name.trec" \
+    --tag "trained+$bm25" --output "$runs/trained-over-$name+$bm25.trec" --quiet
   for baseline in bm25 zero-shot rrf; do
     args=(--run "$runs/$baseline.trec")
     [ "$first" = "$runs/$baseline.trec" ] || args+=(--run "$first")
     "$PYTHON" -m inpars.evaluate --qrels "$data" --measures nDCG@10 RR@10 R@100 \
-      --json "$work/rerank-vs-$baseline.json" "${args[@]}" \
+      --json "$work/rerank-vs-$baseline.json" --overwrite "${args[@]}" \
       --run "$runs/zero-shot-over-$name.trec" --run "$runs/trained-over-$name.trec" \
-      >"$work/rerank-vs-$baseline.txt"
+      --run "$runs/trained-over-$name+$bm25.trec" >"$work/rerank-vs-$baseline.txt"
   done
   echo "-- $collection reranked $(date -u +%H:%M:%S)"
   cat "$work/rerank-vs-rrf.txt"

@@ -110,3 +110,38 @@ def test_kind_is_told_from_the_model(
     assert load_reranker(str(saved)).max_length == 77
     with pytest.raises(InparsError, match="pass --kind"):
         infer_kind(str(tmp_path / "missing"))
+
+
+def test_bi_encoder_embeds_a_document_once_across_calls_until_it_trains(monkeypatch) -> None:
+    from inpars.rerankers import bi_encoder
+
+    reranker = load_reranker("all-minilm-l6-v2")
+    embedded: list[str] = []
+    real = reranker._embed_texts
+
+    def counting(texts: list[str], batch_size: int):
+        embedded.extend(texts)
+        return real(texts, batch_size)
+
+    monkeypatch.setattr(reranker, "_embed_texts", counting)
+    docs = ["flutter of aircraft wings at transonic speed", "the history of the violin"]
+    first = reranker.score(["how do wings flutter"] * 2, docs)
+    second = reranker.score(["violin making", "violin making"], docs[::-1])
+    # The second chunk of a run embeds its query only: the documents come from the cache.
+    assert embedded == ["how do wings flutter", *docs, "violin making"]
+    fresh = load_reranker("all-minilm-l6-v2")
+    assert second == pytest.approx(fresh.score(["violin making"] * 2, docs[::-1]), abs=1e-6)
+    assert first == pytest.approx(fresh.score(["how do wings flutter"] * 2, docs), abs=1e-6)
+    # Training changes the weights: nothing embedded before may be reused.
+    reranker.training_loss(reranker.training_inputs([("q", docs[0], docs[1])]))
+    embedded.clear()
+    reranker.score(["violin making"], docs[:1])
+    assert embedded == ["violin making", docs[0]]
+    # At most CACHED_DOCUMENTS are kept, the least recently used dropped first.
+    monkeypatch.setattr(bi_encoder, "CACHED_DOCUMENTS", 2)
+    reranker.score(["q"] * 2, ["a", "b"])
+    reranker.score(["q"], ["a"])  # a is now the most recent
+    reranker.score(["q"], ["c"])  # drops b
+    embedded.clear()
+    reranker.score(["q", "q"], ["a", "b"])
+    assert embedded == ["q", "b"]
