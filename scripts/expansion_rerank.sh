@@ -14,8 +14,8 @@
 #      queries the zero-shot bi-encoder scores highest with their own document
 #      (--reranker all-minilm-l6-v2);
 #   3. inpars.triples: one BM25 negative per query (top 100 of the original corpus);
-#   4. inpars.train: the bi-encoder (all-MiniLM-L6-v2, MultipleNegativesRankingLoss, batch 16,
-#      one epoch, learning rate 2e-5: the pipeline's best kind, docs/results.md);
+#   4. inpars.train: the bi-encoder (all-MiniLM-L6-v2, MultipleNegativesRankingLoss; inpars.train's
+#      defaults: batch 64 triples, one epoch, learning rate 2e-5; the pipeline's best kind);
 #   5. inpars.rerank --run: the trained model, and the zero-shot bi-encoder it started from,
 #      reranking the first stage's top $DEPTH (default 100);
 #   6. inpars.fuse: the trained run fused (RRF, k 60) with the first stage's BM25 run (over the
