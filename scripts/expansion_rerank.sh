@@ -83,13 +83,17 @@ for collection in "$@"; do
   case "$name" in zero-shot+bm25-*) bm25="bm25-${name#zero-shot+bm25-}" ;; esac
   "$PYTHON" -m inpars.fuse "$runs/$bm25.trec" "$runs/trained-over-$name.trec" \
     --tag "trained+$bm25" --output "$runs/trained-over-$name+$bm25.trec" --quiet
+  evaluated=("$runs/bm25.trec" "$runs/zero-shot.trec" "$runs/rrf.trec" "$first"
+             "$runs/zero-shot-over-$name.trec" "$runs/trained-over-$name.trec"
+             "$runs/trained-over-$name+$bm25.trec")
   for baseline in bm25 zero-shot rrf; do
     args=(--run "$runs/$baseline.trec")
-    [ "$first" = "$runs/$baseline.trec" ] || args+=(--run "$first")
+    for run in "${evaluated[@]}"; do  # every run once, the baseline first
+      [[ " ${args[*]} " == *" $run "* ]] || args+=(--run "$run")
+    done
     "$PYTHON" -m inpars.evaluate --qrels "$data" --measures nDCG@10 RR@10 R@100 \
       --json "$work/rerank-vs-$baseline.json" --overwrite "${args[@]}" \
-      --run "$runs/zero-shot-over-$name.trec" --run "$runs/trained-over-$name.trec" \
-      --run "$runs/trained-over-$name+$bm25.trec" >"$work/rerank-vs-$baseline.txt"
+      >"$work/rerank-vs-$baseline.txt"
   done
   echo "-- $collection reranked $(date -u +%H:%M:%S)"
   cat "$work/rerank-vs-rrf.txt"

@@ -6,8 +6,9 @@ scripts/expansion_eval.sh wrote under OUT (default /work/exp):
 
 Per collection: how long generation took (the start/end lines of <collection>.log, and the
 queries written), then one row per run with nDCG@10 and its paired t-test p-values against
-BM25, zero-shot and RRF(BM25, zero-shot), and RR@10 and R@100. A collection not evaluated
-yet is reported as such.
+BM25, zero-shot and RRF(BM25, zero-shot), and RR@10 and R@100; then, once
+scripts/expansion_rerank.sh has run, the same for the rerankers over the best first stage. A
+collection not evaluated yet is reported as such.
 """
 
 from __future__ import annotations
@@ -26,10 +27,31 @@ EXPANSIONS = {"all": "unfiltered", "d2q-30": "Doc2Query-- 0.3", "d2q-50": "Doc2Q
               "d2q-70": "Doc2Query-- 0.7"}  # fmt: skip
 
 
+RERANKERS = {"trained": "trained bi-encoder", "zero-shot": "zero-shot bi-encoder"}
+"""The rerankers of scripts/expansion_rerank.sh: their runs are <model>-over-<first stage>."""
+
+
+def first_stages() -> list[str]:
+    """The run stems a reranker may rerank (those of scripts/expansion_eval.sh)."""
+    return [*LABELS, *(f"bm25-{key}" for key in EXPANSIONS),
+            *(f"zero-shot+bm25-{key}" for key in EXPANSIONS)]  # fmt: skip
+
+
 def label(stem: str) -> str:
-    """A readable name for a run file's stem (see scripts/expansion_eval.sh)."""
+    """A readable name for a run file's stem (see scripts/expansion_eval.sh and
+    scripts/expansion_rerank.sh)."""
     if stem in LABELS:
         return LABELS[stem]
+    for model, name in RERANKERS.items():
+        rest = stem.removeprefix(f"{model}-over-")
+        if rest == stem:
+            continue
+        if rest in first_stages():
+            return f"{name} reranking the top 100 of {plain(label(rest))}"
+        for first in first_stages():  # <model>-over-<first>+<its BM25 run>: the fusion
+            if rest.startswith(f"{first}+") and rest[len(first) + 1 :] in first_stages():
+                bm25 = plain(label(rest[len(first) + 1 :]))
+                return f"**RRF({bm25}, {name} over {plain(label(first))})**"
     for key, name in EXPANSIONS.items():
         if stem == f"bm25-{key}":
             return f"BM25 + expansion ({name})"
@@ -40,6 +62,11 @@ def label(stem: str) -> str:
         if stem == f"dense-expanded-{key}+bm25-{key}":
             return f"RRF(BM25 + expansion, dense over expanded texts) ({name})"
     return stem
+
+
+def plain(text: str) -> str:
+    """A label without its Markdown emphasis, to nest it in another."""
+    return text.replace("**", "")
 
 
 def generation_time(log: Path, queries: Path) -> str:
@@ -70,18 +97,20 @@ def generation_time(log: Path, queries: Path) -> str:
     return f"{count:,} queries in {seconds / 60:.0f} min ({count / seconds:.2f} queries/s)"
 
 
-def table(folder: Path) -> str:
-    """The collection's table, from eval-vs-{bm25,zero-shot,rrf}.json."""
+def table(folder: Path, prefix: str = "eval") -> str:
+    """The collection's table, from <prefix>-vs-{bm25,zero-shot,rrf}.json: ``eval`` for the
+    expansion runs, ``rerank`` for the rerankers over the best first stage."""
     reports = {}
     for baseline in LABELS:
-        path = folder / f"eval-vs-{baseline}.json"
+        path = folder / f"{prefix}-vs-{baseline}.json"
         if not path.exists():
             return "not evaluated yet"
         reports[baseline] = {
             Path(run["path"]).name.removesuffix(".trec"): run
             for run in json.loads(path.read_text(encoding="utf-8"))["runs"]
         }
-    queries = json.loads((folder / "eval-vs-bm25.json").read_text(encoding="utf-8"))["queries"]
+    first = json.loads((folder / f"{prefix}-vs-bm25.json").read_text(encoding="utf-8"))
+    queries = first["queries"]
     lines = [
         f"{queries} judged queries; p: paired t-test on nDCG@10 (- : the baseline itself)",
         "",
@@ -113,6 +142,9 @@ def main() -> None:
             f"Generation: {generation_time(args.out / f'{name}.log', folder / 'queries.jsonl')}\n"
         )
         print(table(folder) + "\n")
+        if (folder / "rerank-vs-bm25.json").exists():
+            print("Rerankers over the best first stage (scripts/expansion_rerank.sh):\n")
+            print(table(folder, "rerank") + "\n")
 
 
 if __name__ == "__main__":

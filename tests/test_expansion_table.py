@@ -70,6 +70,43 @@ def test_table_reads_the_three_evaluations(expansion_table, tmp_path: Path) -> N
     assert rows["RRF(BM25, zero-shot)"][3] == "-"
 
 
+def test_rerankers_over_a_first_stage_are_named_and_tabled(expansion_table, tmp_path) -> None:
+    label = expansion_table.label
+    first = "zero-shot+bm25-d2q-30"
+    assert label(f"trained-over-{first}") == (
+        "trained bi-encoder reranking the top 100 of "
+        "RRF(BM25 + expansion (Doc2Query-- 0.3), zero-shot)"
+    )
+    assert label("zero-shot-over-rrf").startswith("zero-shot bi-encoder reranking")
+    # The trained run fused with the first stage's BM25 run (scripts/expansion_rerank.sh).
+    assert label(f"trained-over-{first}+bm25-d2q-30") == (
+        "**RRF(BM25 + expansion (Doc2Query-- 0.3), trained bi-encoder over "
+        "RRF(BM25 + expansion (Doc2Query-- 0.3), zero-shot))**"
+    )
+    assert label("trained-over-zero-shot+bm25") == (
+        "**RRF(BM25, trained bi-encoder over zero-shot dense (all-MiniLM-L6-v2))**"
+    )
+    folder = tmp_path / "cacm"
+    runs = folder / "runs"
+    runs.mkdir(parents=True)
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+    stems = ["bm25", "zero-shot", "rrf", "trained-over-rrf"]
+    rankings = (["d2", "d1"], ["d1", "d2"], ["d1", "d2"], ["d2", "d1"])
+    for stem, docs in zip(stems, rankings, strict=True):
+        _write_run(runs / f"{stem}.trec", {"q1": docs, "q2": docs})
+    for baseline in ("bm25", "zero-shot", "rrf"):
+        argv = ["--qrels", str(qrels), "--measures", "nDCG@10", "RR@10", "R@100"]
+        argv += ["--json", str(folder / f"rerank-vs-{baseline}.json")]
+        for stem in [baseline] + [s for s in stems if s != baseline]:
+            argv += ["--run", str(runs / f"{stem}.trec")]
+        assert evaluate_main(argv) == 0
+    assert expansion_table.table(folder) == "not evaluated yet"  # the expansion runs
+    lines = expansion_table.table(folder, "rerank").splitlines()
+    assert lines[0].startswith("2 judged queries")
+    assert lines[-1].startswith("| trained bi-encoder reranking the top 100 of RRF(BM25, ")
+
+
 def test_not_evaluated_yet(expansion_table, tmp_path: Path) -> None:
     assert expansion_table.table(tmp_path) == "not evaluated yet"
 
