@@ -39,20 +39,7 @@ export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 bm25_run() {  # bm25_run OUTPUT CORPUS INDEX DATA: BM25's top 1000 for DATA's judged queries
-  "$PYTHON" - "$@" "$THREADS" <<'EOF'
-import sys
-from inpars.corpus import read_corpus, read_qrels, read_queries
-from inpars.io import atomic_write_text
-from inpars.runs import format_run, rank_scores
-from inpars.search import bm25_rankings
-output, corpus, index, data, threads = sys.argv[1:]
-judged = set(read_qrels(data))
-queries = [q for q in read_queries(data) if q.id in judged]
-texts = [q.text for q in queries]
-rankings = bm25_rankings(read_corpus(corpus), texts, 1000, index_dir=index, threads=int(threads))
-atomic_write_text(output, "".join(
-    format_run(rank_scores(q.id, r, "bm25")) for q, r in zip(queries, rankings, strict=True)))
-EOF
+  "$PYTHON" scripts/bm25_run.py "$@" "$THREADS"
 }
 
 fuse() {  # fuse OUTPUT TAG RUN...: reciprocal rank fusion (k 60) of TREC runs, top 1000
