@@ -13,7 +13,7 @@ runs that retrieved it, rank by rank of each run's top ``depth``
 (:func:`inpars.runs.reciprocal_rank_fusion`), and keeps the fused top ``depth``. It is what
 ``inpars.search --hybrid`` does to BM25 and the bi-encoder inside one command; this does it to
 runs already on disk: BM25 over a document expansion with a dense run of the original corpus
-(Doc2Query, issue 17), a trained reranker with BM25 (the pipeline's "trained + BM25"), or
+(doc2query), a trained reranker with BM25 (the pipeline's "trained + BM25"), or
 runs of other tools (Pyserini, PyTerrier, ranx: the TREC format is theirs too).
 
 Ranks are taken from each run's scores in trec_eval's order (:func:`inpars.runs.trec_order`),
