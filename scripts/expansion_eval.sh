@@ -30,13 +30,8 @@
 # evaluates each collection as soon as its queries are complete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-../shared/data}
-OUT=${OUT:-/work/exp}
-PYTHON=${PYTHON:-python}
+. scripts/expansion_env.sh
 FRACTIONS=${FRACTIONS:-0.3 0.5 0.7}
-THREADS=${THREADS:-1}
-export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 bm25_run() {  # bm25_run OUTPUT CORPUS INDEX DATA: BM25's top 1000 for DATA's judged queries
   "$PYTHON" scripts/bm25_run.py "$@" "$THREADS"

@@ -17,11 +17,7 @@
 # CPU second than 2 (two OpenMP threads spin while the other one waits for a core).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-../shared/data}
-OUT=${OUT:-/work/exp}
-PYTHON=${PYTHON:-python}
-THREADS=${THREADS:-1}
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+. scripts/expansion_env.sh
 mkdir -p "$OUT"
 for collection in ${COLLECTIONS:-cranfield medline cisi cacm}; do
   mkdir -p "$OUT/$collection"

@@ -17,12 +17,7 @@
 # Generating only the missing windows costs a third to a half of regenerating every window.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-../shared/data}
-OUT=${OUT:-/work/exp}
-PYTHON=${PYTHON:-python}
-THREADS=${THREADS:-1}
-export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+. scripts/expansion_env.sh
 
 for collection in "$@"; do
   data="$DATA/$collection"

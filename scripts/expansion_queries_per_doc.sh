@@ -13,12 +13,7 @@
 # runs/zero-shot+bm25-first-K.trec and per-k-vs-{bm25,rrf}.{json,txt}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-../shared/data}
-OUT=${OUT:-/work/exp}
-PYTHON=${PYTHON:-python}
-THREADS=${THREADS:-1}
-export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+. scripts/expansion_env.sh
 
 for collection in "$@"; do
   data="$DATA/$collection"

@@ -25,14 +25,9 @@
 # THREADS (default 1) caps torch's and BM25's threads, to leave the CPU to generation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-../shared/data}
-OUT=${OUT:-/work/exp}
-PYTHON=${PYTHON:-python}
+. scripts/expansion_env.sh
 KEEP=${KEEP:-1000}
 DEPTH=${DEPTH:-100}
-THREADS=${THREADS:-1}
-export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 best_first_stage() {  # best_first_stage EVAL_JSON DEPTH: the path of the run with the best R@DEPTH
   "$PYTHON" - "$@" <<'EOF'
